@@ -1,0 +1,129 @@
+"""The feature store: one ``.npy`` of snippet maps and one ``.json`` manifest row per video.
+
+Layout of a features folder::
+
+    NAME.npy       (snippets, crops, 7, 1024) float32/float16 I3D maps
+    NAME.json      the video's manifest row (written after the .npy: its presence marks "done")
+    manifest.csv   every row, rebuilt from the .json files at the end of each extraction
+
+The per-video JSON is the source of truth: a run killed between the two writes leaves a ``.npy``
+without its ``.json``, which the next run redoes. Nothing here unpickles anything.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from damvad.utils import atomic_write_text
+
+MANIFEST_COLUMNS = [
+    "name",
+    "path",
+    "frames",
+    "fps",
+    "snippet_len",
+    "num_snippets",
+    "crops",
+    "dtype",
+    "precision",
+    "weights_sha256",
+    "damvad_version",
+]
+
+
+class FeatureStoreError(RuntimeError):
+    """A feature folder or file that cannot be used as it is."""
+
+
+class FeatureStore:
+    """Read access (and row writing) for a folder of extracted features."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"FeatureStore({str(self.root)!r})"
+
+    def npy_path(self, name: str) -> Path:
+        return self.root / f"{name}.npy"
+
+    def json_path(self, name: str) -> Path:
+        return self.root / f"{name}.json"
+
+    def names(self) -> list[str]:
+        """Names of the finished videos (those with both files), sorted."""
+        if not self.root.is_dir():
+            return []
+        out = []
+        for meta in self.root.glob("*.json"):
+            if meta.name.startswith(".") or meta.name == "manifest.json":
+                continue
+            if meta.with_suffix(".npy").exists():
+                out.append(meta.stem)
+        return sorted(out)
+
+    def __contains__(self, name: str) -> bool:
+        return self.json_path(name).exists() and self.npy_path(name).exists()
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def meta(self, name: str) -> dict[str, Any]:
+        path = self.json_path(name)
+        if not path.exists():
+            raise FeatureStoreError(f"{path}: no manifest row for video {name!r} (not extracted yet?)")
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise FeatureStoreError(f"{path}: manifest row is not valid JSON ({exc})") from exc
+
+    def frames(self, name: str) -> int:
+        return int(self.meta(name)["frames"])
+
+    def snippet_ranges(self, name: str) -> np.ndarray:
+        """(S, 2) [start, end) frame range of each snippet, ends clipped to the true frame count."""
+        return np.asarray(self.meta(name)["snippet_ranges"], dtype=np.int64).reshape(-1, 2)
+
+    def load(self, name: str, mmap: bool = True) -> np.ndarray:
+        """The (S, crops, 7, 1024) maps; checked against the manifest row, never unpickled."""
+        path = self.npy_path(name)
+        if not path.exists():
+            raise FeatureStoreError(f"{path}: feature file for video {name!r} is missing")
+        try:
+            arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise FeatureStoreError(f"{path}: unreadable feature file ({exc})") from exc
+        meta = self.meta(name)
+        expected = tuple(meta.get("shape", arr.shape))
+        if arr.shape != expected or arr.ndim != 4:
+            raise FeatureStoreError(
+                f"{path}: shape {arr.shape} does not match its manifest row {expected} "
+                "(expected (snippets, crops, 7, 1024))"
+            )
+        return arr
+
+    def write_manifest(self) -> Path:
+        """Rebuild manifest.csv from the per-video rows (atomic)."""
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for name in self.names():
+            writer.writerow(self.meta(name))
+        path = self.root / "manifest.csv"
+        atomic_write_text(path, buf.getvalue())
+        return path
+
+    def manifest_hash(self) -> str:
+        """A hash of every row (sorted by name): training runs record it to pin their inputs."""
+        digest = hashlib.sha256()
+        for name in self.names():
+            meta = self.meta(name)
+            digest.update(json.dumps(meta, sort_keys=True).encode())
+        return digest.hexdigest()

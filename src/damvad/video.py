@@ -1,0 +1,346 @@
+"""Video input: decoding (PyAV), resizing, cropping and cutting into 64-frame snippets.
+
+Decoding runs in a background thread (:class:`BackgroundIterator`) so it overlaps with the I3D
+forward pass; PyAV and numpy release the GIL for the heavy work.
+
+Preprocessing follows the I3D convention: RGB, shorter side resized to 256 (bilinear, by FFmpeg's
+swscale while decoding), 224 x 224 crops, values scaled to [-1, 1].
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+SNIPPET_LEN = 64
+RESIZE_SHORT = 256
+CROP = 224
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".ts", ".m4v", ".flv", ".wmv")
+
+CropMode = Literal["center", "5", "10"]
+CROP_NAMES: dict[str, list[str]] = {
+    "center": ["center"],
+    "5": ["center", "top_left", "top_right", "bottom_left", "bottom_right"],
+    "10": [
+        "center",
+        "top_left",
+        "top_right",
+        "bottom_left",
+        "bottom_right",
+        "center_flip",
+        "top_left_flip",
+        "top_right_flip",
+        "bottom_left_flip",
+        "bottom_right_flip",
+    ],
+}
+
+
+class VideoError(RuntimeError):
+    """A video that cannot be used; the message names the file and the cause."""
+
+    def __init__(self, source: Any, cause: str):
+        self.source = str(source)
+        self.cause = cause
+        super().__init__(f"{self.source}: {cause}")
+
+
+@dataclass
+class VideoInfo:
+    source: str
+    width: int
+    height: int
+    fps: float
+    declared_frames: int  # 0 when the container does not say (streams, some AVIs)
+    codec: str
+    pix_fmt: str | None = None
+
+
+@dataclass
+class Snippet:
+    """64 preprocessed frames and the true frame range [start, end) they come from."""
+
+    index: int
+    start: int
+    end: int  # exclusive; end - start < 64 for a padded last snippet
+    frames: np.ndarray  # (64, H, W, 3) uint8, resized
+
+
+def normalize_crops(crops: str | int) -> str:
+    key = str(crops).lower()
+    if key in ("1", "centre", "center"):
+        return "center"
+    if key not in CROP_NAMES:
+        raise ValueError(f"crops must be 'center', '5' or '10', got {crops!r}")
+    return key
+
+
+def resized_size(width: int, height: int, short: int = RESIZE_SHORT) -> tuple[int, int]:
+    """(w, h) with the shorter side = ``short`` and the aspect ratio kept."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"invalid frame size {width}x{height}")
+    if width <= height:
+        return short, max(short, int(round(height * short / width)))
+    return max(short, int(round(width * short / height))), short
+
+
+def _open(source: str | int | os.PathLike, options: dict[str, str] | None = None):
+    import av
+
+    src: Any = source
+    fmt = None
+    if isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
+        # a webcam index: V4L2 device on Linux
+        src, fmt = f"/dev/video{int(source)}", "v4l2"
+    elif isinstance(source, os.PathLike) or not _is_url(str(source)):
+        path = Path(source)
+        if not path.exists():
+            raise VideoError(source, "file does not exist")
+        if path.is_dir():
+            raise VideoError(source, "is a directory, not a video file")
+        if path.stat().st_size == 0:
+            raise VideoError(source, "file is empty (0 bytes)")
+        src = str(path)
+    try:
+        container = av.open(src, format=fmt, options=options or {}, timeout=(10.0, 10.0))
+    except Exception as exc:  # PyAV raises many FFmpeg error types
+        raise VideoError(source, f"cannot open as a video ({type(exc).__name__}: {exc})") from exc
+    if not container.streams.video:
+        container.close()
+        raise VideoError(source, "contains no video stream")
+    return container
+
+
+def _is_url(source: str) -> bool:
+    return "://" in source
+
+
+def probe(source: str | int | os.PathLike) -> VideoInfo:
+    """Read a video's size, frame rate and declared frame count without decoding it."""
+    container = _open(source)
+    try:
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        rate = stream.average_rate or stream.base_rate or stream.guessed_rate
+        fps = float(rate) if rate else 0.0
+        return VideoInfo(
+            source=str(source),
+            width=int(ctx.width or 0),
+            height=int(ctx.height or 0),
+            fps=fps,
+            declared_frames=int(stream.frames or 0),
+            codec=str(ctx.name),
+            pix_fmt=ctx.pix_fmt,
+        )
+    finally:
+        container.close()
+
+
+def iter_frames(
+    source: str | int | os.PathLike,
+    short_side: int | None = RESIZE_SHORT,
+    info: VideoInfo | None = None,
+) -> Iterator[np.ndarray]:
+    """Decoded RGB uint8 frames (H, W, 3), resized so the shorter side is ``short_side``.
+
+    Any pixel format (grayscale, 10-bit, odd sizes) is converted by swscale. A decoding error in the
+    middle of the file raises :class:`VideoError` saying how many frames were read before it.
+    """
+    import av
+
+    container = _open(source)
+    count = 0
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        ctx = stream.codec_context
+        if not ctx.width or not ctx.height:
+            raise VideoError(source, "video stream has no frame size (corrupt header?)")
+        size = resized_size(ctx.width, ctx.height, short_side) if short_side else None
+        try:
+            for frame in container.decode(stream):
+                if size is not None:
+                    if (frame.width, frame.height) != (ctx.width, ctx.height):
+                        size = resized_size(frame.width, frame.height, short_side)
+                    rgb = frame.reformat(width=size[0], height=size[1], format="rgb24", interpolation="BILINEAR")
+                else:
+                    rgb = frame.reformat(format="rgb24")
+                count += 1
+                yield rgb.to_ndarray()
+        except av.error.FFmpegError as exc:
+            raise VideoError(
+                source, f"decoding failed after {count} frames, file truncated or corrupt ({exc})"
+            ) from exc
+    finally:
+        container.close()
+
+
+def iter_snippets(
+    frames: Iterable[np.ndarray], snippet_len: int = SNIPPET_LEN, source: Any = "<frames>"
+) -> Iterator[Snippet]:
+    """Cut frames into non-overlapping snippets; the last partial one is padded by repeating its last
+    frame, so a video shorter than one snippet still gives one. Zero frames is an error."""
+    buf: list[np.ndarray] = []
+    start = 0
+    index = 0
+    for frame in frames:
+        buf.append(frame)
+        if len(buf) == snippet_len:
+            yield Snippet(index, start, start + snippet_len, np.stack(buf))
+            index += 1
+            start += snippet_len
+            buf = []
+    if buf:
+        true_len = len(buf)
+        buf.extend([buf[-1]] * (snippet_len - true_len))
+        yield Snippet(index, start, start + true_len, np.stack(buf))
+        index += 1
+    if index == 0:
+        raise VideoError(source, "no frames could be decoded (empty or unreadable video)")
+
+
+def crop_offsets(height: int, width: int, mode: str, size: int = CROP) -> list[tuple[int, int, bool]]:
+    """(top, left, flip) of each crop, in the order of ``CROP_NAMES[mode]``."""
+    if height < size or width < size:
+        raise ValueError(f"frame {width}x{height} is smaller than the {size}x{size} crop")
+    cy, cx = (height - size) // 2, (width - size) // 2
+    five = [(cy, cx), (0, 0), (0, width - size), (height - size, 0), (height - size, width - size)]
+    mode = normalize_crops(mode)
+    if mode == "center":
+        return [(cy, cx, False)]
+    out = [(y, x, False) for y, x in five]
+    if mode == "10":
+        out += [(y, x, True) for y, x in five]
+    return out
+
+
+def snippet_to_input(frames: np.ndarray, mode: str = "center", size: int = CROP) -> np.ndarray:
+    """(T, H, W, 3) uint8 -> (crops, 3, T, size, size) float32 in [-1, 1], the I3D input spec."""
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"expected (T, H, W, 3) frames, got {frames.shape}")
+    t, h, w, _ = frames.shape
+    offsets = crop_offsets(h, w, mode, size)
+    out = np.empty((len(offsets), 3, t, size, size), dtype=np.float32)
+    for i, (y, x, flip) in enumerate(offsets):
+        crop = frames[:, y : y + size, x : x + size, :]
+        if flip:
+            crop = crop[:, :, ::-1, :]
+        # (T, H, W, C) -> (C, T, H, W), scaled in place to [-1, 1]
+        np.multiply(crop.transpose(3, 0, 1, 2), 1.0 / 127.5, out=out[i], casting="unsafe")
+        out[i] -= 1.0
+    return out
+
+
+_END = object()
+
+
+@dataclass
+class BackgroundIterator:
+    """Run an iterator in a daemon thread, a bounded queue ahead of the consumer.
+
+    Exceptions raised by the producer are re-raised in the consumer at the point they happened;
+    ``close()`` stops the producer early (a consumer that gives up loses nothing but the queue).
+    """
+
+    source: Iterable[Any]
+    maxsize: int = 4
+    _queue: queue.Queue = field(init=False)
+    _stop: threading.Event = field(init=False)
+    _thread: threading.Thread = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._queue = queue.Queue(maxsize=self.maxsize)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="damvad-decoder", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for item in self.source:
+                if not self._put(item):
+                    return
+            self._put(_END)
+        except BaseException as exc:  # handed to the consumer
+            self._put(_Raised(exc))
+        finally:
+            close = getattr(self.source, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    pass
+
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _END:
+                    return
+                if isinstance(item, _Raised):
+                    raise item.exc
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+@dataclass
+class _Raised:
+    exc: BaseException
+
+
+def preprocessed_snippets(
+    source: str | int | os.PathLike,
+    crops: str = "center",
+    snippet_len: int = SNIPPET_LEN,
+    prefetch: int = 3,
+) -> Iterator[tuple[Snippet, np.ndarray]]:
+    """(snippet, model input) pairs, decoded and preprocessed in a background thread."""
+    mode = normalize_crops(crops)
+
+    def produce() -> Iterator[tuple[Snippet, np.ndarray]]:
+        for snip in iter_snippets(iter_frames(source), snippet_len, source=source):
+            yield snip, snippet_to_input(snip.frames, mode)
+
+    return iter(BackgroundIterator(produce(), maxsize=prefetch))
+
+
+def find_videos(inputs: Iterable[str | os.PathLike]) -> list[Path]:
+    """Expand files, folders (recursively) and ``.txt`` lists (one path per line) into video paths.
+
+    Missing paths are kept so that the extractor reports them per video instead of failing the batch.
+    """
+    out: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            out.extend(
+                sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
+            )
+        elif path.suffix.lower() in (".txt", ".lst", ".list") and path.is_file():
+            for line in path.read_text().splitlines():
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    entry = Path(line)
+                    out.append(entry if entry.is_absolute() else (path.parent / entry))
+        else:
+            out.append(path)
+    return out

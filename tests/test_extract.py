@@ -1,0 +1,127 @@
+"""The batch extractor: manifest, bad videos in a batch, resume after a kill (fake I3D: fast)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from videotools import fake_features, write_video
+
+from damvad.extract import extract
+from damvad.store import FeatureStore
+
+
+@pytest.fixture()
+def videos(tmp_path):
+    root = tmp_path / "videos"
+    root.mkdir()
+    write_video(root / "a.mp4", 150, seed=1)
+    write_video(root / "b.mp4", 64, seed=2)
+    write_video(root / "c.avi", 1, seed=3)
+    return root
+
+
+def test_manifest_rows_and_shapes(videos, tmp_path):
+    out = tmp_path / "feats"
+    report = extract([videos], out, feature_fn=fake_features, weights_sha256="abc", progress=False)
+    assert report.ok and sorted(report.done) == ["a", "b", "c"]
+    store = FeatureStore(out)
+    meta = store.meta("a")
+    assert meta["frames"] == 150 and meta["num_snippets"] == 3
+    assert meta["snippet_ranges"] == [[0, 64], [64, 128], [128, 150]]
+    assert store.load("a").shape == (3, 1, 7, 1024)
+    assert store.meta("c")["frames"] == 1 and store.load("c").shape == (1, 1, 7, 1024)
+    assert meta["weights_sha256"] == "abc" and meta["damvad_version"]
+    manifest = (out / "manifest.csv").read_text().splitlines()
+    assert manifest[0].startswith("name,path,frames") and len(manifest) == 4
+
+
+def test_five_crops_stored_per_snippet(videos, tmp_path):
+    report = extract([videos / "b.mp4"], tmp_path / "f5", crops="5", feature_fn=fake_features, progress=False)
+    assert report.ok
+    store = FeatureStore(tmp_path / "f5")
+    assert store.load("b").shape == (1, 5, 7, 1024)
+    assert store.meta("b")["crop_names"][0] == "center"
+
+
+def test_broken_video_is_reported_not_fatal(videos, tmp_path):
+    (videos / "broken.mp4").write_bytes(b"\x00garbage" * 100)
+    out = tmp_path / "feats"
+    extract([videos / "a.mp4"], out, feature_fn=fake_features, progress=False)
+    before = (out / "a.npy").read_bytes()
+    report = extract(
+        [videos, tmp_path / "nope.mp4"], out, feature_fn=fake_features, progress=False
+    )
+    assert not report.ok
+    assert set(report.failed) == {"broken", "nope"}
+    assert "does not exist" in report.failed["nope"]
+    assert report.skipped == ["a"] and sorted(report.done) == ["b", "c"]
+    assert (out / "a.npy").read_bytes() == before  # nothing already written is lost
+    assert "FAILED broken" in report.summary()
+
+
+def test_rerun_skips_finished_and_redoes_a_half_written_video(videos, tmp_path):
+    out = tmp_path / "feats"
+    extract([videos], out, feature_fn=fake_features, progress=False)
+    os.remove(out / "b.json")  # as if killed between the .npy and its row
+    report = extract([videos], out, feature_fn=fake_features, progress=False)
+    assert sorted(report.skipped) == ["a", "c"] and report.done == ["b"]
+
+
+def test_duplicate_names_are_refused(tmp_path):
+    for sub in ("x", "y"):
+        (tmp_path / sub).mkdir()
+        write_video(tmp_path / sub / "same.mp4", 3)
+    with pytest.raises(ValueError, match="share the name"):
+        extract([tmp_path / "x", tmp_path / "y"], tmp_path / "out", feature_fn=fake_features, progress=False)
+
+
+KILL_SCRIPT = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from videotools import fake_features
+from damvad.extract import extract
+
+def slow(x):
+    time.sleep(0.25)
+    return fake_features(x)
+
+extract([{videos!r}], {out!r}, feature_fn=slow, progress=False)
+"""
+
+
+def test_killed_run_resumes_to_the_same_files(videos, tmp_path):
+    for i in range(3):
+        write_video(videos / f"long{i}.mp4", 256, seed=10 + i)
+    reference = tmp_path / "reference"
+    extract([videos], reference, feature_fn=fake_features, progress=False)
+
+    out = tmp_path / "killed"
+    script = KILL_SCRIPT.format(tests=str(Path(__file__).parent), videos=str(videos), out=str(out))
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(out.glob("*.json"))) < 2:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(list(out.glob("*.json")))
+    assert 0 < done_before < 6, "the kill should land mid-run"
+
+    report = extract([videos], out, feature_fn=fake_features, progress=False)
+    assert report.ok and len(report.skipped) >= done_before
+    store, ref = FeatureStore(out), FeatureStore(reference)
+    assert store.names() == ref.names()
+    for name in ref.names():
+        np.testing.assert_array_equal(store.load(name), ref.load(name))
+        a, b = store.meta(name), ref.meta(name)
+        a.pop("path"), b.pop("path")
+        assert a == b
+    assert not list(out.glob(".*.tmp")), "temporary files of the killed run are cleaned up"
+    assert json.loads((out / "a.json").read_text())["frames"] == 150

@@ -1,0 +1,112 @@
+"""Decoding, snippet cutting, cropping and bad-input handling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from videotools import write_video
+
+from damvad.video import (
+    BackgroundIterator,
+    VideoError,
+    crop_offsets,
+    iter_frames,
+    iter_snippets,
+    probe,
+    resized_size,
+    snippet_to_input,
+)
+
+
+def test_resized_size_keeps_aspect_and_short_side():
+    assert resized_size(768, 576) == (341, 256)
+    assert resized_size(61, 97) == (256, 407)
+    assert resized_size(320, 240) == (341, 256)
+    assert resized_size(256, 256) == (256, 256)
+
+
+def test_snippets_cover_frames_and_pad_with_last_frame():
+    frames = [np.full((4, 4, 3), i, np.uint8) for i in range(130)]
+    snips = list(iter_snippets(frames, 64))
+    assert [(s.start, s.end) for s in snips] == [(0, 64), (64, 128), (128, 130)]
+    last = snips[-1].frames
+    assert last.shape == (64, 4, 4, 3)
+    assert last[0, 0, 0, 0] == 128 and last[1, 0, 0, 0] == 129
+    assert (last[2:, 0, 0, 0] == 129).all()  # padded by repeating the last true frame
+
+
+def test_short_video_gives_one_padded_snippet_and_empty_is_an_error():
+    snips = list(iter_snippets([np.zeros((2, 2, 3), np.uint8)], 64))
+    assert len(snips) == 1 and (snips[0].start, snips[0].end) == (0, 1)
+    with pytest.raises(VideoError, match="no frames"):
+        list(iter_snippets([], 64, source="empty.mp4"))
+
+
+def test_crops_positions_flip_and_scaling():
+    h, w = 256, 250
+    frames = np.zeros((64, h, w, 3), np.uint8)
+    frames[:, :, :, 0] = np.arange(w, dtype=np.uint8)[None, None, :]  # red = column index
+    frames[:, :, :, 1] = 255
+    x = snippet_to_input(frames, "10")
+    assert x.shape == (10, 3, 64, 224, 224) and x.dtype == np.float32
+    offsets = crop_offsets(h, w, "10")
+    assert offsets[0] == ((h - 224) // 2, (w - 224) // 2, False)
+    assert offsets[4] == (h - 224, w - 224, False) and offsets[9] == (h - 224, w - 224, True)
+    np.testing.assert_allclose(x[:, 1], 1.0)  # 255 -> +1
+    for i, (_, left, flip) in enumerate(offsets):
+        cols = np.arange(left, left + 224)[::-1] if flip else np.arange(left, left + 224)
+        np.testing.assert_allclose(x[i, 0, 5, 7], cols / 127.5 - 1.0, rtol=0, atol=1e-6)
+
+
+def test_decode_real_sizes_and_formats(tmp_path):
+    odd = write_video(tmp_path / "odd.mkv", 10, width=97, height=61, codec="ffv1", pix_fmt="bgr0")
+    gray = write_video(tmp_path / "gray.mkv", 5, width=80, height=64, codec="ffv1", pix_fmt="gray", gray=True)
+    f_odd = list(iter_frames(odd))
+    assert len(f_odd) == 10 and f_odd[0].shape == (256, 407, 3)  # 97 wide x 61 high
+    f_gray = list(iter_frames(gray))
+    assert len(f_gray) == 5 and f_gray[0].shape == (256, 320, 3)  # 80 x 64 -> 320 x 256
+    assert (f_gray[0][..., 0] == f_gray[0][..., 2]).all()  # grey expanded to RGB
+    assert probe(odd).width == 97
+
+
+@pytest.mark.parametrize(
+    "make, cause",
+    [
+        (lambda p: p / "missing.mp4", "does not exist"),
+        (lambda p: (p / "empty.mp4").write_bytes(b"") or p / "empty.mp4", "empty"),
+        (
+            lambda p: (p / "noise.mp4").write_bytes(np.random.default_rng(0).bytes(5000)) or p / "noise.mp4",
+            "cannot open",
+        ),
+    ],
+)
+def test_bad_files_get_clear_errors(tmp_path, make, cause):
+    path = make(tmp_path)
+    with pytest.raises(VideoError, match=cause) as info:
+        list(iter_frames(path))
+    assert str(path) in str(info.value)
+
+
+def test_zero_frame_and_truncated_videos(tmp_path):
+    zero = write_video(tmp_path / "zero.avi", 0)
+    with pytest.raises(VideoError, match="no frames") as info:
+        list(iter_snippets(iter_frames(zero), source=zero))
+    assert "zero.avi" in str(info.value)
+    full = write_video(tmp_path / "full.mp4", 80)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    with pytest.raises(VideoError) as info:
+        list(iter_snippets(iter_frames(cut), source=cut))
+    assert "cut.mp4" in str(info.value)
+
+
+def test_background_iterator_propagates_errors_and_order():
+    def gen():
+        yield from range(5)
+        raise OSError("disk gone")
+
+    out = []
+    with pytest.raises(OSError, match="disk gone"):
+        for item in BackgroundIterator(gen(), maxsize=2):
+            out.append(item)
+    assert out == [0, 1, 2, 3, 4]

@@ -1,0 +1,52 @@
+"""Writers of small test videos (PyAV), shared by the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def write_video(
+    path: Path,
+    num_frames: int,
+    width: int = 96,
+    height: int = 64,
+    fps: int = 25,
+    codec: str = "mpeg4",
+    pix_fmt: str = "yuv420p",
+    seed: int = 0,
+    gray: bool = False,
+) -> Path:
+    """Frames of moving noise blocks; ``num_frames=0`` writes a container with a stream but no frame."""
+    import av
+
+    rng = np.random.default_rng(seed)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        if num_frames == 0:
+            container.start_encoding()  # header with a video stream and no frame at all
+        base = rng.integers(0, 255, size=(height, width, 3), dtype=np.uint8)
+        for i in range(num_frames):
+            img = np.roll(base, 3 * i, axis=1)
+            if gray:
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img[..., 0]), format="gray")
+            else:
+                frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def fake_features(x):
+    """A cheap deterministic stand-in for I3D with the right output shape, for pipeline tests."""
+    import torch
+
+    n, c, t, h, w = x.shape
+    pooled = x.float().mean(dim=(3, 4))  # (N, 3, T)
+    per_step = pooled.reshape(n, c, t // 8, 8).mean(-1)[:, :, : t // 8 - 1]  # (N, 3, 7)
+    ramp = torch.linspace(0, 1, 1024)
+    return (per_step.mean(1, keepdim=True).transpose(1, 2) + ramp)  # (N, 7, 1024)
