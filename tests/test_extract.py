@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from videotools import fake_features, write_video
 
 from damvad.extract import extract
 from damvad.store import FeatureStore
+from videotools import fake_features, write_video
 
 
 @pytest.fixture()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from videotools import write_video
 
 from damvad.video import (
     BackgroundIterator,
@@ -16,6 +15,7 @@ from damvad.video import (
     resized_size,
     snippet_to_input,
 )
+from videotools import write_video
 
 
 def test_resized_size_keeps_aspect_and_short_side():

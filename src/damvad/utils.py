@@ -99,7 +99,7 @@ def provenance() -> dict[str, str]:
 
     return {
         "damvad_version": __version__,
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),
         "numpy_version": np.__version__,
         "python": platform.python_version(),
     }

@@ -169,7 +169,9 @@ def iter_frames(
                 if size is not None:
                     if (frame.width, frame.height) != (ctx.width, ctx.height):
                         size = resized_size(frame.width, frame.height, short_side)
-                    rgb = frame.reformat(width=size[0], height=size[1], format="rgb24", interpolation="BILINEAR")
+                    rgb = frame.reformat(
+                        width=size[0], height=size[1], format="rgb24", interpolation="BILINEAR"
+                    )
                 else:
                     rgb = frame.reformat(format="rgb24")
                 count += 1

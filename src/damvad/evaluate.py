@@ -1,0 +1,203 @@
+"""Frame-level evaluation of trained runs on a test split, under both protocols.
+
+``offline`` is the paper's protocol (C clips spanning the whole video); ``online`` is what a live
+camera gets (causal clips of k snippets, each scored from itself and its predecessor). Scores of
+every crop are averaged; clip scores are mapped to the exact frames each clip covers. The model was
+selected without test labels (see :mod:`damvad.train`); this module only reports.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from damvad.clips import clip_scores_to_frames
+from damvad.datasets import check_features, get_dataset
+from damvad.metrics import evaluate_scores, false_alarm_rate, roc_curve_points
+from damvad.modelfile import load_model
+from damvad.scoring import VideoScores, score_video
+from damvad.store import FeatureStore
+from damvad.utils import atomic_write_json, provenance
+
+log = logging.getLogger(__name__)
+
+SUMMARY_KEYS = ("frame_auc", "frame_ap", "far_0.5", "per_video_auc_mean", "video_auc")
+
+
+@dataclass
+class EvalConfig:
+    dataset: str = ""
+    features: str = ""
+    runs: list[str] = field(default_factory=list)  # run folders (every seed*/model.pt) or model files
+    out: str = ""  # report folder; default: <first run>/eval
+    protocols: list[str] = field(default_factory=lambda: ["offline", "online"])
+    score: str = "D"  # D (what the released code evaluates) or wD
+    snippets_per_clip: int = 1  # online protocol
+    far_rates: list[float] = field(default_factory=lambda: [0.01, 0.05])
+    split: str = "test"
+    timelines: int = 6  # per-video timeline plots (anomalous videos first)
+
+
+def find_model_files(runs: list[str]) -> list[Path]:
+    out: list[Path] = []
+    for item in runs:
+        path = Path(item)
+        if path.is_file():
+            out.append(path)
+        elif (path / "model.pt").is_file():
+            out.append(path / "model.pt")
+        elif path.is_dir() and sorted(path.glob("*/model.pt")):
+            out.extend(sorted(path.glob("*/model.pt")))
+        else:
+            raise FileNotFoundError(f"{path}: no model.pt in it or its seed folders")
+    return out
+
+
+def run_label(path: Path) -> str:
+    return f"{path.parent.parent.name}/{path.parent.name}" if path.name == "model.pt" else path.stem
+
+
+def score_split(model, store: FeatureStore, names: list[str], protocol: str, num_clips: int,
+                snippets_per_clip: int) -> dict[str, VideoScores]:
+    out = {}
+    for name in names:
+        out[name] = score_video(model, store.load(name), store.frames(name), protocol, num_clips,
+                                snippets_per_clip, store.meta(name).get("snippet_len", 64))
+    return out
+
+
+def evaluate(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
+    """Evaluate every model of ``cfg.runs``; writes metrics.json, roc.png and timelines; returns the report."""
+    from tqdm import tqdm
+
+    from damvad.plots import roc_plot, timeline_plot
+
+    if cfg.score not in ("D", "wD"):
+        raise ValueError(f"score must be D or wD, got {cfg.score!r}")
+    models = find_model_files(cfg.runs)
+    if not models:
+        raise ValueError("no runs to evaluate")
+    dataset = get_dataset(cfg.dataset)
+    store = FeatureStore(cfg.features)
+    check_features(dataset, store, cfg.split)
+    if not dataset.has_frame_labels(cfg.split):
+        raise ValueError(f"{dataset.name}: the {cfg.split} split has no frame-level ground truth")
+    items = dataset.videos(cfg.split)
+    names = [it.name for it in items]
+    video_labels = {it.name: it.label for it in items}
+    gt = dataset.ground_truths(cfg.split, store)
+    out_dir = Path(cfg.out) if cfg.out else models[0].parent.parent / "eval"
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    report: dict[str, Any] = {
+        "provenance": {**provenance(), "features": str(store.root),
+                       "features_manifest_sha256": store.manifest_hash()},
+        "config": cfg.__dict__,
+        "dataset": dataset.name,
+        "split": cfg.split,
+        "runs": {},
+    }
+    curves: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
+    jobs = [(m, p) for m in models for p in cfg.protocols]
+    bar = tqdm(total=len(jobs) * len(names), desc="evaluate", unit="video", disable=not progress)
+    timeline_data: dict[str, Any] = {}
+    for path in models:
+        model, meta = load_model(path)
+        label = run_label(path)
+        run_report: dict[str, Any] = {"model": str(path), "train": meta.get("train"),
+                                      "provenance": meta.get("provenance"), "protocols": {}}
+        for protocol in cfg.protocols:
+            scored = score_split(model, store, names, protocol, int(meta.get("num_clips", 16)),
+                                 cfg.snippets_per_clip)
+            bar.update(len(names))
+            frames = {n: clip_scores_to_frames(v.values(cfg.score), v.frame_ranges, len(gt[n]))
+                      for n, v in scored.items()}
+            metrics = evaluate_scores(frames, gt, video_labels, far_rates=cfg.far_rates)
+            normal = {n: s for n, s in frames.items() if video_labels[n] == 0}
+            threshold = (meta.get("threshold") or {}).get("value")
+            if threshold is not None and normal:
+                metrics["far_at_calibrated_threshold"] = {
+                    "threshold": threshold, "far": false_alarm_rate(normal, threshold)}
+            run_report["protocols"][protocol] = metrics
+            if metrics.get("frame_auc") is not None:
+                fpr, tpr = roc_curve_points(frames, gt)[:2]
+                curves[f"{label} {protocol}"] = (fpr, tpr, metrics["frame_auc"])
+            if path == models[0]:
+                timeline_data[protocol] = (scored, frames)
+        report["runs"][label] = run_report
+    bar.close()
+
+    report["summary"] = summarize(report["runs"], cfg.protocols)
+    if curves:
+        report["roc_plot"] = str(roc_plot(curves, out_dir / "roc.png", title=f"{dataset.name} {cfg.split}"))
+    report["timelines"] = _timelines(timeline_data, gt, video_labels, items, out_dir, cfg, timeline_plot)
+    atomic_write_json(out_dir / "metrics.json", report)
+    report["metrics_json"] = str(out_dir / "metrics.json")
+    return report
+
+
+def _timelines(timeline_data, gt, video_labels, items, out_dir: Path, cfg: EvalConfig, plot) -> list[str]:
+    if not timeline_data or cfg.timelines <= 0:
+        return []
+    protocol = "online" if "online" in timeline_data else next(iter(timeline_data))
+    scored, frames = timeline_data[protocol]
+    order = [it.name for it in items if video_labels[it.name] == 1] + [
+        it.name for it in items if video_labels[it.name] == 0]
+    paths = []
+    for name in order[: cfg.timelines]:
+        v = scored[name]
+        att = None
+        if v.clip_attention is not None:
+            att = clip_scores_to_frames(v.clip_attention, v.frame_ranges, len(gt[name]))
+        paths.append(str(plot(frames[name], out_dir / "timelines" / f"{name}.png",
+                              title=f"{name} ({protocol})", ground_truth=gt[name], clip_attention=att)))
+    return paths
+
+
+def summarize(runs: dict[str, Any], protocols: list[str]) -> dict[str, Any]:
+    """Mean and standard deviation over runs (seeds) of the headline numbers, per protocol."""
+    out: dict[str, Any] = {}
+    for protocol in protocols:
+        rows: dict[str, list[float]] = {k: [] for k in SUMMARY_KEYS}
+        for run in runs.values():
+            m = run["protocols"][protocol]
+            values = {
+                "frame_auc": m.get("frame_auc"),
+                "frame_ap": m.get("frame_ap"),
+                "far_0.5": (m.get("far_at_threshold") or {}).get("far"),
+                "per_video_auc_mean": m.get("per_video_auc_mean"),
+                "video_auc": m.get("video_auc"),
+            }
+            for k, v in values.items():
+                if v is not None and not (isinstance(v, float) and math.isnan(v)):
+                    rows[k].append(float(v))
+        out[protocol] = {
+            k: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, "n": len(v)}
+            for k, v in rows.items() if v
+        }
+    return out
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """A readable summary: one line per run and protocol, then mean +- std over runs."""
+    header = f"{'run':<28} {'protocol':<8} {'AUC%':>7} {'AP%':>7} {'FAR@0.5%':>9} {'vidAUC%':>8}"
+    lines = [header, "-" * len(header)]
+
+    def pct(x: Any) -> str:
+        return "   -" if x is None else f"{100 * x:7.2f}"
+
+    for label, run in report["runs"].items():
+        for protocol, m in run["protocols"].items():
+            far = (m.get("far_at_threshold") or {}).get("far")
+            lines.append(f"{label:<28} {protocol:<8} {pct(m.get('frame_auc'))} {pct(m.get('frame_ap'))} "
+                         f"{pct(far):>9} {pct(m.get('video_auc')):>8}")
+    if len(report["runs"]) > 1:
+        for protocol, stats in report["summary"].items():
+            parts = [f"{k} {100 * s['mean']:.2f} +- {100 * s['std']:.2f}" for k, s in stats.items()]
+            lines.append(f"mean over {len(report['runs'])} runs, {protocol}: " + "; ".join(parts))
+    return "\n".join(lines)

@@ -1,0 +1,68 @@
+"""The trained-model file: weights plus everything needed to use them honestly.
+
+A plain dict of tensors, strings and numbers written atomically with ``torch.save`` and read with
+``torch.load(weights_only=True)``: loading a model file never executes code.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from damvad import __version__
+from damvad.model import DAMConfig, DAMModel
+from damvad.utils import atomic_write_bytes
+
+FORMAT = "damvad.model/1"
+
+
+def save_model_file(path: str | Path, model: DAMModel, meta: dict[str, Any]) -> Path:
+    payload = {
+        "format": FORMAT,
+        "damvad_version": __version__,
+        "model_config": model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        **meta,
+    }
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    atomic_write_bytes(path, buf.getvalue())
+    return Path(path)
+
+
+def read_model_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no model file (train one with `damvad train`)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable damvad model file ({exc})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a damvad model file (format {FORMAT} expected)")
+    payload["path"] = str(path)
+    return payload
+
+
+def load_model(path: str | Path) -> tuple[DAMModel, dict[str, Any]]:
+    """The model in eval mode and the file's metadata (config, provenance, threshold...)."""
+    payload = read_model_file(path)
+    model = DAMModel(DAMConfig.from_dict(payload["model_config"]))
+    model.load_state_dict(payload.pop("state_dict"))
+    model.eval()
+    return model, payload
+
+
+def update_model_file(path: str | Path, **fields: Any) -> None:
+    """Rewrite a model file with some metadata changed (e.g. a calibrated threshold), atomically."""
+    payload = read_model_file(path)
+    real = Path(payload.pop("path"))
+    payload.update(fields)
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    atomic_write_bytes(real, buf.getvalue())

@@ -1,0 +1,349 @@
+"""Weakly-supervised training of a DAM head from video-level labels (MIL ranking loss).
+
+Honest model selection: a stratified fraction of the *training* videos is held out and the model is
+selected on their video-level ROC AUC (max clip score vs the video label), or a fixed budget is trained
+(``selection: last``). Test labels are never looked at. Every run folder holds the config, provenance
+(damvad version, features manifest hash, I3D weights sha256), the history, an atomic checkpoint that
+``--resume`` continues from (to the same result as an uninterrupted run), and ``model.pt``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from damvad.clips import pool_clips
+from damvad.config import dump_config
+from damvad.datasets import Dataset, check_features, get_dataset
+from damvad.losses import ranking_loss, regularization
+from damvad.metrics import video_level_auc
+from damvad.model import DAMConfig, DAMModel, count_parameters
+from damvad.modelfile import save_model_file
+from damvad.scoring import score_video
+from damvad.store import FeatureStore
+from damvad.utils import atomic_write_bytes, atomic_write_json, atomic_write_text, provenance
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = ""  # a benchmark name (ucf-crime, shanghaitech, xd-violence) or a folder / CSV
+    features: str = ""  # the features folder written by `damvad extract`
+    out: str = "runs/dam"
+    variant: str = "dist"  # mlp | lstm | dist-channel | dist | cov-channel | cov
+    model: dict[str, Any] = field(default_factory=dict)  # extra DAMConfig fields, e.g. cov_norm
+    num_clips: int = 16  # C, the paper's value (the released code uses 32)
+    batch_anomalous: int = 10
+    batch_normal: int = 10
+    iterations: int = 3000
+    lr: float = 1e-4
+    lambda_smooth: float = 8e-5
+    lambda_sparse: float = 8e-5
+    pairing: str = "all_pairs"  # all_pairs (released code) | paired (Sultani)
+    regularize: bool = True  # the released code's L2 on MLP weights and activity L2
+    weight_l2: float = 1e-3
+    activity_l2: float = 0.01
+    crops: str = "each"  # each: a random crop per sampled video is its bag | center: crop 0 only
+    val_fraction: float = 0.1  # held-out training videos for selection; 0 -> fixed budget
+    selection: str = "val_auc"  # val_auc | last
+    eval_every: int = 100
+    checkpoint_every: int = 100
+    seeds: list[int] = field(default_factory=lambda: [0])
+    split_seed: int = 0  # the held-out split is the same for every training seed
+    threads: int = 0  # torch threads; 0 keeps torch's default
+
+    def __post_init__(self) -> None:
+        if self.crops not in ("each", "center"):
+            raise ValueError(f"crops must be 'each' or 'center', got {self.crops!r}")
+        if self.selection not in ("val_auc", "last"):
+            raise ValueError(f"selection must be 'val_auc' or 'last', got {self.selection!r}")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if isinstance(self.seeds, int):
+            self.seeds = [self.seeds]
+        DAMConfig(variant=self.variant, **self.model)  # fail early on a bad variant/model field
+
+    def model_config(self, feature_dim: int, temporal: int) -> DAMConfig:
+        extra = {"feature_dim": feature_dim, "temporal": temporal, **self.model}
+        return DAMConfig(variant=self.variant, **extra)
+
+
+@dataclass
+class TrainData:
+    """Training clips pooled once per video: (V, C, crops, t, n), and the video labels."""
+
+    names: list[str]
+    labels: np.ndarray
+    clips: torch.Tensor
+    features: dict[str, np.ndarray]  # mmap'd snippet maps, for validation scoring
+    frames: dict[str, int]
+
+    @property
+    def crops(self) -> int:
+        return int(self.clips.shape[2])
+
+
+def load_train_data(dataset: Dataset, store: FeatureStore, num_clips: int, progress: bool = True) -> TrainData:
+    from tqdm import tqdm
+
+    items = dataset.videos("train")
+    if not items:
+        raise ValueError(f"{dataset.name}: no training videos")
+    check_features(dataset, store, "train")
+    labels = np.array([it.label for it in items], dtype=np.int64)
+    if labels.min() == labels.max():
+        raise ValueError(f"{dataset.name}: training needs both normal and anomalous videos")
+    pooled, feats, frames = [], {}, {}
+    for it in tqdm(items, desc="pool clips", disable=not progress, unit="video"):
+        arr = store.load(it.name)
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{store.npy_path(it.name)}: NaN/inf in the features of {it.name!r}")
+        feats[it.name] = arr
+        frames[it.name] = store.frames(it.name)
+        pooled.append(torch.from_numpy(np.asarray(pool_clips(np.asarray(arr, dtype=np.float32), num_clips))))
+    clips = torch.stack(pooled)
+    if clips.shape[2] > 1 and clips.numel() * 4 > 4 << 30:
+        clips = clips.half()  # many crops of a large dataset: keep RAM in check
+    return TrainData([it.name for it in items], labels, clips, feats, frames)
+
+
+def holdout_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified (train_idx, val_idx); at least one video of each class stays in training."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for cls in (0, 1):
+        idx = np.flatnonzero(labels == cls)
+        rng.shuffle(idx)
+        k = min(int(round(fraction * len(idx))), len(idx) - 1) if fraction > 0 else 0
+        val.extend(idx[:k])
+        train.extend(idx[k:])
+    return np.sort(np.array(train, dtype=np.int64)), np.sort(np.array(val, dtype=np.int64))
+
+
+class Trainer:
+    """One seed's run in ``run_dir``; :meth:`run` resumes from ``checkpoint.pt`` when present."""
+
+    def __init__(self, cfg: TrainConfig, data: TrainData, run_dir: Path, seed: int, meta: dict[str, Any]):
+        self.cfg, self.data, self.run_dir, self.seed, self.meta = cfg, data, Path(run_dir), seed, meta
+        t, n = data.clips.shape[-2:]
+        torch.manual_seed(seed)
+        self.model = DAMModel(cfg.model_config(int(n), int(t)))
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.rng = np.random.default_rng(seed)
+        self.iteration = 0
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] = {"metric": -math.inf, "iteration": 0}
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.train_idx, self.val_idx = holdout_split(data.labels, cfg.val_fraction, cfg.split_seed)
+        val_labels = data.labels[self.val_idx]
+        self.selection = cfg.selection
+        if self.selection == "val_auc" and (len(self.val_idx) == 0 or val_labels.min() == val_labels.max()):
+            log.warning("held-out set has no videos of both classes: training a fixed budget instead")
+            self.selection = "last"
+        self.anom = self.train_idx[data.labels[self.train_idx] == 1]
+        self.norm = self.train_idx[data.labels[self.train_idx] == 0]
+
+    # ------------------------------------------------------------ checkpoints
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / "checkpoint.pt"
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "iteration": self.iteration,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "numpy_rng": self.rng.bit_generator.state,
+            "history": self.history,
+            "best": self.best,
+            "best_state": self.best_state,
+            "config_yaml": dump_config(self.cfg),
+        }
+
+    def save_checkpoint(self) -> None:
+        buf = io.BytesIO()
+        torch.save(self.state(), buf)
+        atomic_write_bytes(self.checkpoint_path, buf.getvalue())
+        atomic_write_json(self.run_dir / "history.json", self.history)
+
+    def load_checkpoint(self) -> bool:
+        if not self.checkpoint_path.exists():
+            return False
+        ckpt = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+        if ckpt.get("config_yaml") != dump_config(self.cfg):
+            raise ValueError(
+                f"{self.checkpoint_path}: the run was started with another config; use a new --out "
+                "or delete the folder to start again"
+            )
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        self.rng.bit_generator.state = ckpt["numpy_rng"]
+        self.iteration = int(ckpt["iteration"])
+        self.history = list(ckpt["history"])
+        self.best = dict(ckpt["best"])
+        self.best_state = ckpt["best_state"]
+        return True
+
+    # ------------------------------------------------------------ training
+    def _sample(self, pool: np.ndarray, k: int) -> np.ndarray:
+        return self.rng.choice(pool, size=k, replace=len(pool) < k)
+
+    def _bags(self, idx: np.ndarray) -> torch.Tensor:
+        clips = self.data.clips[torch.as_tensor(idx)]  # (k, C, crops, t, n)
+        if self.cfg.crops == "each" and self.data.crops > 1:
+            crop = torch.as_tensor(self.rng.integers(0, self.data.crops, size=len(idx)))
+            picked = clips[torch.arange(len(idx)), :, crop]
+        else:
+            picked = clips[:, :, 0]
+        return picked.float()
+
+    def train_step(self) -> dict[str, float]:
+        cfg = self.cfg
+        a_idx = self._sample(self.anom, cfg.batch_anomalous)
+        n_idx = self._sample(self.norm, cfg.batch_normal)
+        batch = torch.cat([self._bags(a_idx), self._bags(n_idx)])
+        self.model.train()
+        out = self.model(batch)
+        wd = out["weighted"]
+        ka = len(a_idx)
+        loss = ranking_loss(wd[:ka], wd[ka:], cfg.lambda_smooth, cfg.lambda_sparse, cfg.pairing)
+        total = loss.total
+        reg = torch.zeros(())
+        if cfg.regularize:
+            reg = regularization(self.model, out, cfg.weight_l2, cfg.activity_l2)
+            total = total + reg
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        self.iteration += 1
+        return {**loss.as_floats(), "regularization": float(reg.detach()), "objective": float(total.detach())}
+
+    @torch.no_grad()
+    def validate(self) -> float:
+        names = [self.data.names[i] for i in self.val_idx]
+        scores = {}
+        for name in names:
+            vs = score_video(self.model, self.data.features[name], self.data.frames[name], "offline",
+                             self.cfg.num_clips)
+            scores[name] = vs.score
+        labels = {name: int(self.data.labels[self.data.names.index(name)]) for name in names}
+        return float(video_level_auc(scores, labels))
+
+    def run(self, progress: bool = True) -> dict[str, Any]:
+        from tqdm import tqdm
+
+        cfg = self.cfg
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        resumed = self.load_checkpoint()
+        if not resumed:
+            atomic_write_text(self.run_dir / "config.yaml", dump_config(cfg))
+            atomic_write_json(self.run_dir / "provenance.json", {**self.meta, "seed": self.seed})
+        bar = tqdm(total=cfg.iterations, initial=self.iteration, desc=f"train seed {self.seed}",
+                   disable=not progress, unit="it", dynamic_ncols=True)
+        running: list[float] = []
+        start = time.perf_counter()
+        while self.iteration < cfg.iterations:
+            terms = self.train_step()
+            running.append(terms["objective"])
+            bar.update(1)
+            it = self.iteration
+            if it % cfg.eval_every == 0 or it == cfg.iterations:
+                row: dict[str, Any] = {"iteration": it, "loss": float(np.mean(running)), **terms}
+                running = []
+                if self.selection == "val_auc":
+                    row["val_video_auc"] = self.validate()
+                    if row["val_video_auc"] > self.best["metric"]:
+                        self.best = {"metric": row["val_video_auc"], "iteration": it}
+                        self.best_state = {k: v.clone() for k, v in self.model.state_dict().items()}
+                    bar.set_postfix(loss=f"{row['loss']:.3f}", val_auc=f"{row['val_video_auc']:.3f}")
+                else:
+                    bar.set_postfix(loss=f"{row['loss']:.3f}")
+                self.history.append(row)
+            if it % cfg.checkpoint_every == 0 or it == cfg.iterations:
+                self.save_checkpoint()
+        bar.close()
+        return self.finish(time.perf_counter() - start)
+
+    def finish(self, seconds: float = 0.0) -> dict[str, Any]:
+        if self.selection == "val_auc" and self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+            chosen = {"selection": "val_auc", "iteration": self.best["iteration"],
+                      "val_video_auc": self.best["metric"], "held_out_videos": int(len(self.val_idx))}
+        else:
+            chosen = {"selection": "last", "iteration": self.iteration,
+                      "reason": "fixed budget" if self.cfg.selection == "last" else "no usable held-out set"}
+        result = {
+            "seed": self.seed,
+            "variant": self.cfg.variant,
+            "parameters": count_parameters(self.model),
+            "iterations": self.iteration,
+            "seconds": seconds,
+            **chosen,
+        }
+        save_model_file(self.run_dir / "model.pt", self.model, {
+            "num_clips": self.cfg.num_clips,
+            "train": result,
+            "provenance": {**self.meta, "seed": self.seed},
+            "threshold": None,
+        })
+        atomic_write_json(self.run_dir / "result.json", result)
+        return result
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train every seed of ``cfg``; returns the summary (also written to ``out/summary.json``)."""
+    if not cfg.dataset or not cfg.features:
+        raise ValueError("training needs `dataset` and `features` (set them in the config or on the command line)")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    if out.exists() and any(out.iterdir()) and not resume:
+        raise FileExistsError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
+    dataset = get_dataset(cfg.dataset)
+    store = FeatureStore(cfg.features)
+    data = load_train_data(dataset, store, cfg.num_clips, progress)
+    first = store.meta(data.names[0])
+    meta = {
+        **provenance(),
+        "dataset": dataset.name,
+        "features": str(store.root),
+        "features_manifest_sha256": store.manifest_hash(),
+        "i3d_weights_sha256": first.get("weights_sha256", ""),
+        "feature_crops": data.crops,
+        "feature_precision": first.get("precision"),
+        "snippet_len": first.get("snippet_len"),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.yaml", dump_config(cfg))
+    results = []
+    for seed in cfg.seeds:
+        trainer = Trainer(cfg, data, out / f"seed{seed}", seed, meta)
+        log.info("seed %d: %d training videos (%d anomalous), %d held out; selection: %s", seed,
+                 len(trainer.train_idx), len(trainer.anom), len(trainer.val_idx), trainer.selection)
+        results.append(trainer.run(progress))
+    summary = summarize_seeds(results)
+    summary["provenance"] = meta
+    summary["config"] = dataclasses.asdict(cfg)
+    atomic_write_json(out / "summary.json", summary)
+    return summary
+
+
+def summarize_seeds(results: list[dict[str, Any]]) -> dict[str, Any]:
+    vals = [r["val_video_auc"] for r in results if "val_video_auc" in r]
+    summary: dict[str, Any] = {"runs": results}
+    if vals:
+        summary["val_video_auc_mean"] = float(np.mean(vals))
+        summary["val_video_auc_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+    return summary
