@@ -297,6 +297,7 @@ class Trainer:
             "train": result,
             "provenance": {**self.meta, "seed": self.seed},
             "threshold": None,
+            "held_out_videos": [self.data.names[i] for i in self.val_idx],
         })
         atomic_write_json(self.run_dir / "result.json", result)
         return result

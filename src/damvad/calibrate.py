@@ -1,0 +1,69 @@
+"""Alert threshold calibration: the score that a requested fraction of normal clips reaches.
+
+Only video-level labels are needed (normal videos). By default the normal videos the training run
+held out are used, since scores on videos the model was trained on are optimistic (too low).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from damvad.datasets import get_dataset
+from damvad.metrics import false_alarm_rate, threshold_for_far
+from damvad.modelfile import load_model, update_model_file
+from damvad.scoring import score_video
+from damvad.store import FeatureStore
+
+
+def calibrate(
+    model_path: str | Path,
+    features: str | Path,
+    dataset: str | None = None,
+    split: str = "train",
+    far: float = 0.01,
+    snippets_per_clip: int = 1,
+    held_out_only: bool = True,
+    write: bool = True,
+) -> dict[str, Any]:
+    """Set the model file's threshold so that ``far`` of normal clips (online protocol) reach it."""
+    if not 0 < far < 1:
+        raise ValueError(f"far must be a fraction in (0, 1), got {far}")
+    model, meta = load_model(model_path)
+    store = FeatureStore(features)
+    if dataset is not None:
+        normal = [it.name for it in get_dataset(dataset).videos(split) if it.label == 0]
+    else:
+        normal = []
+    held = set(meta.get("held_out_videos") or [])
+    source = f"{dataset}:{split}" if dataset else str(store.root)
+    if held_out_only and held and normal:
+        chosen = [n for n in normal if n in held]
+        if chosen:
+            normal, source = chosen, f"{source} (normal videos held out from training)"
+    if not normal:
+        raise ValueError("no normal videos to calibrate on: give --dataset (its normal videos of --split)")
+    missing = [n for n in normal if n not in store]
+    if missing:
+        raise ValueError(f"{store.root}: no features for {len(missing)} normal video(s): {', '.join(missing[:10])}")
+    scores = []
+    for name in normal:
+        vs = score_video(model, store.load(name), store.frames(name), "online", snippets_per_clip=snippets_per_clip)
+        scores.append(vs.score)
+    flat = np.concatenate(scores)
+    value = threshold_for_far(flat, far)
+    threshold = {
+        "value": float(value),
+        "far_target": float(far),
+        "far_on_calibration_clips": false_alarm_rate(flat, value),
+        "protocol": "online",
+        "snippets_per_clip": snippets_per_clip,
+        "calibrated_on": source,
+        "num_videos": len(normal),
+        "num_clips": int(flat.size),
+    }
+    if write:
+        update_model_file(meta["path"], threshold=threshold)
+    return threshold

@@ -1,0 +1,377 @@
+"""Live detection: frames -> 64-frame snippets -> I3D -> one DAM step with carried state -> alerts.
+
+No look-ahead: a snippet is scored as soon as its last frame arrives, from itself and the previous
+clip only (:class:`damvad.scoring.StreamScorer`, the same code as the online evaluation protocol, so
+live scores equal ``damvad evaluate``'s online scores for the same video). Decoding runs in a
+background thread; memory stays constant however long the stream runs (one snippet buffer, one clip
+of state, one open alert event).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from damvad.scoring import ClipResult, StreamScorer
+from damvad.video import (
+    CROP_NAMES,
+    SNIPPET_LEN,
+    BackgroundIterator,
+    Snippet,
+    VideoError,
+    find_videos,
+    iter_frames,
+    iter_snippets,
+    normalize_crops,
+    probe,
+    snippet_to_input,
+)
+
+log = logging.getLogger(__name__)
+
+FeatureFn = Callable[[Any], Any]
+
+
+@dataclass
+class AlertEvent:
+    start_frame: int
+    end_frame: int  # exclusive: the end of the last clip at or above the threshold
+    peak_score: float
+    start_time: float
+    end_time: float
+
+
+@dataclass
+class AlertTracker:
+    """Hysteresis: an event opens when a score reaches the threshold and closes once scores have
+    stayed below it for ``close_after`` seconds (so one flickering score does not make many alerts)."""
+
+    threshold: float
+    fps: float
+    close_after: float = 2.0
+    _open: AlertEvent | None = field(default=None, init=False)
+    _below_since: int | None = field(default=None, init=False)
+
+    def update(self, clip: ClipResult, score: float) -> tuple[bool, AlertEvent | None]:
+        """(alert active after this clip, the event that just closed or None)."""
+        closed = None
+        fps = self.fps or 25.0
+        if score >= self.threshold:
+            if self._open is None:
+                self._open = AlertEvent(clip.start_frame, clip.end_frame, score, clip.start_frame / fps,
+                                        clip.end_frame / fps)
+            else:
+                self._open.end_frame, self._open.end_time = clip.end_frame, clip.end_frame / fps
+                self._open.peak_score = max(self._open.peak_score, score)
+            self._below_since = None
+        elif self._open is not None:
+            if self._below_since is None:
+                self._below_since = clip.start_frame
+            if (clip.end_frame - self._below_since) / fps >= self.close_after:
+                closed, self._open, self._below_since = self._open, None, None
+        return self._open is not None, closed
+
+    def finish(self) -> AlertEvent | None:
+        event, self._open, self._below_since = self._open, None, None
+        return event
+
+
+@dataclass
+class DetectionRow:
+    """One scored clip, as written to CSV / JSON lines."""
+
+    source: str
+    clip: int
+    start_frame: int
+    end_frame: int
+    start_time: float
+    end_time: float
+    score: float
+    weighted: float
+    clip_attention: float | None
+    alert: bool
+    latency_ms: float
+
+
+@dataclass
+class DetectionResult:
+    source: str
+    fps: float
+    frames: int = 0
+    rows: list[DetectionRow] = field(default_factory=list)
+    events: list[AlertEvent] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+
+    def frame_scores(self) -> np.ndarray:
+        out = np.zeros(self.frames, dtype=np.float64)
+        for r in self.rows:
+            out[r.start_frame : r.end_frame] = r.score
+        return out
+
+    def frame_clip_attention(self) -> np.ndarray | None:
+        if not self.rows or self.rows[0].clip_attention is None:
+            return None
+        out = np.zeros(self.frames, dtype=np.float64)
+        for r in self.rows:
+            out[r.start_frame : r.end_frame] = r.clip_attention
+        return out
+
+
+class RowWriter:
+    """Streams rows as CSV or JSON lines to a file or stdout, flushed per row (it is live output)."""
+
+    def __init__(self, stream: TextIO | None, fmt: str = "csv"):
+        if fmt not in ("csv", "jsonl"):
+            raise ValueError(f"format must be csv or jsonl, got {fmt!r}")
+        self.stream, self.fmt = stream, fmt
+        self._csv = None
+
+    def write(self, row: DetectionRow) -> None:
+        if self.stream is None:
+            return
+        data = asdict(row)
+        if self.fmt == "jsonl":
+            self.stream.write(json.dumps({"type": "clip", **data}) + "\n")
+        else:
+            if self._csv is None:
+                self._csv = csv.DictWriter(self.stream, fieldnames=list(data), lineterminator="\n")
+                self._csv.writeheader()
+            self._csv.writerow(data)
+        self.stream.flush()
+
+    def event(self, source: str, event: AlertEvent) -> None:
+        if self.stream is not None and self.fmt == "jsonl":
+            self.stream.write(json.dumps({"type": "event", "source": source, **asdict(event)}) + "\n")
+            self.stream.flush()
+
+
+def reconnecting_frames(source: str, retries: int = 3, wait: float = 2.0) -> Iterator[np.ndarray]:
+    """Frames of a URL stream, reopening it after an error or a stall (``retries`` times in a row)."""
+    failures = 0
+    while True:
+        try:
+            for frame in iter_frames(source):
+                failures = 0
+                yield frame
+            return  # the stream ended normally
+        except VideoError as exc:
+            failures += 1
+            if failures > retries:
+                raise VideoError(source, f"stream lost after {retries} reconnect attempts: {exc.cause}") from exc
+            log.warning("%s: %s; reconnecting (%d/%d) in %.0f s", source, exc.cause, failures, retries, wait)
+            time.sleep(wait)
+
+
+def _is_stream(source: str) -> bool:
+    return "://" in source or source.isdigit()
+
+
+class Detector:
+    """A trained DAM head plus the I3D fast path, scoring sources one snippet at a time."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        precision: str = "bf16",
+        crops: str = "center",
+        snippets_per_clip: int = 1,
+        threshold: float | None = None,
+        close_after: float = 2.0,
+        compile: bool = True,
+        feature_fn: FeatureFn | None = None,
+    ):
+        from damvad.modelfile import load_model
+
+        self.model, self.meta = load_model(model_path)
+        self.crops = normalize_crops(crops)
+        self.snippets_per_clip = snippets_per_clip
+        calibrated = (self.meta.get("threshold") or {}).get("value")
+        self.threshold = float(threshold if threshold is not None else (calibrated if calibrated is not None else 0.5))
+        self.threshold_source = "command line" if threshold is not None else (
+            "calibrated" if calibrated is not None else "default 0.5 (not calibrated)")
+        self.close_after = close_after
+        if feature_fn is None:
+            from damvad.extract import build_feature_fn
+
+            feature_fn, _ = build_feature_fn(precision, compile, batch_size=len(CROP_NAMES[self.crops]))
+        self.feature_fn = feature_fn
+
+    def _snippets(self, frames: Iterable[np.ndarray], source: str) -> Iterator[tuple[Snippet, np.ndarray, float]]:
+        """(snippet, model input, time its last frame arrived), produced in a background thread."""
+
+        def produce() -> Iterator[tuple[Snippet, np.ndarray, float]]:
+            for snip in iter_snippets(frames, SNIPPET_LEN, source=source):
+                arrived = time.perf_counter()
+                yield snip, snippet_to_input(snip.frames, self.crops), arrived
+
+        return iter(BackgroundIterator(produce(), maxsize=2))
+
+    def run(
+        self,
+        source: str | Path | Iterable[np.ndarray],
+        fps: float | None = None,
+        writer: RowWriter | None = None,
+        progress: bool = True,
+        name: str | None = None,
+        keep_rows: bool = True,
+    ) -> DetectionResult:
+        """Score one source (file, URL, webcam index, or an iterator of RGB frames)."""
+        import torch
+
+        if isinstance(source, (str, Path)):
+            src = str(source)
+            label = name or src
+            if fps is None:
+                fps = probe(src).fps or 25.0
+            frames: Iterable[np.ndarray] = reconnecting_frames(src) if _is_stream(src) else iter_frames(src)
+        else:
+            label = name or "<frames>"
+            frames = source
+        fps = float(fps or 25.0)
+        result = DetectionResult(label, fps)
+        scorer = StreamScorer(self.model, crops=len(CROP_NAMES[self.crops]), snippets_per_clip=self.snippets_per_clip)
+        alerts = AlertTracker(self.threshold, fps, self.close_after)
+        pending_arrival = 0.0
+        start = time.perf_counter()
+        last_print = 0.0
+        last_row: list[DetectionRow | None] = [None]  # kept even when rows are not (constant memory)
+
+        def emit(clip: ClipResult | None, arrived: float) -> None:
+            if clip is None:
+                return
+            active, closed = alerts.update(clip, clip.score)
+            if closed is not None:
+                result.events.append(closed)
+                if writer:
+                    writer.event(label, closed)
+            row = DetectionRow(label, clip.index, clip.start_frame, clip.end_frame, clip.start_frame / fps,
+                               clip.end_frame / fps, clip.score, clip.weighted, clip.clip_attention, active,
+                               (time.perf_counter() - arrived) * 1000.0)
+            if keep_rows:
+                result.rows.append(row)
+            last_row[0] = row
+            if writer:
+                writer.write(row)
+
+        try:
+            for snip, x, arrived in self._snippets(frames, label):
+                with torch.inference_mode():
+                    maps = self.feature_fn(torch.from_numpy(x))
+                maps = maps.float().cpu().numpy() if hasattr(maps, "cpu") else np.asarray(maps, np.float32)
+                pending_arrival = arrived
+                emit(scorer.push(maps, snip.start, snip.end), arrived)
+                result.frames = snip.end
+                now = time.perf_counter()
+                r = last_row[0]
+                if progress and now - last_print > 1.0 and r is not None:
+                    last_print = now
+                    rate = result.frames / (now - start)
+                    sys.stderr.write(f"\r{label}: {result.frames} frames, {rate:.1f} frames/s "
+                                     f"({rate / fps:.1f}x real time), latency {r.latency_ms:.0f} ms, "
+                                     f"score {r.score:.3f}{' ALERT' if r.alert else ''}   ")
+                    sys.stderr.flush()
+        except VideoError as exc:
+            result.error = str(exc)
+            log.error("%s", exc)
+        finally:
+            emit(scorer.flush(), pending_arrival)  # a stream that ends mid-clip still gets its score
+            event = alerts.finish()
+            if event is not None:
+                result.events.append(event)
+                if writer:
+                    writer.event(label, event)
+            result.seconds = time.perf_counter() - start
+            if progress:
+                sys.stderr.write("\n")
+        return result
+
+
+def write_report(result: DetectionResult, out_dir: str | Path, threshold: float,
+                 video_path: str | Path | None = None) -> dict[str, str]:
+    """A timeline plot with alert spans, events as JSON, and for files an annotated video copy."""
+    from damvad.plots import timeline_plot
+    from damvad.utils import atomic_write_json
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(result.source).stem if result.source != "<frames>" else "stream"
+    paths = {}
+    if result.frames:
+        paths["timeline"] = str(timeline_plot(
+            result.frame_scores(), out / f"{stem}_timeline.png", title=f"{stem}: live anomaly score",
+            clip_attention=result.frame_clip_attention(), threshold=threshold,
+            events=[(e.start_frame, e.end_frame) for e in result.events], fps=result.fps))
+    atomic_write_json(out / f"{stem}_events.json", {
+        "source": result.source, "threshold": threshold, "frames": result.frames, "fps": result.fps,
+        "events": [asdict(e) for e in result.events], "error": result.error})
+    paths["events"] = str(out / f"{stem}_events.json")
+    if video_path is not None and Path(video_path).is_file() and result.frames:
+        paths["video"] = str(annotate_video(video_path, result, out / f"{stem}_annotated.mp4", threshold))
+    return paths
+
+
+def annotate_video(video_path: str | Path, result: DetectionResult, out_path: str | Path, threshold: float) -> Path:
+    """Copy of the video with a score bar (bottom) and a red border while an alert is open."""
+    import av
+
+    from damvad.utils import atomic_open
+
+    scores = result.frame_scores()
+    in_alert = np.zeros(result.frames, dtype=bool)
+    for e in result.events:
+        in_alert[e.start_frame : e.end_frame] = True
+    out_path = Path(out_path)
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as container:
+        stream = None
+        for i, frame in enumerate(iter_frames(video_path, short_side=None)):
+            if i >= result.frames:
+                break
+            h, w = frame.shape[:2]
+            h2, w2 = h - h % 2, w - w % 2
+            img = np.ascontiguousarray(frame[:h2, :w2])
+            if stream is None:
+                stream = container.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4",
+                                              rate=int(round(result.fps or 25)))
+                stream.width, stream.height, stream.pix_fmt = w2, h2, "yuv420p"
+            bar_h = max(6, h2 // 24)
+            s = float(scores[i])
+            img[h2 - bar_h :, :] = (img[h2 - bar_h :, :] * 0.4).astype(np.uint8)
+            filled = int(round(s * w2))
+            color = (230, 40, 40) if s >= threshold else (40, 200, 80)
+            img[h2 - bar_h :, :filled] = color
+            img[h2 - bar_h :, min(w2 - 1, int(threshold * w2))] = (255, 255, 255)
+            if in_alert[i]:
+                b = max(3, min(h2, w2) // 60)
+                img[:b], img[-b - bar_h : -bar_h], img[:, :b], img[:, -b:] = (230, 30, 30), (230, 30, 30), \
+                    (230, 30, 30), (230, 30, 30)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                container.mux(packet)
+        if stream is not None:
+            for packet in stream.encode():
+                container.mux(packet)
+    with atomic_open(out_path, "wb") as fh:
+        fh.write(buf.getvalue())
+    return out_path
+
+
+def detect_sources(sources: list[str]) -> list[str]:
+    """Expand folders into their videos; URLs and webcam indices pass through."""
+    out: list[str] = []
+    for s in sources:
+        if _is_stream(s):
+            out.append(s)
+        else:
+            out.extend(str(p) for p in find_videos([s]))
+    return out

@@ -1,0 +1,157 @@
+"""Live detection: equals the online protocol, hysteresis alerts, partial snippets, constant memory."""
+
+from __future__ import annotations
+
+import io
+import json
+import tracemalloc
+
+import numpy as np
+import pytest
+import torch
+
+from damvad import detect as detect_mod
+from damvad.calibrate import calibrate
+from damvad.detect import AlertTracker, Detector, RowWriter, reconnecting_frames, write_report
+from damvad.extract import extract
+from damvad.model import build_model
+from damvad.modelfile import load_model, save_model_file
+from damvad.scoring import ClipResult, score_video
+from damvad.store import FeatureStore
+from damvad.video import VideoError
+from featuretools import make_feature_dataset
+from videotools import fake_features, write_video
+
+
+@pytest.fixture()
+def model_file(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("dist", hidden=32, mlp_hidden=8)
+    return save_model_file(tmp_path / "model.pt", model, {"num_clips": 16, "threshold": None})
+
+
+def test_live_scores_equal_online_protocol(tmp_path, model_file):
+    video = write_video(tmp_path / "cam.mp4", 64 * 4 + 37, seed=5)  # ends mid-snippet
+    extract([video], tmp_path / "feats", feature_fn=fake_features, progress=False)
+    store = FeatureStore(tmp_path / "feats")
+    model, _ = load_model(model_file)
+    offline_online = score_video(model, store.load("cam"), store.frames("cam"), "online")
+
+    det = Detector(model_file, feature_fn=fake_features, threshold=0.5)
+    out = io.StringIO()
+    result = det.run(video, writer=RowWriter(out, "csv"), progress=False)
+    assert result.frames == 64 * 4 + 37 and len(result.rows) == 5
+    np.testing.assert_allclose([r.score for r in result.rows], offline_online.score, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose([r.clip_attention for r in result.rows], offline_online.clip_attention, rtol=1e-6)
+    assert [[r.start_frame, r.end_frame] for r in result.rows] == offline_online.frame_ranges.tolist()
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("source,clip,start_frame") and len(lines) == 6
+
+
+def test_online_groups_of_several_snippets_match(tmp_path, model_file):
+    video = write_video(tmp_path / "cam.mp4", 64 * 5, seed=6)
+    extract([video], tmp_path / "feats", feature_fn=fake_features, progress=False)
+    store = FeatureStore(tmp_path / "feats")
+    model, _ = load_model(model_file)
+    ref = score_video(model, store.load("cam"), store.frames("cam"), "online", snippets_per_clip=2)
+    result = Detector(model_file, feature_fn=fake_features, snippets_per_clip=2).run(video, progress=False)
+    np.testing.assert_allclose([r.score for r in result.rows], ref.score, rtol=1e-6)
+    assert len(result.rows) == 3  # 2 + 2 + the partial last group
+
+
+def _clip(i, score):
+    return ClipResult(i, i * 64, (i + 1) * 64, score, score, None)
+
+
+def test_hysteresis_opens_above_and_closes_after_staying_below():
+    tracker = AlertTracker(threshold=0.5, fps=32.0, close_after=4.0)  # 4 s = 128 frames = 2 clips
+    seq = [0.1, 0.7, 0.9, 0.2, 0.6, 0.3, 0.2, 0.1, 0.8]
+    active, closed = [], []
+    for i, s in enumerate(seq):
+        a, c = tracker.update(_clip(i, s), s)
+        active.append(a)
+        if c:
+            closed.append(c)
+    # the dip at clip 3 is shorter than 4 s: one event from clip 1 to clip 4, closed after clips 5-6
+    assert active == [False, True, True, True, True, True, False, False, True]
+    assert len(closed) == 1 and (closed[0].start_frame, closed[0].end_frame) == (64, 320)
+    assert closed[0].peak_score == pytest.approx(0.9)
+    last = tracker.finish()
+    assert last.start_frame == 8 * 64 and last.peak_score == pytest.approx(0.8)
+
+
+def test_long_stream_memory_stays_constant(model_file):
+    frame = np.full((224, 224, 3), 90, np.uint8)
+
+    def stream(n):
+        for i in range(n):
+            frame[0, 0, 0] = i % 255
+            yield frame
+
+    det = Detector(model_file, feature_fn=fake_features)
+    det.run(stream(64 * 10), fps=25, progress=False, keep_rows=False)  # warm-up allocations
+    tracemalloc.start()
+    det.run(stream(64 * 20), fps=25, progress=False, keep_rows=False)
+    short = tracemalloc.get_traced_memory()[1]
+    tracemalloc.reset_peak()
+    result = det.run(stream(64 * 120), fps=25, progress=False, keep_rows=False)
+    long = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert result.frames == 64 * 120 and not result.rows
+    assert long < short * 1.2 + (1 << 20), f"peak memory grew from {short} to {long} bytes"
+
+
+def test_reconnect_then_clear_error(monkeypatch):
+    calls = {"n": 0}
+
+    def flaky(source, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            yield np.zeros((2, 2, 3), np.uint8)
+            raise VideoError(source, "connection reset")
+        if calls["n"] == 2:
+            yield np.ones((2, 2, 3), np.uint8)
+            return
+
+    monkeypatch.setattr(detect_mod, "iter_frames", flaky)
+    frames = list(reconnecting_frames("rtsp://camera/x", retries=2, wait=0))
+    assert len(frames) == 2 and calls["n"] == 2
+
+    def dead(source, *a, **k):
+        raise VideoError(source, "connection refused")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(detect_mod, "iter_frames", dead)
+    with pytest.raises(VideoError, match="after 2 reconnect attempts"):
+        list(reconnecting_frames("rtsp://camera/x", retries=2, wait=0))
+
+
+def test_calibrated_threshold_is_stored_and_used(tmp_path):
+    data, feats = make_feature_dataset(tmp_path / "ds", n_train=8, n_test=2)
+    torch.manual_seed(0)
+    path = save_model_file(tmp_path / "m.pt", build_model("dist", hidden=16, mlp_hidden=8),
+                           {"num_clips": 16, "threshold": None})
+    th = calibrate(path, feats, dataset=str(data), split="train", far=0.05)
+    assert th["far_on_calibration_clips"] <= 0.05 and th["num_videos"] == 4
+    _, meta = load_model(path)
+    assert meta["threshold"]["value"] == pytest.approx(th["value"])
+    det = Detector(path, feature_fn=fake_features)
+    assert det.threshold == pytest.approx(th["value"]) and det.threshold_source == "calibrated"
+    assert Detector(path, feature_fn=fake_features, threshold=0.9).threshold == 0.9
+
+
+def test_report_has_plot_events_and_annotated_video(tmp_path, model_file):
+    import av
+
+    video = write_video(tmp_path / "cam.mp4", 150, width=128, height=96, seed=7)
+    det = Detector(model_file, feature_fn=fake_features, threshold=0.0)  # everything alerts
+    out = io.StringIO()
+    result = det.run(video, writer=RowWriter(out, "jsonl"), progress=False)
+    paths = write_report(result, tmp_path / "report", det.threshold, video)
+    events = json.loads(open(paths["events"]).read())["events"]
+    assert len(events) == 1 and events[0]["start_frame"] == 0 and events[0]["end_frame"] == 150
+    assert json.loads(out.getvalue().splitlines()[-1])["type"] == "event"
+    with av.open(paths["video"]) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == 150 and frames[0].shape == (96, 128, 3)
+    assert frames[10][1, 64, 0] > 180 and frames[10][1, 64, 1] < 90  # red alert border
