@@ -41,6 +41,117 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_path(value: str | None) -> str | None:
+    """A config file path, or the name of a shipped config (``ucf-crime``, ``demo``...)."""
+    if value is None:
+        return None
+    from pathlib import Path
+
+    if Path(value).exists():
+        return value
+    from importlib.resources import files
+
+    shipped = files("damvad") / "configs" / f"{value}.yaml"
+    if shipped.is_file():
+        return str(shipped)
+    raise FileNotFoundError(f"{value}: no such config file or shipped config")
+
+
+def _cmd_dataset(args: argparse.Namespace) -> int:
+    from damvad.datasets import dataset_summary, get_dataset
+    from damvad.store import FeatureStore
+
+    dataset = get_dataset(args.name)
+    store = FeatureStore(args.features) if args.features else None
+    print(dataset_summary(dataset, store))
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from damvad.config import load_config
+    from damvad.train import TrainConfig, train
+
+    cfg = load_config(TrainConfig, _config_path(args.config), args.overrides, dataset=args.dataset,
+                      features=args.features, out=args.out, variant=args.variant, seeds=args.seeds,
+                      iterations=args.iterations)
+    summary = train(cfg, resume=args.resume, progress=not args.quiet)
+    print(f"\n{'seed':>5} {'variant':<13} {'params':>10} {'selected':>9} {'val video AUC':>14}")
+    for r in summary["runs"]:
+        val = r.get("val_video_auc")
+        print(f"{r['seed']:>5} {r['variant']:<13} {r['parameters']:>10,} {r['iteration']:>9} "
+              f"{'-' if val is None else f'{100 * val:.2f}%':>14}")
+    if "val_video_auc_mean" in summary:
+        print(f"held-out video AUC over {len(summary['runs'])} seed(s): "
+              f"{100 * summary['val_video_auc_mean']:.2f} +- {100 * summary['val_video_auc_std']:.2f}%")
+    print(f"run saved in {cfg.out} (model.pt per seed; evaluate with `damvad evaluate {cfg.out} ...`)")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from damvad.config import load_config
+    from damvad.evaluate import EvalConfig, evaluate, format_table
+
+    cfg = load_config(EvalConfig, _config_path(args.config), args.overrides, dataset=args.dataset,
+                      features=args.features, runs=args.runs or None, out=args.out,
+                      protocols=args.protocol, score=args.score)
+    report = evaluate(cfg, progress=not args.quiet)
+    print(format_table(report))
+    print(f"metrics: {report['metrics_json']}")
+    if report.get("roc_plot"):
+        print(f"ROC curves: {report['roc_plot']}; timelines: {len(report['timelines'])} in "
+              f"{report['metrics_json'].rsplit('/', 1)[0]}/timelines")
+    return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from damvad.calibrate import calibrate
+
+    th = calibrate(args.model, args.features, dataset=args.dataset, split=args.split, far=args.far,
+                   snippets_per_clip=args.snippets_per_clip, held_out_only=not args.all_normal)
+    print(f"threshold {th['value']:.4f} for a false-alarm rate of {100 * th['far_target']:.2f}% of normal clips "
+          f"({th['num_clips']} clips of {th['num_videos']} videos from {th['calibrated_on']}); stored in {args.model}")
+    return 0
+
+
+def _cmd_detect(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+    from pathlib import Path
+
+    from damvad.detect import Detector, RowWriter, detect_sources, write_report
+
+    sources = detect_sources(args.sources)
+    if not sources:
+        raise ValueError(f"no videos found in {args.sources}")
+    det = Detector(args.model, precision=args.precision, crops=args.crops, snippets_per_clip=args.snippets_per_clip,
+                   threshold=args.threshold, close_after=args.close_after, compile=not args.no_compile)
+    print(f"threshold {det.threshold:.4f} ({det.threshold_source}); {len(sources)} source(s)", file=sys.stderr)
+    fmt = args.format or ("jsonl" if args.output and args.output.endswith((".jsonl", ".json")) else "csv")
+    failed = 0
+    with (open(args.output, "w") if args.output and args.output != "-" else nullcontext(sys.stdout)) as stream:
+        writer = RowWriter(stream, fmt)
+        for src in sources:
+            is_file = Path(src).is_file()
+            result = det.run(src, writer=writer, progress=not args.quiet,
+                             keep_rows=bool(args.report) or is_file)
+            failed += result.error is not None
+            spans = ", ".join(f"{e.start_time:.1f}-{e.end_time:.1f}s (peak {e.peak_score:.2f})"
+                              for e in result.events)
+            print(f"{src}: {result.frames} frames in {result.seconds:.1f} s, {len(result.events)} alert event(s)"
+                  f"{': ' + spans if spans else ''}{'; ERROR ' + result.error if result.error else ''}",
+                  file=sys.stderr)
+            if args.report:
+                paths = write_report(result, args.report, det.threshold, src if is_file else None)
+                print(f"  report: {', '.join(paths.values())}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from damvad.demo import run_demo
+
+    run_demo(args.out, quick=args.quick, progress=not args.quiet)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="damvad",
@@ -66,6 +177,69 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_weights)
 
+    p = sub.add_parser("dataset", help="describe a benchmark or a folder/CSV dataset")
+    p.add_argument("name", help="ucf-crime, shanghaitech, xd-violence, a folder or a CSV")
+    p.add_argument("--summary", action="store_true", help="videos per split, frames (the default action)")
+    p.add_argument("--features", default=None, help="use this features folder's true frame counts")
+    p.set_defaults(func=_cmd_dataset)
+
+    p = sub.add_parser("train", help="train DAM (or an ablation) from video-level labels")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. lr=3e-4 seeds=[0,1,2]")
+    p.add_argument("--config", default=None, help="YAML file or shipped config name (ucf-crime, shanghaitech, ...)")
+    p.add_argument("--dataset", default=None)
+    p.add_argument("--features", default=None)
+    p.add_argument("--out", default=None, help="run folder")
+    p.add_argument("--variant", default=None, choices=["mlp", "lstm", "dist-channel", "dist", "cov-channel", "cov"])
+    p.add_argument("--seeds", type=int, nargs="+", default=None)
+    p.add_argument("--iterations", type=int, default=None)
+    p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="frame-level AUC / AP / false alarms of trained runs on a test split")
+    p.add_argument("runs", nargs="*", help="run folders or model files")
+    p.add_argument("--set", dest="overrides", nargs="+", metavar="KEY=VALUE", default=[],
+                   help="config overrides, e.g. snippets_per_clip=2 far_rates=[0.01]")
+    p.add_argument("--config", default=None)
+    p.add_argument("--dataset", default=None)
+    p.add_argument("--features", default=None)
+    p.add_argument("--out", default=None, help="report folder (default: RUN/eval)")
+    p.add_argument("--protocol", nargs="+", default=None, choices=["offline", "online"])
+    p.add_argument("--score", default=None, choices=["D", "wD"])
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("calibrate", help="set a model's alert threshold for a false-alarm rate")
+    p.add_argument("model", help="model.pt (or its run folder)")
+    p.add_argument("--features", required=True)
+    p.add_argument("--dataset", required=True, help="whose normal videos of --split are used")
+    p.add_argument("--split", default="train")
+    p.add_argument("--far", type=float, default=0.01, help="fraction of normal clips allowed to alert")
+    p.add_argument("--snippets-per-clip", type=int, default=1)
+    p.add_argument("--all-normal", action="store_true", help="use every normal video, not only held-out ones")
+    p.set_defaults(func=_cmd_calibrate)
+
+    p = sub.add_parser("detect", help="score a file, folder, RTSP/HTTP stream or webcam, live, with alerts")
+    p.add_argument("sources", nargs="+", help="video file, folder, URL, or webcam index (0, 1, ...)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--threshold", type=float, default=None, help="override the calibrated threshold")
+    p.add_argument("--close-after", type=float, default=2.0, help="seconds below threshold that close an alert")
+    p.add_argument("--output", "-o", default=None, help="CSV or JSONL file for per-clip rows (default stdout)")
+    p.add_argument("--format", choices=["csv", "jsonl"], default=None)
+    p.add_argument("--report", default=None, help="folder for a timeline plot, events and an annotated video")
+    p.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
+    p.add_argument("--crops", default="center", choices=["center", "5", "10"])
+    p.add_argument("--snippets-per-clip", type=int, default=1)
+    p.add_argument("--no-compile", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_detect)
+
+    p = sub.add_parser("demo", help="the whole pipeline on a generated dataset (no download)")
+    p.add_argument("--out", default="demo_out")
+    p.add_argument("--quick", action="store_true", help="a smaller dataset and budget (for tests)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_demo)
+
     return parser
 
 
@@ -80,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; finished videos/checkpoints are kept, rerun to resume", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as exc:
         if args.verbose:
             raise
         print(f"damvad {args.command}: error: {exc}", file=sys.stderr)
