@@ -34,6 +34,7 @@ from damvad.video import (
     iter_snippets,
     normalize_crops,
     probe,
+    resize_frames,
     snippet_to_input,
 )
 
@@ -237,7 +238,7 @@ class Detector:
             frames: Iterable[np.ndarray] = reconnecting_frames(src) if _is_stream(src) else iter_frames(src)
         else:
             label = name or "<frames>"
-            frames = source
+            frames = resize_frames(source)
         fps = float(fps or 25.0)
         result = DetectionResult(label, fps)
         scorer = StreamScorer(self.model, crops=len(CROP_NAMES[self.crops]), snippets_per_clip=self.snippets_per_clip)

@@ -184,6 +184,20 @@ def iter_frames(
         container.close()
 
 
+def resize_frames(frames: Iterable[np.ndarray], short_side: int = RESIZE_SHORT) -> Iterator[np.ndarray]:
+    """Resize raw RGB frames (e.g. from a camera SDK) exactly as decoded files are (swscale, bilinear)."""
+    import av
+
+    for frame in frames:
+        h, w = frame.shape[:2]
+        size = resized_size(w, h, short_side)
+        if (w, h) == size:
+            yield frame
+            continue
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        yield vf.reformat(width=size[0], height=size[1], format="rgb24", interpolation="BILINEAR").to_ndarray()
+
+
 def iter_snippets(
     frames: Iterable[np.ndarray], snippet_len: int = SNIPPET_LEN, source: Any = "<frames>"
 ) -> Iterator[Snippet]:
