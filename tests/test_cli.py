@@ -1,0 +1,59 @@
+"""The command line: every sub-command end to end on small inputs, exit codes and messages."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from damvad.cli import main
+from featuretools import make_feature_dataset
+
+
+def test_dataset_summary(capsys):
+    assert main(["dataset", "ucf-crime", "--summary"]) == 0
+    out = capsys.readouterr().out
+    assert "1,111,808" in out and "1,610" in out
+
+
+def test_unknown_dataset_is_a_clear_error(capsys):
+    assert main(["dataset", "no-such-dataset"]) == 2
+    err = capsys.readouterr().err
+    assert "no-such-dataset" in err
+
+
+def test_train_evaluate_calibrate_from_the_command_line(tmp_path, capsys):
+    data, feats = make_feature_dataset(tmp_path / "ds", n_train=12, n_test=6)
+    run = tmp_path / "run"
+    code = main(["train", "--dataset", str(data), "--features", str(feats), "--out", str(run), "--variant", "cov",
+                 "--iterations", "30", "--quiet", "model={hidden: 16, mlp_hidden: 8}", "eval_every=10",
+                 "batch_anomalous=3", "batch_normal=3", "val_fraction=0.34"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "val video AUC" in out and (run / "seed0" / "model.pt").exists()
+    assert main(["train", "--dataset", str(data), "--features", str(feats), "--out", str(run), "--quiet"]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+    assert main(["evaluate", str(run), "--dataset", str(data), "--features", str(feats), "--quiet",
+                 "--set", "timelines=1"]) == 0
+    out = capsys.readouterr().out
+    assert "offline" in out and "online" in out
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    assert metrics["runs"]["run/seed0"]["protocols"]["offline"]["num_frames"] > 0
+    assert metrics["provenance"]["damvad_version"]
+
+    assert main(["calibrate", str(run / "seed0" / "model.pt"), "--features", str(feats), "--dataset", str(data),
+                 "--far", "0.1"]) == 0
+    assert "threshold" in capsys.readouterr().out
+
+
+def test_bad_override_is_refused(tmp_path, capsys):
+    assert main(["train", "--dataset", "x", "--features", "y", "--out", str(tmp_path / "r"), "nonsense=1"]) == 2
+    assert "unknown config key" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["train", "--help"]])
+def test_help_and_version(argv):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 0
