@@ -13,12 +13,14 @@ Differences from the released code (github snehashismajhi/DAM-Anomaly-Detection,
   first C-1 clips and ``[S - C*j, S)`` for the last one, which overlaps the others and drops the
   snippets in between; that bug is not reproduced.
 * videos shorter than C snippets repeat the last snippet, as the released code does.
+* snippet maps are pooled in the dtype they are stored in (float16 stays float16: a max is exact).
 * scores are mapped back to the exact frames a clip covers (:func:`clip_frame_ranges`,
   :func:`clip_scores_to_frames`) instead of ``floor(frames / C)`` frames per clip.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import TypeVar
 
 import numpy as np
@@ -69,22 +71,35 @@ def online_clip_boundaries(num_snippets: int, snippets_per_clip: int = 1) -> np.
 
 
 def _pool_boundaries(features: ArrayLike, bounds: np.ndarray) -> ArrayLike:
-    """Element-wise max over axis 0 within each ``[start, end)`` row of ``bounds`` (non-empty rows)."""
+    """Element-wise max over axis 0 within each ``[start, end)`` row of ``bounds``.
+
+    ``bounds`` either partitions the snippets or makes every clip a single snippet (short videos).
+
+    The work is memory-bound (one read of the input), so the fastest form was measured per case:
+    numpy runs one vectorised ``maximum.reduce`` per clip into a preallocated output (faster here than
+    ``maximum.reduceat``, which is slow along axis 0 of multi-dimensional arrays); CPU tensors that need
+    no gradient share memory with numpy and take the same path; other tensors use one
+    ``index_reduce(amax)``, which carries gradients and runs on any device.
+    """
     starts, ends = bounds[:, 0], bounds[:, 1]
-    if isinstance(features, np.ndarray):
-        if np.all(starts[1:] == ends[:-1]) and ends[-1] == features.shape[0]:
-            # A partition of the snippets: one reduceat call, no copy of the input.
-            return np.maximum.reduceat(features, starts, axis=0)
-    # General case (and torch, where it also carries gradients): gather every clip padded to the
-    # longest clip by repeating its own last snippet (harmless for a max), then reduce.
     lengths = ends - starts
-    width = int(lengths.max())
-    offsets = np.minimum(np.arange(width, dtype=np.int64)[None, :], lengths[:, None] - 1)
-    index = starts[:, None] + offsets  # (C, width)
-    if isinstance(features, np.ndarray):
-        return features[index].max(axis=1)
-    index_t = torch.from_numpy(index).to(features.device)
-    return features[index_t].amax(dim=1)
+    if np.all(lengths == 1):  # short videos: every clip is a single (possibly repeated) snippet
+        return features[torch.from_numpy(starts) if isinstance(features, torch.Tensor) else starts]
+    if not (np.all(starts[1:] == ends[:-1]) and starts[0] == 0 and ends[-1] == features.shape[0]):
+        raise AssertionError("internal: clips must partition the snippets")  # pragma: no cover
+    if isinstance(features, torch.Tensor):
+        if (features.device.type == "cpu" and not (torch.is_grad_enabled() and features.requires_grad)
+                and features.dtype in (torch.float32, torch.float64, torch.float16)):
+            return torch.from_numpy(_pool_boundaries(features.detach().numpy(), bounds))
+        segment = torch.from_numpy(np.repeat(np.arange(len(bounds)), lengths)).to(features.device)
+        out = features.new_empty((len(bounds), *features.shape[1:]))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*index_reduce.*")
+            return out.index_reduce(0, segment, features, "amax", include_self=False)
+    out = np.empty((len(bounds), *features.shape[1:]), dtype=features.dtype)
+    for i, (start, end) in enumerate(bounds):
+        np.maximum.reduce(features[start:end], axis=0, out=out[i])
+    return out
 
 
 def _check_features(features: object, what: str) -> None:
@@ -98,8 +113,7 @@ def _check_features(features: object, what: str) -> None:
 def pool_clips(features: ArrayLike, num_clips: int) -> ArrayLike:
     """Max-pool snippet maps (S, ..., t, n) into ``num_clips`` clips (C, ..., t, n), same type and dtype.
 
-    Vectorised (numpy ``reduceat`` or one torch gather + ``amax``) because it runs on every training
-    batch; the clips follow :func:`clip_boundaries`.
+    The clips follow :func:`clip_boundaries`; see ``_pool_boundaries`` for how it is kept fast.
     """
     _check_features(features, "pool_clips")
     return _pool_boundaries(features, clip_boundaries(int(features.shape[0]), num_clips))
