@@ -205,7 +205,7 @@ class Detector:
         if feature_fn is None:
             from damvad.extract import build_feature_fn
 
-            feature_fn, _ = build_feature_fn(precision, compile, batch_size=len(CROP_NAMES[self.crops]))
+            feature_fn, _ = build_feature_fn(precision, compile, batch_size=1)  # one compiled shape for all crops
         self.feature_fn = feature_fn
 
     def _snippets(self, frames: Iterable[np.ndarray], source: str) -> Iterator[tuple[Snippet, np.ndarray, float]]:

@@ -204,7 +204,7 @@ def extract(
 
     if todo and feature_fn is None:
         feature_fn, spec.weights_sha256 = build_feature_fn(
-            precision, compile, batch_size=len(CROP_NAMES[crops]), checkpoint=checkpoint
+            precision, compile, batch_size=1, checkpoint=checkpoint
         )
         # the sha is known only now: a video done with other weights is redone
         redo = [(n, p) for n, p in names.items() if n in report.skipped and not _is_done(store, n, spec)]
