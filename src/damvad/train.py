@@ -264,7 +264,8 @@ class Trainer:
                 running = []
                 if self.selection == "val_auc":
                     row["val_video_auc"] = self.validate()
-                    if row["val_video_auc"] > self.best["metric"]:
+                    # ties go to the later, longer-trained model (a small held-out set saturates early)
+                    if row["val_video_auc"] >= self.best["metric"]:
                         self.best = {"metric": row["val_video_auc"], "iteration": it}
                         self.best_state = {k: v.clone() for k, v in self.model.state_dict().items()}
                     bar.set_postfix(loss=f"{row['loss']:.3f}", val_auc=f"{row['val_video_auc']:.3f}")
