@@ -22,15 +22,15 @@ from damvad.utils import atomic_write_json, provenance
 
 @dataclass(frozen=True)
 class DemoPlan:
-    """Sized for ~10 minutes on 2 CPU cores: ~17k frames (I3D bf16 runs at ~100 frames/s on such a CPU)
+    """Sized for ~10 minutes on 2 CPU cores: ~12k frames (I3D bf16 runs at ~100 frames/s on such a CPU)
     and a 256-unit head (`damvad train` defaults to the paper's 1024: 4x the LSTM width, ~10x slower)."""
 
     n_train: tuple[int, int] = (16, 16)  # normal, anomalous
     n_test: tuple[int, int] = (8, 8)
-    num_frames: tuple[int, int] = (256, 448)
+    num_frames: tuple[int, int] = (192, 320)
     size: tuple[int, int] = (320, 240)
-    iterations_dam: int = 400
-    iterations_mlp: int = 400
+    iterations_dam: int = 300
+    iterations_mlp: int = 300
     batch: int = 8  # anomalous and normal bags per mini-batch
     hidden: int = 256
     precision: str = "bf16"
