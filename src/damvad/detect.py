@@ -30,6 +30,7 @@ from damvad.video import (
     Snippet,
     VideoError,
     find_videos,
+    is_live_source,
     iter_frames,
     iter_snippets,
     normalize_crops,
@@ -114,19 +115,19 @@ class DetectionResult:
     seconds: float = 0.0
     error: str | None = None
 
-    def frame_scores(self) -> np.ndarray:
+    def _per_frame(self, field_name: str) -> np.ndarray:
         out = np.zeros(self.frames, dtype=np.float64)
         for r in self.rows:
-            out[r.start_frame : r.end_frame] = r.score
+            out[r.start_frame : r.end_frame] = getattr(r, field_name)
         return out
+
+    def frame_scores(self) -> np.ndarray:
+        return self._per_frame("score")
 
     def frame_clip_attention(self) -> np.ndarray | None:
         if not self.rows or self.rows[0].clip_attention is None:
             return None
-        out = np.zeros(self.frames, dtype=np.float64)
-        for r in self.rows:
-            out[r.start_frame : r.end_frame] = r.clip_attention
-        return out
+        return self._per_frame("clip_attention")
 
 
 class RowWriter:
@@ -172,10 +173,6 @@ def reconnecting_frames(source: str, retries: int = 3, wait: float = 2.0) -> Ite
                 raise VideoError(source, f"stream lost after {retries} reconnect attempts: {exc.cause}") from exc
             log.warning("%s: %s; reconnecting (%d/%d) in %.0f s", source, exc.cause, failures, retries, wait)
             time.sleep(wait)
-
-
-def _is_stream(source: str) -> bool:
-    return "://" in source or source.isdigit()
 
 
 class Detector:
@@ -235,7 +232,7 @@ class Detector:
             label = name or src
             if fps is None:
                 fps = probe(src).fps or 25.0
-            frames: Iterable[np.ndarray] = reconnecting_frames(src) if _is_stream(src) else iter_frames(src)
+            frames: Iterable[np.ndarray] = reconnecting_frames(src) if is_live_source(src) else iter_frames(src)
         else:
             label = name or "<frames>"
             frames = resize_frames(source)
@@ -371,7 +368,7 @@ def detect_sources(sources: list[str]) -> list[str]:
     """Expand folders into their videos; URLs and webcam indices pass through."""
     out: list[str] = []
     for s in sources:
-        if _is_stream(s):
+        if is_live_source(s):
             out.append(s)
         else:
             out.extend(str(p) for p in find_videos([s]))

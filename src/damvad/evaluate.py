@@ -66,8 +66,9 @@ def score_split(model, store: FeatureStore, names: list[str], protocol: str, num
                 snippets_per_clip: int) -> dict[str, VideoScores]:
     out = {}
     for name in names:
-        out[name] = score_video(model, store.load(name), store.frames(name), protocol, num_clips,
-                                snippets_per_clip, store.meta(name).get("snippet_len", 64))
+        meta = store.meta(name)  # one read of the row for the frame count and the snippet length
+        out[name] = score_video(model, store.load(name), int(meta["frames"]), protocol, num_clips,
+                                snippets_per_clip, meta.get("snippet_len", 64))
     return out
 
 

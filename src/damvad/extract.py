@@ -23,6 +23,7 @@ from damvad.video import (
     CROP_NAMES,
     SNIPPET_LEN,
     VideoError,
+    VideoInfo,
     find_videos,
     normalize_crops,
     preprocessed_snippets,
@@ -109,11 +110,12 @@ def extract_video(
     feature_fn: FeatureFn,
     spec: ExtractorSpec,
     on_frames: Callable[[int], None] | None = None,
+    info: VideoInfo | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Features (S, crops, 7, 1024) and the manifest row for one video; raises VideoError."""
     import torch
 
-    info = probe(path)
+    info = info or probe(path)
     maps: list[np.ndarray] = []
     ranges: list[list[int]] = []
     frames = 0
@@ -211,19 +213,20 @@ def extract(
         report.skipped = [n for n in report.skipped if n not in dict(redo)]
         todo.extend(redo)
 
-    total = 0
-    for _, path in todo:
+    infos: dict[str, VideoInfo] = {}  # probed once: for the progress total and the manifest rows
+    for name, path in todo:
         try:
-            total += probe(path).declared_frames
+            infos[name] = probe(path)
         except VideoError:
-            pass
+            pass  # extract_video reports it with the batch's other failures
+    total = sum(info.declared_frames for info in infos.values())
     start = time.perf_counter()
     bar = tqdm(total=total or None, unit="frame", disable=not progress, dynamic_ncols=True, desc="extract")
     try:
         for i, (name, path) in enumerate(todo):
             bar.set_postfix_str(f"video {i + 1}/{len(todo)} {name}")
             try:
-                arr, row = extract_video(path, feature_fn, spec, on_frames=bar.update)
+                arr, row = extract_video(path, feature_fn, spec, on_frames=bar.update, info=infos.get(name))
             except VideoError as exc:
                 report.failed[name] = exc.cause
                 bar.write(f"error: {exc}")

@@ -92,19 +92,24 @@ def score_video(
     """
     x = _check_maps(features)
     bounds = clip_snippet_bounds(x.shape[0], protocol, num_clips, snippets_per_clip)
-    if protocol == "offline":
-        clips = pool_clips(x, num_clips)  # (K, crops, t, n)
-    else:
-        clips = online_clips(x, snippets_per_clip)
+    clips = pool_clips(x, num_clips) if protocol == "offline" else online_clips(x, snippets_per_clip)
+    score, weighted, att = score_clips(model, clips)
+    ranges = boundaries_to_frame_ranges(bounds, num_frames, snippet_len)
+    return VideoScores(ranges, score, weighted, att)
+
+
+@torch.no_grad()
+def score_clips(model: DAMModel, clips: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(D, wD, Clip_A) per clip of one video's (K, crops, t, n) clip maps, each crop a stream, crops averaged.
+
+    Also what training's held-out selection scores, on the clips it pooled once."""
     was_training = model.training
     model.eval()
     try:
-        out = model(clips.transpose(0, 1).contiguous())  # crops as the batch: (crops, K, ...)
+        out = model(clips.float().transpose(0, 1).contiguous())  # crops as the batch: (crops, K, ...)
     finally:
         model.train(was_training)
-    score, weighted, att = _mean_over_crops(out)
-    ranges = boundaries_to_frame_ranges(bounds, num_frames, snippet_len)
-    return VideoScores(ranges, score, weighted, att)
+    return _mean_over_crops(out)
 
 
 @dataclass

@@ -28,7 +28,7 @@ from damvad.losses import ranking_loss, regularization
 from damvad.metrics import video_level_auc
 from damvad.model import DAMConfig, DAMModel, count_parameters
 from damvad.modelfile import save_model_file
-from damvad.scoring import score_video
+from damvad.scoring import score_clips
 from damvad.store import FeatureStore
 from damvad.utils import atomic_write_bytes, atomic_write_json, atomic_write_text, provenance
 
@@ -85,8 +85,6 @@ class TrainData:
     names: list[str]
     labels: np.ndarray
     clips: torch.Tensor
-    features: dict[str, np.ndarray]  # mmap'd snippet maps, for validation scoring
-    frames: dict[str, int]
 
     @property
     def crops(self) -> int:
@@ -103,18 +101,16 @@ def load_train_data(dataset: Dataset, store: FeatureStore, num_clips: int, progr
     labels = np.array([it.label for it in items], dtype=np.int64)
     if labels.min() == labels.max():
         raise ValueError(f"{dataset.name}: training needs both normal and anomalous videos")
-    pooled, feats, frames = [], {}, {}
+    pooled = []
     for it in tqdm(items, desc="pool clips", disable=not progress, unit="video"):
         arr = store.load(it.name)
         if not np.isfinite(arr).all():
             raise ValueError(f"{store.npy_path(it.name)}: NaN/inf in the features of {it.name!r}")
-        feats[it.name] = arr
-        frames[it.name] = store.frames(it.name)
         pooled.append(torch.from_numpy(np.asarray(pool_clips(np.asarray(arr, dtype=np.float32), num_clips))))
     clips = torch.stack(pooled)
     if clips.shape[2] > 1 and clips.numel() * 4 > 4 << 30:
         clips = clips.half()  # many crops of a large dataset: keep RAM in check
-    return TrainData([it.name for it in items], labels, clips, feats, frames)
+    return TrainData([it.name for it in items], labels, clips)
 
 
 def holdout_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -232,13 +228,12 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> float:
-        names = [self.data.names[i] for i in self.val_idx]
-        scores = {}
-        for name in names:
-            vs = score_video(self.model, self.data.features[name], self.data.frames[name], "offline",
-                             self.cfg.num_clips)
-            scores[name] = vs.score
-        labels = {name: int(self.data.labels[self.data.names.index(name)]) for name in names}
+        """Video-level AUC of the held-out videos: the offline protocol on the clips pooled at load time."""
+        scores, labels = {}, {}
+        for i in self.val_idx:
+            name = self.data.names[i]
+            scores[name] = score_clips(self.model, self.data.clips[i])[0]
+            labels[name] = int(self.data.labels[i])
         return float(video_level_auc(scores, labels))
 
     def run(self, progress: bool = True) -> dict[str, Any]:

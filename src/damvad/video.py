@@ -99,7 +99,7 @@ def _open(source: str | int | os.PathLike, options: dict[str, str] | None = None
     if isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
         # a webcam index: V4L2 device on Linux
         src, fmt = f"/dev/video{int(source)}", "v4l2"
-    elif isinstance(source, os.PathLike) or not _is_url(str(source)):
+    elif not is_live_source(source):
         path = Path(source)
         if not path.exists():
             raise VideoError(source, "file does not exist")
@@ -118,8 +118,13 @@ def _open(source: str | int | os.PathLike, options: dict[str, str] | None = None
     return container
 
 
-def _is_url(source: str) -> bool:
-    return "://" in source
+def is_live_source(source: str | int | os.PathLike) -> bool:
+    """A URL (RTSP, HTTP...) or a webcam index, as opposed to a file: live sources can stall and reconnect."""
+    if isinstance(source, int):
+        return True
+    if isinstance(source, os.PathLike):
+        return False
+    return "://" in source or source.isdigit()
 
 
 def probe(source: str | int | os.PathLike) -> VideoInfo:
