@@ -87,3 +87,12 @@ def test_several_seeds_report_mean_and_std(synth, tmp_path):
     summary = train(_cfg(data, feats, tmp_path / "seeds", iterations=40, eval_every=20, seeds=[0, 1],
                          variant="mlp"), progress=False)
     assert len(summary["runs"]) == 2 and "val_video_auc_std" in summary
+
+
+def test_selection_ties_go_to_the_later_model(synth, tmp_path, monkeypatch):
+    import damvad.train as tr
+
+    monkeypatch.setattr(tr.Trainer, "validate", lambda self: 1.0)  # a saturated held-out AUC
+    summary = train(_cfg(synth[0], synth[1], tmp_path / "tie", variant="mlp", iterations=30, eval_every=10,
+                         checkpoint_every=10), progress=False)
+    assert summary["runs"][0]["iteration"] == 30
