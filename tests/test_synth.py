@@ -14,19 +14,23 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from damvad import synth
 from damvad.synth import (
     EVENT_KINDS,
     EventSpec,
     VideoSpec,
+    draw,
+    events,
     generate_dataset,
     load_ground_truth,
     make_video_spec,
     min_anomalous_frames,
+    people,
+    render,
     render_frames,
     synthetic_stream,
     write_video,
 )
+from damvad.synth import dataset as synth_dataset
 
 SMALL = (160, 120)
 FPS = 25
@@ -184,9 +188,9 @@ def test_a_fallen_person_lies_horizontally():
     assert h_walk > 1.2 * w_walk, (w_walk, h_walk)
     assert w_lie > 1.8 * h_lie, (w_lie, h_lie)
     # The body frame agrees: lying means every joint is within 0.25 m of the ground.
-    J = synth._skeleton(1.75, 1.0, synth._lying_pose(math.pi / 2))
+    J = people._skeleton(1.75, 1.0, events._lying_pose(math.pi / 2))
     assert J[:, 1].max() < 0.4 and J[:, 1].min() >= 0
-    standing = synth._skeleton(1.75, 1.0, synth._Pose())
+    standing = people._skeleton(1.75, 1.0, people._Pose())
     assert 1.55 < standing[:, 1].max() < 1.75  # centre of the hair; the head's top is higher
 
 
@@ -202,7 +206,7 @@ def test_capsule_rasteriser_matches_a_per_pixel_reference():
     col = rng.uniform(0, 255, (n, 3)).astype(np.float32)
     alpha = rng.uniform(0.3, 1, n).astype(np.float32)
     got = frame.copy()
-    synth._draw_capsules(got, p0, p1, r, col, alpha)
+    draw._draw_capsules(got, p0, p1, r, col, alpha)
     ref = frame.astype(np.float64)
     ys, xs = np.mgrid[0:H, 0:W]
     for i in range(n):  # independent reference: distance to segment, then 'over' in order
@@ -296,12 +300,12 @@ def test_write_video_roundtrip(tmp_path):
     with av.open(str(path)) as c:
         s = c.streams.video[0]
         assert (s.width, s.height, s.format.name) == (160, 120, "yuv420p")
-        assert s.codec_context.name == {"libx264": "h264", "mpeg4": "mpeg4"}[synth._codec()]
+        assert s.codec_context.name == {"libx264": "h264", "mpeg4": "mpeg4"}[render._codec()]
         assert abs(float(s.average_rate) - FPS) < 1e-6
 
 
 def test_write_video_mpeg4_fallback(tmp_path, monkeypatch):
-    monkeypatch.setattr(synth, "_codec", lambda: "mpeg4")
+    monkeypatch.setattr(render, "_codec", lambda: "mpeg4")
     frames = list(render_frames(_spec(n=12)))
     path = tmp_path / "m4.mp4"
     assert write_video(path, frames, FPS) == 12
@@ -339,7 +343,7 @@ def test_generate_dataset_layout_labels_and_idempotence(tmp_path):
         if v["split"] == "train":
             assert "events" not in v, "training videos carry video-level labels only"
     train_anom = [n for n, v in videos.items() if v["split"] == "train" and v["label"] == 1]
-    assert set(manifest[synth._DEBUG_KEY]) == set(train_anom)
+    assert set(manifest[synth_dataset._DEBUG_KEY]) == set(train_anom)
     # annotations.csv == the test specs' events, row for row
     with open(root / "test" / "annotations.csv", newline="") as fh:
         rows = list(csv.reader(fh))

@@ -1,0 +1,256 @@
+"""Specs of synthetic videos: events, videos, and the random draw of a video's spec."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+EVENT_KINDS: tuple[str, ...] = ("run", "fight", "fall", "explosion", "collision", "vehicle")
+# Bump when rendering changes, so that generate_dataset() never reuses videos drawn by older code.
+SYNTH_FORMAT = 1
+
+# Duration range (seconds) that make_video_spec draws for each kind; all within 1.5-5 s.
+_DURATION_S = {
+    "run": (1.5, 3.5),
+    "fight": (2.0, 5.0),
+    "fall": (2.0, 4.5),
+    "explosion": (2.0, 4.5),
+    "collision": (2.5, 5.0),
+    "vehicle": (1.5, 2.6),
+}
+# Depth range (metres) make_video_spec draws for each kind: close enough for the figures to be 35-65 px
+# tall at 240 px height, so that I3D (which sees a 224 x 224 crop) can resolve limbs.
+_EVENT_DEPTH = {
+    "run": (6.5, 11.5), "fight": (6.5, 10.5), "fall": (6.5, 11.0), "explosion": (8.0, 13.0),
+    "collision": (6.5, 11.0), "vehicle": (10.0, 18.0),
+}
+_MIN_START_S = 1.5  # no event in the first 1.5 s: the video must show normal activity first
+_END_MARGIN_S = 0.5  # ...and a little normal activity after the last event
+
+# Camera geometry, shared by every size: focal length = frame height, horizon at 35 % of the height.
+_CAM_HEIGHT = 4.0  # metres above the ground
+_HORIZON = 0.35
+_Z_FAR = 30.0  # far edge of the walkable plaza (metres)
+_Z_WALL = 32.0  # facade of the buildings
+# Ground rows an event may sit on, as a fraction of the height (v = _HORIZON + _CAM_HEIGHT / Z).
+_V_MIN = _HORIZON + _CAM_HEIGHT / _Z_FAR
+
+
+# ----------------------------------------------------------------------------------------------------
+# Specs
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """One anomalous event: its kind, its frames ``[start_frame, end_frame)`` and where it happens.
+
+    ``position`` is the ground point ``(u, v)`` of the event as fractions of the frame width and height
+    (``v`` must lie on the plaza: ``0.49 <= v <= 1``); ``seed`` drives the event's own randomness
+    (people's looks, directions, debris...).
+    """
+
+    kind: str
+    start_frame: int
+    end_frame: int
+    position: tuple[float, float] = (0.5, 0.72)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in EVENT_KINDS:
+            raise ValueError(f"EventSpec: unknown kind {self.kind!r}; expected one of {EVENT_KINDS}")
+        for name in ("start_frame", "end_frame", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"EventSpec: {name} must be an integer, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        if self.start_frame < 0 or self.end_frame <= self.start_frame:
+            raise ValueError(
+                f"EventSpec {self.kind}: need 0 <= start_frame < end_frame, got "
+                f"[{self.start_frame}, {self.end_frame})"
+            )
+        try:
+            u, v = (float(x) for x in self.position)
+        except (TypeError, ValueError):
+            raise ValueError(f"EventSpec: position must be (u, v), got {self.position!r}") from None
+        if not (0.0 <= u <= 1.0 and _V_MIN - 1e-9 <= v <= 1.0):
+            raise ValueError(
+                f"EventSpec {self.kind}: position {self.position!r} is off the plaza; need 0 <= u <= 1 "
+                f"and {_V_MIN:.3f} <= v <= 1 (fractions of width and height)"
+            )
+        object.__setattr__(self, "position", (u, v))
+
+    @property
+    def num_frames(self) -> int:
+        return self.end_frame - self.start_frame
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "start_frame": self.start_frame,
+            "end_frame": self.end_frame,
+            "position": list(self.position),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EventSpec:
+        return cls(d["kind"], d["start_frame"], d["end_frame"], tuple(d["position"]), d.get("seed", 0))
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    """Everything needed to render one video deterministically.
+
+    ``label`` is 0 (normal: no events) or 1 (anomalous: at least one event); ``size`` is
+    ``(width, height)``.
+    """
+
+    name: str
+    num_frames: int
+    fps: float = 25
+    size: tuple[int, int] = (320, 240)
+    seed: int = 0
+    events: tuple[EventSpec, ...] = field(default_factory=tuple)
+    label: int = 0
+
+    def __post_init__(self) -> None:
+        where = f"VideoSpec {self.name!r}"
+        if isinstance(self.num_frames, bool) or not isinstance(self.num_frames, (int, np.integer)):
+            raise ValueError(f"{where}: num_frames must be an integer, got {self.num_frames!r}")
+        object.__setattr__(self, "num_frames", int(self.num_frames))
+        if self.num_frames < 1:
+            raise ValueError(f"{where}: num_frames must be >= 1, got {self.num_frames}")
+        if not self.fps > 0:
+            raise ValueError(f"{where}: fps must be > 0, got {self.fps!r}")
+        w, h = (int(x) for x in self.size)
+        if w < 32 or h < 32:
+            raise ValueError(f"{where}: size (width, height) must be at least 32 x 32, got {self.size!r}")
+        object.__setattr__(self, "size", (w, h))
+        object.__setattr__(self, "seed", int(self.seed))
+        object.__setattr__(self, "events", tuple(self.events))
+        label = {"normal": 0, "anomalous": 1}.get(self.label, self.label)  # type: ignore[call-overload]
+        if label not in (0, 1):
+            raise ValueError(f"{where}: label must be 0/1 or 'normal'/'anomalous', got {self.label!r}")
+        object.__setattr__(self, "label", int(label))
+        if self.label == 0 and self.events:
+            raise ValueError(f"{where}: a normal video (label 0) cannot have events")
+        if self.label == 1 and not self.events:
+            raise ValueError(f"{where}: an anomalous video (label 1) needs at least one event")
+        for ev in self.events:
+            if not isinstance(ev, EventSpec):
+                raise ValueError(f"{where}: events must be EventSpec, got {type(ev).__name__}")
+            if ev.end_frame > self.num_frames:
+                raise ValueError(
+                    f"{where}: event {ev.kind} [{ev.start_frame}, {ev.end_frame}) ends after the "
+                    f"video's {self.num_frames} frames"
+                )
+
+    def frame_labels(self) -> np.ndarray:
+        """Frame-level ground truth: True during any event (0-based, end exclusive)."""
+        gt = np.zeros(self.num_frames, dtype=bool)
+        for ev in self.events:
+            gt[ev.start_frame : ev.end_frame] = True
+        return gt
+
+    def to_dict(self, with_events: bool = True) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "name": self.name,
+            "num_frames": self.num_frames,
+            "fps": self.fps,
+            "size": list(self.size),
+            "seed": self.seed,
+            "label": self.label,
+        }
+        if with_events:
+            d["events"] = [ev.to_dict() for ev in self.events]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> VideoSpec:
+        return cls(
+            name=d["name"],
+            num_frames=d["num_frames"],
+            fps=d["fps"],
+            size=tuple(d["size"]),
+            seed=d["seed"],
+            events=tuple(EventSpec.from_dict(e) for e in d.get("events", [])),
+            label=d["label"],
+        )
+
+
+def min_anomalous_frames(fps: float = 25) -> int:
+    """Shortest anomalous video make_video_spec accepts: 1.5 s of normal start, a 1.5 s event, 0.5 s after."""
+    ceil = math.ceil
+    return int(ceil(_MIN_START_S * fps)) + int(ceil(1.5 * fps)) + int(ceil(_END_MARGIN_S * fps))
+
+
+def make_video_spec(
+    name: str,
+    label: int | str,
+    num_frames: int,
+    rng: np.random.Generator,
+    *,
+    fps: float = 25,
+    size: tuple[int, int] = (320, 240),
+    kinds: Sequence[str] = EVENT_KINDS,
+    kind: str | None = None,
+    max_events: int = 2,
+    p_second_event: float = 0.35,
+) -> VideoSpec:
+    """A random spec; anomalous videos get 1-2 non-overlapping events of 1.5-5 s, never in the first 1.5 s.
+
+    ``kind`` forces the kind of the first event (``generate_dataset`` uses it to cover every kind).
+    Events are placed in the central 40 % of the width (inside the I3D centre crop) at 6.5-18 m.
+    """
+    label_i = {"normal": 0, "anomalous": 1}.get(label, label)  # type: ignore[call-overload]
+    seed = int(rng.integers(0, 2**31 - 1))
+    if label_i != 1:
+        return VideoSpec(name, num_frames, fps, size, seed, (), label_i)
+    for k in (*kinds, *([kind] if kind else [])):
+        if k not in EVENT_KINDS:
+            raise ValueError(f"make_video_spec: unknown event kind {k!r}; expected one of {EVENT_KINDS}")
+    lo = int(math.ceil(_MIN_START_S * fps))
+    hi = num_frames - int(math.ceil(_END_MARGIN_S * fps))
+    min_len = int(math.ceil(1.5 * fps))
+    if hi - lo < min_len:
+        raise ValueError(
+            f"make_video_spec {name!r}: {num_frames} frames at {fps} fps leave no room for an event "
+            f"(need at least {min_anomalous_frames(fps)} frames)"
+        )
+    gap = int(round(1.0 * fps))
+    n_events = 1
+    if max_events >= 2 and rng.random() < p_second_event and hi - lo >= 2 * min_len + gap:
+        n_events = 2
+    first = kind or str(rng.choice(list(kinds)))
+    chosen = [first] + [str(rng.choice(list(kinds))) for _ in range(n_events - 1)]
+    # Durations, shrunk to fit the free span when needed (never below 1.5 s).
+    durs = []
+    for k in chosen:
+        a, b = _DURATION_S[k]
+        durs.append(int(round(rng.uniform(a, b) * fps)))
+    room = hi - lo - gap * (n_events - 1)
+    while sum(durs) > room:
+        i = int(np.argmax(durs))
+        durs[i] = max(min_len, durs[i] - max(1, (sum(durs) - room)))
+        if all(d == min_len for d in durs) and sum(durs) > room:  # pragma: no cover - guarded above
+            raise ValueError(f"make_video_spec {name!r}: events do not fit in {num_frames} frames")
+    slack = room - sum(durs)
+    # Split the slack randomly into n_events + 1 parts: before, between, after.
+    cuts = np.sort(rng.integers(0, slack + 1, size=n_events))
+    events = []
+    t = lo
+    prev = 0
+    for i, (k, d) in enumerate(zip(chosen, durs, strict=True)):
+        t += int(cuts[i] - prev)
+        prev = int(cuts[i])
+        u = float(rng.uniform(0.3, 0.7))
+        z = float(rng.uniform(*_EVENT_DEPTH[k]))
+        v = _HORIZON + _CAM_HEIGHT / z
+        events.append(EventSpec(k, t, t + d, (u, v), int(rng.integers(0, 2**31 - 1))))
+        t += d + gap
+    return VideoSpec(name, num_frames, fps, size, seed, tuple(events), 1)
