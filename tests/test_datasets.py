@@ -263,7 +263,12 @@ def test_summary_without_and_with_store(tmp_path):
     text = dataset_summary(ds)
     test_row = next(line for line in text.splitlines() if line.startswith("test "))
     gt_total = sum(int(ds.ground_truth(v.name).sum()) for v in ds.videos("test"))
-    assert test_row.split() == ["test", "290", "150", "140", "1,111,808", f"{gt_total:,}"]
+    snippets = sorted(-(-v.num_frames // 64) for v in ds.videos("test"))  # ceil, by hand
+    median = int(np.median(snippets))
+    assert test_row.split() == ["test", "290", "150", "140", "1,111,808", f"{gt_total:,}",
+                                f"({100 * gt_total / 1_111_808:.1f}%)", str(snippets[0]), "/", str(median), "/",
+                                str(snippets[-1])]
+    assert "(7.6%)" in test_row  # UCF-Crime's published anomalous share of test frames
     train_row = next(line for line in text.splitlines() if line.startswith("train "))
     assert train_row.split()[:4] == ["train", "1,610", "800", "810"]
 
@@ -275,6 +280,7 @@ def test_summary_without_and_with_store(tmp_path):
         _fake_features(feats, name, frames=n)
     text = dataset_summary(user, FeatureStore(feats))
     test_row = next(line for line in text.splitlines() if line.startswith("test "))
-    assert test_row.split() == ["test", "3", "1", "2", "214", "15"]  # 100+50+64 frames; 10 + 5 anomalous
+    # 100+50+64 frames; 10 + 5 anomalous; 2, 1, 1 snippets
+    assert test_row.split() == ["test", "3", "1", "2", "214", "15", "(7.0%)", "1", "/", "1", "/", "2"]
     assert "frame counts of 3 of 3 videos unknown" in text  # train: not in the store
     assert "?" in next(line for line in text.splitlines() if line.startswith("train "))

@@ -25,7 +25,6 @@ from damvad.synth import (
     make_video_spec,
     min_anomalous_frames,
     people,
-    render,
     render_frames,
     synthetic_stream,
     write_video,
@@ -300,18 +299,18 @@ def test_write_video_roundtrip(tmp_path):
     with av.open(str(path)) as c:
         s = c.streams.video[0]
         assert (s.width, s.height, s.format.name) == (160, 120, "yuv420p")
-        assert s.codec_context.name == {"libx264": "h264", "mpeg4": "mpeg4"}[render._codec()]
+        assert s.codec_context.name == "mpeg4"
         assert abs(float(s.average_rate) - FPS) < 1e-6
 
 
-def test_write_video_mpeg4_fallback(tmp_path, monkeypatch):
-    monkeypatch.setattr(render, "_codec", lambda: "mpeg4")
-    frames = list(render_frames(_spec(n=12)))
-    path = tmp_path / "m4.mp4"
-    assert write_video(path, frames, FPS) == 12
-    decoded = _decode(path)
-    assert len(decoded) == 12
-    assert np.mean([_psnr(a, b) for a, b in zip(decoded, frames, strict=True)]) > 28
+def test_write_video_is_deterministic(tmp_path):
+    # x264 gave different bytes for the same frames in some runs; the encoder used now must not.
+    frames = list(render_frames(_spec([EventSpec("fight", 5, 60)], n=70, size=(320, 240))))
+    digests = set()
+    for i in range(6):
+        write_video(tmp_path / f"{i}.mp4", frames, FPS)
+        digests.add((tmp_path / f"{i}.mp4").read_bytes())
+    assert len(digests) == 1
 
 
 def test_write_video_refuses_bad_input_and_leaves_no_file(tmp_path):

@@ -25,7 +25,9 @@ label. A built-in name wins over a same-named folder; write ``./ucf`` for the fo
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -70,7 +72,7 @@ __all__ = [
 
 BUILTIN_DATASETS = (UCF_CRIME, SHANGHAITECH, XD_VIOLENCE)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".ts", ".m4v")
-SPLITS = ("train", "test")
+SPLITS = ("train", "dev", "test")  # dev: frame labels for decisions, never for training or reporting
 # A quarter of a 64-frame snippet: covers decoders that disagree on the last frames of a stream,
 # catches a different file or frame rate (a 25 vs 30 fps re-encode moves a 1-minute video by 300).
 FRAME_TOLERANCE = 16
@@ -102,7 +104,7 @@ class VideoItem:
 
     name: str
     label: int  # 0 normal, 1 anomalous
-    split: str  # "train" or "test"
+    split: str  # "train", "dev" or "test"
     category: str
     num_frames: int | None = None  # None when the annotation files do not say
     path: Path | None = None  # user datasets only
@@ -374,7 +376,7 @@ def _check_duplicates(items: list[VideoItem], source: Path) -> None:
 
 
 def _folder_dataset(root: Path) -> Dataset:
-    has_split = (root / "train").is_dir() or (root / "test").is_dir()
+    has_split = any((root / s).is_dir() for s in SPLITS)
     items: list[VideoItem] = []
     if has_split:
         for split in SPLITS:
@@ -384,24 +386,40 @@ def _folder_dataset(root: Path) -> Dataset:
         items = _scan_split(root, "train")
     else:
         raise DatasetError(
-            f"{root}: not a dataset folder: expected normal/ and anomalous/ sub-folders, or train/ and "
+            f"{root}: not a dataset folder: expected normal/ and anomalous/ sub-folders, or train/, dev/ and "
             "test/ each holding them"
         )
     _check_duplicates(items, root)
+    items = _with_synth_frame_counts(root, items)
     intervals: dict[str, tuple[Interval, ...]] = {}
-    ann = root / "test" / "annotations.csv"
-    if has_split and ann.is_file():
-        intervals = parse_interval_csv(ann.read_text(encoding="utf-8-sig"), str(ann))
-        tests = {i.name: i for i in items if i.split == "test"}
-        for name in intervals:
-            if name not in tests:
-                raise AnnotationError(f"{ann}: {name!r} is not a video under {root / 'test'}")
-            if tests[name].label == 0:
+    for split in ("dev", "test"):
+        ann = root / split / "annotations.csv"
+        if not (has_split and ann.is_file()):
+            continue
+        found = parse_interval_csv(ann.read_text(encoding="utf-8-sig"), str(ann))
+        here = {i.name: i for i in items if i.split == split}
+        for name in found:
+            if name not in here:
+                raise AnnotationError(f"{ann}: {name!r} is not a video under {root / split}")
+            if here[name].label == 0:
                 raise AnnotationError(f"{ann}: {name!r} is a normal video but has anomalous intervals")
-        missing = sorted(n for n, i in tests.items() if i.label == 1 and n not in intervals)
+        missing = sorted(n for n, i in here.items() if i.label == 1 and n not in found)
         if missing:
-            raise AnnotationError(f"{ann}: no rows for anomalous test video(s) {', '.join(missing)}")
+            raise AnnotationError(f"{ann}: no rows for anomalous {split} video(s) {', '.join(missing)}")
+        intervals.update(found)
     return Dataset(root.name or str(root), f"videos under {root}", items, intervals=intervals, root=root)
+
+
+def _with_synth_frame_counts(root: Path, items: list[VideoItem]) -> list[VideoItem]:
+    """Frame counts from ``synth.json`` when damvad's generator wrote the folder (else unknown: None)."""
+    manifest = root / "synth.json"
+    if not manifest.is_file():
+        return items
+    try:
+        counts = {v["name"]: int(v["num_frames"]) for v in json.loads(manifest.read_text())["videos"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DatasetError(f"{manifest}: unreadable generator manifest ({exc})") from exc
+    return [dataclasses.replace(i, num_frames=counts.get(i.name, i.num_frames)) for i in items]
 
 
 def _csv_label(value: str, source: str, lineno: int) -> int:
@@ -438,7 +456,7 @@ def _csv_dataset(path: Path) -> Dataset:
         label = _csv_label(cells[1], source, lineno)
         split = cells[2].lower() if len(cells) == 3 and cells[2] else "train"
         if split not in SPLITS:
-            raise DatasetError(f"{source}:{lineno}: split {cells[2]!r} must be train or test")
+            raise DatasetError(f"{source}:{lineno}: split {cells[2]!r} must be one of {', '.join(SPLITS)}")
         video = Path(cells[0]).expanduser()
         if not video.is_absolute():
             video = path.parent / video
@@ -520,7 +538,7 @@ def _feature_problem(
         return f"{shape[1]} crops, expected {crops}"
     if item.num_frames is not None and abs(item.num_frames - frames) > tolerance:
         return f"features cover {frames} frames, the annotation says {item.num_frames}"
-    if item.split == "test" and dataset._has_frame_labels(item):
+    if item.split != "train" and dataset._has_frame_labels(item):
         try:
             dataset.ground_truth(item.name, frames, tolerance)
         except DatasetError as exc:
@@ -535,24 +553,25 @@ def _fmt(n: int | None) -> str:
     return "?" if n is None else f"{n:,}"
 
 
-def dataset_summary(dataset: Dataset, store: Any = None) -> str:
-    """A readable table per split: videos (normal/anomalous), frames and anomalous frames of test.
+def dataset_summary(dataset: Dataset, store: Any = None, snippet_len: int = 64) -> str:
+    """A readable table per split: videos (normal/anomalous), frames, anomalous frames where labelled,
+    and snippets per video (min / median / max, ``ceil(frames / snippet_len)``).
 
-    Frame counts come from the annotations where they say, else from ``store`` (a FeatureStore);
+    Frame counts come from ``store`` (a FeatureStore) where it has the video, else from the annotations;
     '?' marks totals that are not known.
     """
     lines = [f"{dataset.name}: {dataset.description}"]
-    header = (
-        f"{'split':<6} {'videos':>7} {'normal':>7} {'anomalous':>9} {'frames':>12} {'anomalous frames':>17}"
-    )
+    header = (f"{'split':<6} {'videos':>7} {'normal':>7} {'anomalous':>9} {'frames':>12} {'anomalous frames':>17} "
+              f"{'snippets/video min/med/max':>27}")
     lines += [header, "-" * len(header)]
     notes: list[str] = []
     for split in dataset.splits:
         items = dataset.videos(split)
+        labelled = split != "train" and dataset.has_frame_labels(split)
         n_anom = sum(i.label for i in items)
         frames: int | None = 0
-        anomalous: int | None = 0 if split == "test" else None
-        unknown = 0
+        anomalous: int | None = 0 if labelled else None
+        counts: list[int] = []
         for item in items:
             n = None
             if store is not None and item.name in store:
@@ -560,30 +579,38 @@ def dataset_summary(dataset: Dataset, store: Any = None) -> str:
             elif item.num_frames is not None:
                 n = item.num_frames
             if n is None:
-                unknown += 1
-                anomalous = None if split == "test" else anomalous
+                anomalous = None
                 continue
+            counts.append(n)
             frames = None if frames is None else frames + n
-            if split == "test" and anomalous is not None:
+            if labelled and anomalous is not None:
                 try:
                     anomalous += int(dataset.ground_truth(item.name, n).sum())
                 except DatasetError as exc:
                     notes.append(str(exc))
                     anomalous = None
+        unknown = len(items) - len(counts)
         if unknown:
             frames = None
             where = "not in the feature store" if store is not None else "without features"
             notes.append(f"{split}: frame counts of {unknown:,} of {len(items):,} videos unknown ({where})")
-            if split == "test" and dataset.intervals:
+            if labelled and dataset.intervals:
                 marked = sum(e - s for i in items for s, e in dataset.intervals.get(i.name, ()))
                 notes.append(
                     f"{split}: the annotations mark {marked:,} anomalous frames before clipping to "
                     "the videos' lengths"
                 )
-        anom_cell = "-" if split != "test" else _fmt(anomalous)
+        if labelled and anomalous is not None and frames:
+            anom_cell = f"{anomalous:,} ({100 * anomalous / frames:.1f}%)"
+        else:
+            anom_cell = "-" if not labelled else _fmt(anomalous)
+        snip = "?"
+        if counts:
+            s = np.ceil(np.array(counts) / snippet_len).astype(int)
+            snip = f"{s.min()} / {int(np.median(s))} / {s.max()}" + ("" if not unknown else " (known only)")
         lines.append(
             f"{split:<6} {len(items):>7,} {len(items) - n_anom:>7,} {n_anom:>9,} {_fmt(frames):>12} "
-            f"{anom_cell:>17}"
+            f"{anom_cell:>17} {snip:>27}"
         )
     for split in dataset.splits:
         lines.append(f"frame labels for {split}: {'yes' if dataset.has_frame_labels(split) else 'no'}")

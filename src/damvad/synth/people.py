@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from damvad.synth.draw import _Camera, _draw_capsules
-from damvad.synth.specs import _CAM_HEIGHT
+from damvad.synth.specs import _CAM_HEIGHT, BenignSpec
 
 # ----------------------------------------------------------------------------------------------------
 
@@ -336,14 +336,18 @@ class _Crowd:
 
     MEAN_DWELL_S = 25.0  # calibrated: about `density` people visible on average (measured 2-9, mean 5)
 
-    def __init__(self, cam: _Camera, fps: float, rng: np.random.Generator, doors: list[float]) -> None:
+    def __init__(self, cam: _Camera, fps: float, rng: np.random.Generator, doors: list[float],
+                 plan: Sequence[BenignSpec] = ()) -> None:
         self.cam, self.fps, self.rng, self.doors = cam, fps, rng, doors
         self.density = float(rng.uniform(2.5, 7.0))  # mean number of people in view
         self.rate = self.density / self.MEAN_DWELL_S  # spawns per second (people per spawn ~1.3)
         self.walkers: list[_Walker] = []
         self.pending: list[tuple[int, _Walker]] = []
-        self.t = 0
-        for _ in range(int(40 * fps)):  # warm up: frame 0 shows a crowd already in the scene
+        self.spells = [b for b in plan if b.kind == "crowd"]  # busy spells: spawn rate x amount
+        self.groups = sorted((b for b in plan if b.kind == "group"), key=lambda b: b.start_frame)
+        warmup = int(40 * fps)
+        self.t = -warmup  # video frame 0 is self.t == 0
+        for _ in range(warmup):  # warm up: frame 0 shows a crowd already in the scene
             self.step()
 
     def _ground_z(self, lo: float, hi: float) -> float:
@@ -421,10 +425,36 @@ class _Crowd:
         else:
             self.walkers.append(self._new(path, speed, stop_vertex=stop_vertex, stop_frames=stop_frames))
 
+    def _group(self, b: BenignSpec) -> None:
+        """``b.amount`` people walking through together (a tour, a class): own random stream."""
+        rng = np.random.default_rng(b.seed)
+        saved, self.rng = self.rng, rng
+        try:
+            ent, ex = self._sides()
+            path = [self._boundary(ent), self._inside(), self._boundary(ex)]
+            speed = float(rng.uniform(1.0, 1.4))
+            (ax, az), (bx, bz) = path[0], path[1]
+            d = math.hypot(bx - ax, bz - az) or 1.0
+            ox, oz = -(bz - az) / d, (bx - ax) / d
+            for _ in range(max(2, int(b.amount))):
+                back, side = float(rng.uniform(0, 3.5)), float(rng.uniform(-1.2, 1.2))
+                p = [(x + side * ox, z + side * oz) for x, z in path]  # side by side, trailing in time
+                w = self._new(p, speed * float(rng.uniform(0.95, 1.05)))
+                self.pending.append((self.t + int(back / speed * self.fps), w))
+        finally:
+            self.rng = saved
+
     def step(self) -> None:
         self.t += 1
-        if len(self.walkers) < 12 and self.rng.random() < self.rate / self.fps:
+        rate = self.rate
+        for b in self.spells:
+            if b.start_frame <= self.t < b.end_frame:
+                rate *= b.amount
+        cap = 12 if rate == self.rate else 24
+        if len(self.walkers) < cap and self.rng.random() < rate / self.fps:
             self._spawn()
+        while self.groups and self.groups[0].start_frame <= self.t:
+            self._group(self.groups.pop(0))
         if self.pending:
             ready = [w for t, w in self.pending if t <= self.t]
             self.pending = [(t, w) for t, w in self.pending if t > self.t]

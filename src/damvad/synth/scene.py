@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 
-from damvad.synth.draw import _Camera, _fill_rect, _smooth_noise, _soft_disc
+from damvad.synth.draw import _Camera, _fill_rect, _noise1d, _smooth_noise, _soft_disc
 from damvad.synth.people import _Ctx, _jitter
-from damvad.synth.specs import _CAM_HEIGHT
+from damvad.synth.specs import _CAM_HEIGHT, BenignSpec
 
 # ----------------------------------------------------------------------------------------------------
 # Background
@@ -191,3 +192,60 @@ class _NoiseBank:
 
 
 # ----------------------------------------------------------------------------------------------------
+
+
+class _BenignEffects:
+    """The global benign changes of a video (lighting drift and changes, camera shake), frame by frame.
+
+    Applied after everything is drawn, identically with or without events: a function of the spec's
+    benign plan only. (Crowd spells and groups are handled by the crowd itself.)
+    """
+
+    def __init__(self, plan: Sequence[BenignSpec], fps: float, height: int) -> None:
+        self.plan = [b for b in plan if b.kind in ("drift", "light", "shake")]
+        self.fps = fps
+        self.scale = height / 240.0
+        self.drift = []
+        self.shake: list[tuple[BenignSpec, np.ndarray, np.ndarray]] = []
+        for b in self.plan:
+            rng = np.random.default_rng(b.seed)
+            if b.kind == "drift":
+                period = float(rng.uniform(20.0, 90.0)) * fps
+                self.drift.append((b.amount, period, float(rng.uniform(0, 2 * math.pi))))
+            elif b.kind == "shake":
+                n = b.end_frame - b.start_frame
+                amp = b.amount * self.scale
+                self.shake.append((b, _noise1d(rng, n, fps, 7.0, amp), _noise1d(rng, n, fps, 7.0, 0.6 * amp)))
+
+    def gain(self, t: int) -> float:
+        g = 1.0
+        for amount, period, phase in self.drift:
+            g += amount * math.sin(2 * math.pi * t / period + phase)
+        for b in self.plan:
+            if b.kind == "light" and b.start_frame <= t < b.end_frame:
+                n = b.end_frame - b.start_frame
+                ramp = max(1.0, 0.25 * n)
+                k = t - b.start_frame
+                x = min(1.0, (k + 1) / ramp, (n - k) / ramp)
+                g += b.amount * x * x * (3 - 2 * x)  # smoothstep ramps in and out
+        return g
+
+    def offset(self, t: int) -> tuple[int, int]:
+        dx = dy = 0.0
+        for b, sx, sy in self.shake:
+            if b.start_frame <= t < b.end_frame:
+                dx += sx[t - b.start_frame]
+                dy += sy[t - b.start_frame]
+        return int(round(dx)), int(round(dy))
+
+    def apply(self, frame: np.ndarray, t: int) -> np.ndarray:
+        g = self.gain(t)
+        if abs(g - 1.0) > 1e-4:
+            frame = np.clip(frame.astype(np.float32) * g + 0.5, 0, 255).astype(np.uint8)
+        dx, dy = self.offset(t)
+        if dx or dy:  # the camera moved: the picture shifts, its border repeats
+            h, w = frame.shape[:2]
+            ys = np.clip(np.arange(h) - dy, 0, h - 1)
+            xs = np.clip(np.arange(w) - dx, 0, w - 1)
+            frame = frame[ys][:, xs]
+        return frame

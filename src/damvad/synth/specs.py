@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 EVENT_KINDS: tuple[str, ...] = ("run", "fight", "fall", "explosion", "collision", "vehicle")
+BENIGN_KINDS: tuple[str, ...] = ("drift", "light", "shake", "crowd", "group")
 # Bump when rendering changes, so that generate_dataset() never reuses videos drawn by older code.
-SYNTH_FORMAT = 1
+SYNTH_FORMAT = 2  # 2: benign changes, log-uniform durations, deterministic encoding
 
 # Duration range (seconds) that make_video_spec draws for each kind; all within 1.5-5 s.
 _DURATION_S = {
@@ -103,6 +104,42 @@ class EventSpec:
 
 
 @dataclass(frozen=True)
+class BenignSpec:
+    """A benign (normal) change of the scene: not an anomaly, never in the ground truth.
+
+    ``kind``: ``drift`` (slow lighting drift over the whole video, ``amount`` = relative amplitude),
+    ``light`` (a lighting change with smooth ramps: relative gain change, signed), ``shake`` (camera
+    shake: amplitude in pixels at 240 px height), ``crowd`` (a busy spell: spawn-rate multiplier) or
+    ``group`` (``amount`` people walking through together, entering at ``start_frame``).
+    """
+
+    kind: str
+    start_frame: int
+    end_frame: int
+    amount: float
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in BENIGN_KINDS:
+            raise ValueError(f"BenignSpec: unknown kind {self.kind!r}; expected one of {BENIGN_KINDS}")
+        object.__setattr__(self, "start_frame", int(self.start_frame))
+        object.__setattr__(self, "end_frame", int(self.end_frame))
+        object.__setattr__(self, "amount", float(self.amount))
+        object.__setattr__(self, "seed", int(self.seed))
+        if self.start_frame < 0 or self.end_frame <= self.start_frame:
+            raise ValueError(f"BenignSpec {self.kind}: need 0 <= start_frame < end_frame, got "
+                             f"[{self.start_frame}, {self.end_frame})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "start_frame": self.start_frame, "end_frame": self.end_frame,
+                "amount": self.amount, "seed": self.seed}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BenignSpec:
+        return cls(d["kind"], d["start_frame"], d["end_frame"], d["amount"], d.get("seed", 0))
+
+
+@dataclass(frozen=True)
 class VideoSpec:
     """Everything needed to render one video deterministically.
 
@@ -117,6 +154,7 @@ class VideoSpec:
     seed: int = 0
     events: tuple[EventSpec, ...] = field(default_factory=tuple)
     label: int = 0
+    benign: tuple[BenignSpec, ...] = field(default_factory=tuple)  # normal changes, see draw_benign
 
     def __post_init__(self) -> None:
         where = f"VideoSpec {self.name!r}"
@@ -133,6 +171,10 @@ class VideoSpec:
         object.__setattr__(self, "size", (w, h))
         object.__setattr__(self, "seed", int(self.seed))
         object.__setattr__(self, "events", tuple(self.events))
+        object.__setattr__(self, "benign", tuple(self.benign))
+        for b in self.benign:
+            if not isinstance(b, BenignSpec) or b.end_frame > self.num_frames:
+                raise ValueError(f"{where}: benign changes must be BenignSpec inside the video, got {b!r}")
         label = {"normal": 0, "anomalous": 1}.get(self.label, self.label)  # type: ignore[call-overload]
         if label not in (0, 1):
             raise ValueError(f"{where}: label must be 0/1 or 'normal'/'anomalous', got {self.label!r}")
@@ -168,6 +210,8 @@ class VideoSpec:
         }
         if with_events:
             d["events"] = [ev.to_dict() for ev in self.events]
+        if self.benign:
+            d["benign"] = [b.to_dict() for b in self.benign]
         return d
 
     @classmethod
@@ -180,6 +224,7 @@ class VideoSpec:
             seed=d["seed"],
             events=tuple(EventSpec.from_dict(e) for e in d.get("events", [])),
             label=d["label"],
+            benign=tuple(BenignSpec.from_dict(b) for b in d.get("benign", [])),
         )
 
 
@@ -187,6 +232,10 @@ def min_anomalous_frames(fps: float = 25) -> int:
     """Shortest anomalous video make_video_spec accepts: 1.5 s of normal start, a 1.5 s event, 0.5 s after."""
     ceil = math.ceil
     return int(ceil(_MIN_START_S * fps)) + int(ceil(1.5 * fps)) + int(ceil(_END_MARGIN_S * fps))
+
+
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
 
 
 def make_video_spec(
@@ -200,20 +249,33 @@ def make_video_spec(
     kinds: Sequence[str] = EVENT_KINDS,
     kind: str | None = None,
     max_events: int = 2,
-    p_second_event: float = 0.35,
+    p_more_events: float = 0.35,
+    durations: Mapping[str, tuple[float, float]] | None = None,
+    max_event_fraction: float = 1.0,
+    benign: bool = False,
 ) -> VideoSpec:
-    """A random spec; anomalous videos get 1-2 non-overlapping events of 1.5-5 s, never in the first 1.5 s.
+    """A random spec; anomalous videos get 1 to ``max_events`` non-overlapping events, never in the first 1.5 s.
 
-    ``kind`` forces the kind of the first event (``generate_dataset`` uses it to cover every kind).
-    Events are placed in the central 40 % of the width (inside the I3D centre crop) at 6.5-18 m.
+    Each further event is added with probability ``p_more_events``. Durations are drawn log-uniformly
+    from ``durations[kind]`` seconds (default: 1.5-5 s per kind), then shrunk (never below 1.5 s) until
+    they fit and cover at most ``max_event_fraction`` of the video. ``kind`` forces the kind of the first
+    event (``generate_dataset`` uses it to cover every kind). Events are placed at random times, in the
+    central 40 % of the width (inside the I3D centre crop) at 6.5-18 m. ``benign`` adds the benign changes
+    of :func:`draw_benign` (drawn from the video's seed alone, so they never depend on the label).
     """
     label_i = {"normal": 0, "anomalous": 1}.get(label, label)  # type: ignore[call-overload]
     seed = int(rng.integers(0, 2**31 - 1))
+    table = dict(_DURATION_S if durations is None else durations)
+    plan = draw_benign(num_frames, fps, seed) if benign else ()
     if label_i != 1:
-        return VideoSpec(name, num_frames, fps, size, seed, (), label_i)
+        return VideoSpec(name, num_frames, fps, size, seed, (), label_i, plan)
     for k in (*kinds, *([kind] if kind else [])):
         if k not in EVENT_KINDS:
             raise ValueError(f"make_video_spec: unknown event kind {k!r}; expected one of {EVENT_KINDS}")
+        if k not in table:
+            raise ValueError(f"make_video_spec: no duration range for event kind {k!r}")
+    if not 0 < max_event_fraction <= 1:
+        raise ValueError(f"make_video_spec: max_event_fraction must be in (0, 1], got {max_event_fraction}")
     lo = int(math.ceil(_MIN_START_S * fps))
     hi = num_frames - int(math.ceil(_END_MARGIN_S * fps))
     min_len = int(math.ceil(1.5 * fps))
@@ -223,23 +285,22 @@ def make_video_spec(
             f"(need at least {min_anomalous_frames(fps)} frames)"
         )
     gap = int(round(1.0 * fps))
+    budget = max(min_len, int(max_event_fraction * num_frames))
     n_events = 1
-    if max_events >= 2 and rng.random() < p_second_event and hi - lo >= 2 * min_len + gap:
-        n_events = 2
+    while (n_events < max_events and rng.random() < p_more_events
+           and hi - lo >= (n_events + 1) * min_len + n_events * gap and budget >= (n_events + 1) * min_len):
+        n_events += 1
     first = kind or str(rng.choice(list(kinds)))
     chosen = [first] + [str(rng.choice(list(kinds))) for _ in range(n_events - 1)]
-    # Durations, shrunk to fit the free span when needed (never below 1.5 s).
-    durs = []
-    for k in chosen:
-        a, b = _DURATION_S[k]
-        durs.append(int(round(rng.uniform(a, b) * fps)))
-    room = hi - lo - gap * (n_events - 1)
+    # Durations, shrunk to fit the free span and the budget when needed (never below 1.5 s).
+    durs = [int(round(_log_uniform(rng, *table[k]) * fps)) for k in chosen]
+    room = min(hi - lo - gap * (n_events - 1), budget)
     while sum(durs) > room:
         i = int(np.argmax(durs))
         durs[i] = max(min_len, durs[i] - max(1, (sum(durs) - room)))
         if all(d == min_len for d in durs) and sum(durs) > room:  # pragma: no cover - guarded above
             raise ValueError(f"make_video_spec {name!r}: events do not fit in {num_frames} frames")
-    slack = room - sum(durs)
+    slack = hi - lo - gap * (n_events - 1) - sum(durs)
     # Split the slack randomly into n_events + 1 parts: before, between, after.
     cuts = np.sort(rng.integers(0, slack + 1, size=n_events))
     events = []
@@ -253,4 +314,44 @@ def make_video_spec(
         v = _HORIZON + _CAM_HEIGHT / z
         events.append(EventSpec(k, t, t + d, (u, v), int(rng.integers(0, 2**31 - 1))))
         t += d + gap
-    return VideoSpec(name, num_frames, fps, size, seed, tuple(events), 1)
+    return VideoSpec(name, num_frames, fps, size, seed, tuple(events), 1, plan)
+
+
+# Benign changes: (episodes per minute, duration range in seconds, amount range) per kind.
+_BENIGN_RATES = {
+    "light": (1.0, (2.0, 12.0), (0.10, 0.35)),  # a cloud, a lamp, auto-exposure: gain change (signed)
+    "shake": (0.6, (1.0, 6.0), (1.5, 5.0)),  # wind on the mast: shake amplitude (pixels at 240 px height)
+    "crowd": (0.5, (5.0, 25.0), (2.5, 5.0)),  # a busy spell: spawn-rate multiplier
+    "group": (0.5, (8.0, 8.0), (4.0, 9.0)),  # a group walking through together: its size
+}
+
+
+def draw_benign(num_frames: int, fps: float, seed: int) -> tuple[BenignSpec, ...]:
+    """The benign changes of one video, a function of its length, frame rate and seed only.
+
+    A slow lighting drift over the whole video, plus Poisson-many episodes of lighting changes, camera
+    shake, busy spells and groups walking through (at least one episode per video). None of them is an
+    anomaly: they are there so that "the picture changed" is not the same as "something anomalous
+    happened" (a plain change detector must be fooled by normal videos too).
+    """
+    rng = np.random.default_rng([int(seed), 0xBE])
+    minutes = num_frames / fps / 60.0
+    out = [BenignSpec("drift", 0, num_frames, float(rng.uniform(0.02, 0.08)), int(rng.integers(0, 2**31 - 1)))]
+    episodes = []
+    for kind, (rate, (d0, d1), (a0, a1)) in _BENIGN_RATES.items():
+        for _ in range(int(rng.poisson(rate * minutes))):
+            episodes.append((kind, d0, d1, a0, a1))
+    if not episodes:
+        kind = str(rng.choice(list(_BENIGN_RATES)))
+        _, (d0, d1), (a0, a1) = _BENIGN_RATES[kind]
+        episodes.append((kind, d0, d1, a0, a1))
+    for kind, d0, d1, a0, a1 in episodes:
+        dur = min(int(round(rng.uniform(d0, d1) * fps)), num_frames)
+        start = int(rng.integers(0, num_frames - dur + 1))
+        amount = float(rng.uniform(a0, a1))
+        if kind == "light" and rng.random() < 0.6:
+            amount = -amount  # darker more often than brighter (clouds)
+        if kind == "group":
+            amount = float(round(amount))
+        out.append(BenignSpec(kind, start, start + dur, amount, int(rng.integers(0, 2**31 - 1))))
+    return tuple(sorted(out, key=lambda b: (b.start_frame, b.kind)))
