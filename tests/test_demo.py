@@ -12,13 +12,20 @@ def test_quick_demo_runs_end_to_end(tmp_path, i3d_model, capsys):
     assert main(["demo", "--out", str(out), "--quick", "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "frame AUC" in printed and "live detection" in printed
+    assert "cannot rank the variants" in printed and "mean over" not in printed  # never averages variants
     summary = json.loads((out / "summary.json").read_text())
+    videos = json.loads((out / "data" / "synth.json").read_text())["videos"]
+    assert all(v["num_frames"] >= 16 * 64 for v in videos)  # >= 16 snippets: DAM has clips to compare
+    assert summary["benchmark"] == "synth-demo-v1" and summary["generator"]["benign"]
     assert set(summary["test"]) == {"dist/seed0", "mlp/seed0"}
     for run in summary["test"].values():
         assert 0.0 <= run["offline"]["frame_auc"] <= 1.0 and run["online"]["num_frames"] > 0
     for key in ("timeline", "events", "video"):
         assert (out / "live").joinpath(summary["live"][key].split("/")[-1]).exists()
     assert (out / "eval" / "roc.png").exists() and summary["threshold"]["protocol"] == "online"
+    dist = summary["test"]["dist/seed0"]["online"]
+    assert dist["far_at_calibrated_threshold"]["threshold"] == summary["threshold"]["value"]
+    assert "far_at_calibrated_threshold" not in summary["test"]["mlp/seed0"]["online"]  # mlp was not calibrated
     # training saw video-level labels only: no frame annotation of a training video exists anywhere
     ann = (out / "data" / "test" / "annotations.csv").read_text()
     assert "train_" not in ann

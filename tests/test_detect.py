@@ -132,7 +132,7 @@ def test_calibrated_threshold_is_stored_and_used(tmp_path):
     path = save_model_file(tmp_path / "m.pt", build_model("dist", hidden=16, mlp_hidden=8),
                            {"num_clips": 16, "threshold": None})
     th = calibrate(path, feats, dataset=str(data), split="train", far=0.05)
-    assert th["far_on_calibration_clips"] <= 0.05 and th["num_videos"] == 4
+    assert th["far_on_calibration_frames"] <= 0.05 and th["num_videos"] == 4
     _, meta = load_model(path)
     assert meta["threshold"]["value"] == pytest.approx(th["value"])
     det = Detector(path, feature_fn=fake_features)

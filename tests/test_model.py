@@ -79,11 +79,11 @@ def np_forward_pair(model: DAMModel, a: np.ndarray, b: np.ndarray) -> dict[str, 
         d_nt = np.zeros((len(d_t), len(d_n)))
         for j in range(len(d_t)):
             for k in range(len(d_n)):
-                d_nt[j, k] = d_t[j] * d_n[k]
+                d_nt[j, k] = d_t[j] * d_n[k] * c.dnt_scale  # declared option; 1.0 in the paper
         h = np_lstm_last(d_nt, w["dam_lstm.weight_ih"], w["dam_lstm.weight_hh"], w["dam_lstm.bias"],
                          c.gate_activation)
         channel = np.exp(h - h.max()) / np.exp(h - h.max()).sum()
-        f = f * channel + f
+        f = f * (c.channel_gain * channel) + f  # channel_gain: declared option; 1.0 in the paper
         out.update(dissimilarity_map=d_nt, dam_hidden=h, channel_attention=channel)
     out["modulated"] = f
     z = np.maximum(w["mlp.1.weight"] @ f + w["mlp.1.bias"], 0.0)
@@ -200,6 +200,24 @@ def test_forward_matches_numpy(variant: str, norm: str) -> None:
     if variant in ("dist", "cov"):
         w = out["weighted"]
         assert torch.all((w >= 0) & (w <= 2))
+
+
+@pytest.mark.parametrize("variant", ["dist", "cov-channel"])
+def test_declared_scales_match_numpy(variant: str) -> None:
+    torch.manual_seed(5)
+    model = build_model(variant, dnt_scale=0.03, channel_gain=12.0, **SMALL).double().eval()
+    clips = np.abs(np.random.default_rng(6).standard_normal((1, 3, 4, 12)))
+    out = model(torch.from_numpy(clips), return_intermediates=True)
+    for i in range(3):
+        prev = clips[0, i - 1] if i > 0 else np.zeros_like(clips[0, 0])
+        ref = np_forward_pair(model, clips[0, i], prev)
+        for k in ("dissimilarity_map", "channel_attention", "modulated", "score", "weighted"):
+            np.testing.assert_allclose(out[k][0, i].detach().numpy(), ref[k], rtol=1e-10, atol=1e-12, err_msg=k)
+    plain = build_model(variant, **SMALL).double().eval()
+    plain.load_state_dict(model.state_dict())
+    assert not torch.allclose(plain(torch.from_numpy(clips))["score"], out["score"])  # the options do act
+    with pytest.raises(ValueError, match="dnt_scale"):
+        build_model(variant, dnt_scale=0.0)
 
 
 def test_hard_sigmoid_variant_matches_numpy() -> None:

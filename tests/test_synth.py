@@ -386,3 +386,88 @@ def test_generate_dataset_refuses_foreign_videos_and_bad_arguments(tmp_path):
         generate_dataset(tmp_path / "b", num_frames=(50, 60), progress=False)
     with pytest.raises(ValueError, match="n_test_normal"):
         generate_dataset(tmp_path / "c", n_test_normal=-1, progress=False)
+
+
+# ------------------------------------------------------------------------------------------------ synth-ucf-v1
+
+from damvad.synth.benchmark import BENCHMARKS, benchmark_params  # noqa: E402
+from damvad.synth.dataset import SynthParams, dataset_specs  # noqa: E402
+from damvad.synth.specs import BenignSpec, draw_benign  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def ucf_specs():
+    return dataset_specs(SynthParams(**benchmark_params("synth-ucf-v1")))
+
+
+def test_ucf_shaped_benchmark_keeps_its_promises(ucf_specs):
+    by_split = {s: [spec for sp, _, spec in ucf_specs if sp == s] for s in ("train", "dev", "test")}
+    assert [len(by_split[s]) for s in ("train", "dev", "test")] == [100, 24, 40]
+    lengths = np.array([spec.num_frames for _, _, spec in ucf_specs])
+    assert lengths.min() >= 1024 and lengths.max() <= 4096  # every video >= 16 snippets
+    assert lengths.max() > 2.5 * lengths.min()  # lengths spread
+    durations = []
+    for split, specs in by_split.items():
+        assert sum(s.label for s in specs) == len(specs) // 2
+        for spec in specs:
+            gt = spec.frame_labels()
+            if spec.label:
+                assert 0 < gt.mean() <= 0.35 + 1e-9, (spec.name, gt.mean())  # a minority of the frames
+                durations += [e.num_frames for e in spec.events]
+            kinds = {b.kind for b in spec.benign}
+            assert "drift" in kinds and len(kinds) >= 2, spec.name  # benign changes in every video
+        if split != "train":
+            share = sum(s.frame_labels().sum() for s in specs) / sum(s.num_frames for s in specs)
+            assert 0.04 < share < 0.12, (split, share)  # UCF-Crime's test split: 7.6 %
+    assert min(durations) < 64 and max(durations) > 4 * 64  # under one snippet to many
+    starts = np.array([e.start_frame / s.num_frames for _, _, s in ucf_specs for e in s.events])
+    assert starts.min() < 0.15 and starts.max() > 0.7  # at random places, not always early or late
+
+
+def test_splits_come_from_disjoint_streams(ucf_specs):
+    seeds = {split: {spec.seed for sp, _, spec in ucf_specs if sp == split} for split in ("train", "dev", "test")}
+    assert not (seeds["train"] & seeds["dev"] or seeds["train"] & seeds["test"] or seeds["dev"] & seeds["test"])
+    # The test split does not depend on how many training videos there are, and vice versa.
+    fewer = dataset_specs(SynthParams(**{**benchmark_params("synth-ucf-v1"), "n_train_normal": 3}))
+    assert [s for sp, _, s in fewer if sp == "test"] == [s for sp, _, s in ucf_specs if sp == "test"]
+    assert dataset_specs(SynthParams(**benchmark_params("synth-ucf-v1"))) == ucf_specs  # a function of the seed
+
+
+def test_benign_changes_do_not_depend_on_the_label():
+    a = make_video_spec("a", "normal", 1500, np.random.default_rng(3), benign=True)
+    b = make_video_spec("b", "anomalous", 1500, np.random.default_rng(3), benign=True)
+    assert a.seed == b.seed and a.benign == b.benign and b.events and not a.events
+    assert draw_benign(1500, 25, a.seed) == a.benign
+    assert draw_benign(1500, 25, a.seed + 1) != a.benign
+
+
+def test_benign_changes_change_the_picture_but_never_the_ground_truth():
+    plan = (BenignSpec("light", 20, 60, -0.3, 1), BenignSpec("shake", 70, 90, 4.0, 2))
+    calm = list(render_frames(VideoSpec("c", 100, FPS, SMALL, 9)))
+    moved = list(render_frames(VideoSpec("m", 100, FPS, SMALL, 9, benign=plan)))
+    assert np.array_equal(calm[10], moved[10])  # before any episode: the very same frame
+    dark = moved[40].mean() / calm[40].mean()
+    assert 0.6 < dark < 0.8  # a 30 % darker sky at the episode's plateau
+    shaken = [np.abs(moved[t].astype(int) - calm[t]).mean() for t in range(70, 90)]
+    assert max(shaken) > 3  # the whole picture moved
+    assert not VideoSpec("m", 100, FPS, SMALL, 9, benign=plan).frame_labels().any()
+    with_event = VideoSpec("e", 100, FPS, SMALL, 9, (EventSpec("fall", 30, 80),), 1, plan)
+    assert with_event.frame_labels().sum() == 50  # benign changes never enter the ground truth
+
+
+def test_generate_dataset_is_a_function_of_its_seed(tmp_path):
+    kw = dict(n_train_normal=1, n_train_anomalous=1, n_dev_normal=1, n_dev_anomalous=1, n_test_normal=1,
+              n_test_anomalous=1, num_frames=(100, 130), size=SMALL, seed=11, benign=True, progress=False)
+    a, b = generate_dataset(tmp_path / "a", **kw), generate_dataset(tmp_path / "b", **kw)
+    files = sorted(p.relative_to(a) for p in a.rglob("*.mp4"))
+    assert len(files) == 6
+    for rel in files:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+    assert (a / "dev" / "annotations.csv").read_text() == (b / "dev" / "annotations.csv").read_text()
+    assert set(load_ground_truth(a, "dev")) == {"dev_normal_000", "dev_anomalous_000"}
+
+
+def test_named_benchmarks_are_known():
+    assert {"synth-ucf-v1", "synth-demo-v1"} <= set(BENCHMARKS)
+    with pytest.raises(ValueError, match="unknown synthetic benchmark"):
+        benchmark_params("synth-ucf-v0")

@@ -1,4 +1,4 @@
-"""Alert threshold calibration: the score that a requested fraction of normal clips reaches.
+"""Alert threshold calibration: the score that a requested fraction of normal frames reaches.
 
 Only video-level labels are needed (normal videos). By default the normal videos the training run
 held out are used, since scores on videos the model was trained on are optimistic (too low).
@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from damvad.clips import clip_scores_to_frames
 from damvad.datasets import get_dataset
 from damvad.metrics import false_alarm_rate, threshold_for_far
 from damvad.modelfile import load_model, update_model_file
@@ -28,7 +29,9 @@ def calibrate(
     held_out_only: bool = True,
     write: bool = True,
 ) -> dict[str, Any]:
-    """Set the model file's threshold so that ``far`` of normal clips (online protocol) reach it."""
+    """Set the model file's threshold so that ``far`` of normal *frames* (online protocol, score D) reach it.
+
+    Per frame, as :mod:`damvad.evaluate` measures false alarms (a clip covering more frames weighs more)."""
     if not 0 < far < 1:
         raise ValueError(f"far must be a fraction in (0, 1), got {far}")
     model, meta = load_model(model_path)
@@ -50,19 +53,22 @@ def calibrate(
         raise ValueError(f"{store.root}: no features for {len(missing)} normal video(s): {', '.join(missing[:10])}")
     scores = []
     for name in normal:
-        vs = score_video(model, store.load(name), store.frames(name), "online", snippets_per_clip=snippets_per_clip)
-        scores.append(vs.score)
+        frames = store.frames(name)
+        vs = score_video(model, store.load(name), frames, "online", snippets_per_clip=snippets_per_clip)
+        scores.append(clip_scores_to_frames(vs.score, vs.frame_ranges, frames))
     flat = np.concatenate(scores)
     value = threshold_for_far(flat, far)
     threshold = {
         "value": float(value),
         "far_target": float(far),
-        "far_on_calibration_clips": false_alarm_rate(flat, value),
+        "far_on_calibration_frames": false_alarm_rate(flat, value),
+        "far_definition": "share of frames of normal videos with score >= threshold (as evaluate)",
+        "score": "D",
         "protocol": "online",
         "snippets_per_clip": snippets_per_clip,
         "calibrated_on": source,
         "num_videos": len(normal),
-        "num_clips": int(flat.size),
+        "num_frames": int(flat.size),
     }
     if write:
         update_model_file(meta["path"], threshold=threshold)

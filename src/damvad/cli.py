@@ -108,8 +108,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
     th = calibrate(args.model, args.features, dataset=args.dataset, split=args.split, far=args.far,
                    snippets_per_clip=args.snippets_per_clip, held_out_only=not args.all_normal)
-    print(f"threshold {th['value']:.4f} for a false-alarm rate of {100 * th['far_target']:.2f}% of normal clips "
-          f"({th['num_clips']} clips of {th['num_videos']} videos from {th['calibrated_on']}); stored in {args.model}")
+    print(f"threshold {th['value']:.4f} for a false-alarm rate of {100 * th['far_target']:.2f}% of normal frames "
+          f"({th['num_frames']} frames of {th['num_videos']} videos from {th['calibrated_on']}); "
+          f"stored in {args.model}")
     return 0
 
 
@@ -143,6 +144,40 @@ def _cmd_detect(args: argparse.Namespace) -> int:
                 paths = write_report(result, args.report, det.threshold, src if is_file else None)
                 print(f"  report: {', '.join(paths.values())}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    """prepare / summary / table1 / diagnose on a named synthetic benchmark."""
+    from damvad.benchmark.prepare import prepare
+
+    if args.action == "prepare":
+        p = prepare(args.name, args.root, progress=not args.quiet)
+        print(f"{args.name}: videos in {p.data}\nfeatures in {p.features} (key {p.key})")
+        return 0
+    if args.action == "summary":
+        from damvad.benchmark.prepare import benchmark_root
+        from damvad.synth.benchmark import describe
+
+        print(describe(benchmark_root(args.name, args.root) / "data"))
+        return 0
+    from damvad.config import load_config
+
+    if args.action == "table1":
+        from damvad.benchmark.table1 import Table1Config, run_table1
+
+        config = _config_path(args.config or f"table1-{args.name}")
+        cfg = load_config(Table1Config, config, args.overrides, benchmark=args.name, root=args.root)
+        results = run_table1(cfg, progress=not args.quiet)
+        print(open(results["paths"]["table"]).read())
+        print(f"results: {results['paths']['results']}")
+        return 0
+    from damvad.benchmark.diagnose import DiagnoseConfig, run_diagnosis
+
+    config = _config_path(args.config) if args.config else None
+    cfg = load_config(DiagnoseConfig, config, args.overrides, benchmark=args.name, root=args.root)
+    report = run_diagnosis(cfg, progress=not args.quiet)
+    print(report["summary_text"])
+    return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -233,6 +268,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-compile", action="store_true")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_detect)
+
+    p = sub.add_parser("benchmark", help="named synthetic benchmarks: prepare, summary, table1, diagnose")
+    p.add_argument("action", choices=["prepare", "summary", "table1", "diagnose"],
+                   help="prepare: videos + cached features; summary: per split; table1: every variant over "
+                        "seeds; diagnose: inside DAM's training on the dev split")
+    p.add_argument("name", nargs="?", default="synth-ucf-v1", help="benchmark name (default synth-ucf-v1)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. split=dev seeds=[0,1]")
+    p.add_argument("--config", default=None, help="YAML file or shipped config (default: table1-NAME)")
+    p.add_argument("--root", default=None, help="benchmark folder (default: <damvad cache>/benchmarks/NAME)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_benchmark)
 
     p = sub.add_parser("demo", help="the whole pipeline on a generated dataset (no download)")
     p.add_argument("--out", default="demo_out")

@@ -26,7 +26,7 @@ from damvad.utils import atomic_write_json, provenance
 
 log = logging.getLogger(__name__)
 
-SUMMARY_KEYS = ("frame_auc", "frame_ap", "far_0.5", "per_video_auc_mean", "video_auc")
+SUMMARY_KEYS = ("frame_auc", "frame_ap", "far_calibrated", "per_video_auc_mean", "video_auc")
 
 
 @dataclass
@@ -110,7 +110,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
     for path in models:
         model, meta = load_model(path)
         label = run_label(path)
-        run_report: dict[str, Any] = {"model": str(path), "train": meta.get("train"),
+        run_report: dict[str, Any] = {"model": str(path), "variant": model.config.variant, "train": meta.get("train"),
                                       "provenance": meta.get("provenance"), "protocols": {}}
         for protocol in cfg.protocols:
             scored = score_split(model, store, names, protocol, int(meta.get("num_clips", 16)),
@@ -119,11 +119,15 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
             frames = {n: clip_scores_to_frames(v.values(cfg.score), v.frame_ranges, len(gt[n]))
                       for n, v in scored.items()}
             metrics = evaluate_scores(frames, gt, video_labels, far_rates=cfg.far_rates)
+            if cfg.score != "D":  # 0.5 is a threshold for D in [0, 1]; wD spans [0, 2]
+                metrics.pop("far_at_threshold", None)
             normal = {n: s for n, s in frames.items() if video_labels[n] == 0}
-            threshold = (meta.get("threshold") or {}).get("value")
-            if threshold is not None and normal:
+            calibrated = meta.get("threshold") or {}
+            # only for the score the threshold was calibrated on (detect alerts on D)
+            if calibrated.get("value") is not None and normal and calibrated.get("score", "D") == cfg.score:
                 metrics["far_at_calibrated_threshold"] = {
-                    "threshold": threshold, "far": false_alarm_rate(normal, threshold)}
+                    "threshold": calibrated["value"], "far": false_alarm_rate(normal, calibrated["value"]),
+                    "far_target": calibrated.get("far_target")}
             run_report["protocols"][protocol] = metrics
             if metrics.get("frame_auc") is not None:
                 fpr, tpr = roc_curve_points(frames, gt)[:2]
@@ -161,32 +165,36 @@ def _timelines(timeline_data, gt, video_labels, items, out_dir: Path, cfg: EvalC
 
 
 def summarize(runs: dict[str, Any], protocols: list[str]) -> dict[str, Any]:
-    """Mean and standard deviation over runs (seeds) of the headline numbers, per protocol."""
+    """Per variant (never across variants) and protocol: mean and std over its runs (seeds)."""
     out: dict[str, Any] = {}
-    for protocol in protocols:
-        rows: dict[str, list[float]] = {k: [] for k in SUMMARY_KEYS}
-        for run in runs.values():
-            m = run["protocols"][protocol]
-            values = {
-                "frame_auc": m.get("frame_auc"),
-                "frame_ap": m.get("frame_ap"),
-                "far_0.5": (m.get("far_at_threshold") or {}).get("far"),
-                "per_video_auc_mean": m.get("per_video_auc_mean"),
-                "video_auc": m.get("video_auc"),
+    variants = sorted({run.get("variant", "?") for run in runs.values()})
+    for variant in variants:
+        members = [run for run in runs.values() if run.get("variant", "?") == variant]
+        out[variant] = {"runs": len(members)}
+        for protocol in protocols:
+            rows: dict[str, list[float]] = {k: [] for k in SUMMARY_KEYS}
+            for run in members:
+                m = run["protocols"][protocol]
+                values = {
+                    "frame_auc": m.get("frame_auc"),
+                    "frame_ap": m.get("frame_ap"),
+                    "far_calibrated": (m.get("far_at_calibrated_threshold") or {}).get("far"),
+                    "per_video_auc_mean": m.get("per_video_auc_mean"),
+                    "video_auc": m.get("video_auc"),
+                }
+                for k, v in values.items():
+                    if v is not None and not (isinstance(v, float) and math.isnan(v)):
+                        rows[k].append(float(v))
+            out[variant][protocol] = {
+                k: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, "n": len(v)}
+                for k, v in rows.items() if v
             }
-            for k, v in values.items():
-                if v is not None and not (isinstance(v, float) and math.isnan(v)):
-                    rows[k].append(float(v))
-        out[protocol] = {
-            k: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, "n": len(v)}
-            for k, v in rows.items() if v
-        }
     return out
 
 
 def format_table(report: dict[str, Any]) -> str:
     """A readable summary: one line per run and protocol, then mean +- std over runs."""
-    header = f"{'run':<28} {'protocol':<8} {'AUC%':>7} {'AP%':>7} {'FAR@0.5%':>9} {'vidAUC%':>8}"
+    header = f"{'run':<28} {'protocol':<8} {'AUC%':>7} {'AP%':>7} {'FAR@cal%':>9} {'vidAUC%':>8}"
     lines = [header, "-" * len(header)]
 
     def pct(x: Any) -> str:
@@ -194,11 +202,16 @@ def format_table(report: dict[str, Any]) -> str:
 
     for label, run in report["runs"].items():
         for protocol, m in run["protocols"].items():
-            far = (m.get("far_at_threshold") or {}).get("far")
+            far = (m.get("far_at_calibrated_threshold") or {}).get("far")
             lines.append(f"{label:<28} {protocol:<8} {pct(m.get('frame_auc'))} {pct(m.get('frame_ap'))} "
                          f"{pct(far):>9} {pct(m.get('video_auc')):>8}")
-    if len(report["runs"]) > 1:
-        for protocol, stats in report["summary"].items():
+    for variant, by_protocol in report["summary"].items():
+        if by_protocol["runs"] < 2:
+            continue
+        for protocol in report["config"]["protocols"]:
+            stats = by_protocol[protocol]
             parts = [f"{k} {100 * s['mean']:.2f} +- {100 * s['std']:.2f}" for k, s in stats.items()]
-            lines.append(f"mean over {len(report['runs'])} runs, {protocol}: " + "; ".join(parts))
+            lines.append(f"{variant}: mean over {by_protocol['runs']} runs, {protocol}: " + "; ".join(parts))
+    lines.append("FAR@cal: false alarms (share of normal test frames) at the model's calibrated threshold, "
+                 "when it was calibrated on this score")
     return "\n".join(lines)

@@ -136,12 +136,17 @@ class ManyToOneLSTM(nn.Module):
         """Input projections ``x W_ih^T + b`` for every step: (..., t, input) -> (..., t, 4h)."""
         return nn.functional.linear(x, self.weight_ih, self.bias)
 
-    def run(self, projected: Tensor) -> Tensor:
-        """Recurrence over precomputed input projections (N, t, 4h); returns the last hidden (N, h)."""
+    def run(self, projected: Tensor, preactivations: list[Tensor] | None = None) -> Tensor:
+        """Recurrence over precomputed input projections (N, t, 4h); returns the last hidden (N, h).
+
+        ``preactivations``, when a list, receives each step's gate pre-activations z (N, 4h), for
+        diagnostics (how saturated the gates are)."""
         gate = torch.sigmoid if self.gate_activation == "sigmoid" else _hard_sigmoid
         h = c = None
         for j in range(projected.shape[-2]):
             z = projected[:, j] if h is None else projected[:, j] + h @ self.weight_hh.T
+            if preactivations is not None:
+                preactivations.append(z.detach())
             i, f, g, o = z.chunk(4, dim=-1)
             c_new = gate(i) * torch.tanh(g)
             c = c_new if c is None else gate(f) * c + c_new  # h0 = c0 = 0: skip the zero products
@@ -164,6 +169,10 @@ class DAMConfig:
     mlp_hidden: int = 96
     dropout: float = 0.2
     cov_norm: str = "paper"
+    # Declared departures (1.0 = the paper): D_nt is multiplied by dnt_scale before the DAM LSTM, and
+    # F* = F' * (channel_gain * Channel_A) + F'. See README "Departures from the paper".
+    dnt_scale: float = 1.0
+    channel_gain: float = 1.0
     temporal: int = 7  # t, rows of a clip map (only used to build the zero state of a stream)
     gate_activation: str = "sigmoid"
     init: str = "keras"
@@ -179,6 +188,10 @@ class DAMConfig:
             raise ValueError(f"DAMConfig.dropout must be in [0, 1), got {self.dropout!r}")
         if self.cov_norm not in COV_NORMS:
             raise ValueError(f"DAMConfig.cov_norm must be one of {COV_NORMS}, got {self.cov_norm!r}")
+        for name in ("dnt_scale", "channel_gain"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise ValueError(f"DAMConfig.{name} must be a positive number, got {value!r}")
         if self.gate_activation not in GATE_ACTIVATIONS:
             raise ValueError(
                 f"DAMConfig.gate_activation must be one of {GATE_ACTIVATIONS}, got {self.gate_activation!r}"
@@ -286,8 +299,9 @@ class DAMModel(nn.Module):
         """Score N clips from their maps and their predecessors' maps, both (N, t, n).
 
         The only place the model's equations live; :meth:`forward` and :meth:`step` call it.
-        ``return_intermediates`` adds ``encoded`` F' (or the t-mean for ``mlp``), ``modulated`` F*
-        and ``dissimilarity_map`` D_nt (materialised only on request).
+        ``return_intermediates`` adds ``encoded`` F' (or the t-mean for ``mlp``), ``modulated`` F*,
+        ``dissimilarity_map`` D_nt (materialised only on request) and the gate pre-activations of both
+        LSTMs, ``encoder_gates`` / ``dam_gates`` (N, t, 4h), for diagnostics.
         """
         c = self.config
         current = self._as_input(current, "current", 3)
@@ -306,19 +320,26 @@ class DAMModel(nn.Module):
         if pad:
             filler = current.new_zeros((pad, *current.shape[1:]))
             current, previous = torch.cat([current, filler]), torch.cat([previous, filler])
-        encoded = self.encoder(current) if self.encoder is not None else current.mean(dim=-2)
+        enc_z: list[Tensor] | None = [] if return_intermediates else None
+        dam_z: list[Tensor] | None = [] if return_intermediates else None
+        if self.encoder is not None:
+            encoded = self.encoder.run(self.encoder.project(current), enc_z)
+        else:
+            encoded = current.mean(dim=-2)
         out: dict[str, Tensor | None] = dict.fromkeys(OUTPUT_KEYS)
         modulated = encoded
         d_t = d_n = None
         if self.dam_lstm is not None:
             kind = c.dissimilarity_kind
             d_t, d_n = dissimilarity(current, previous, kind, c.cov_norm)  # type: ignore[arg-type]
+            if c.dnt_scale != 1.0:
+                d_t = d_t * c.dnt_scale  # D_nt = D_t (x) D_n: scaling one factor scales the map
             # Rank-one input: W (D_t[j] D_n) + b = D_t[j] (W D_n) + b, one product per clip instead of t.
             proj_n = nn.functional.linear(d_n, self.dam_lstm.weight_ih)  # (N, 4h)
             projected = d_t.unsqueeze(-1) * proj_n.unsqueeze(-2) + self.dam_lstm.bias  # (N, t, 4h)
-            h = self.dam_lstm.run(projected)
+            h = self.dam_lstm.run(projected, dam_z)
             channel = torch.softmax(h, dim=-1)
-            modulated = encoded * channel + encoded
+            modulated = encoded * (channel * c.channel_gain if c.channel_gain != 1.0 else channel) + encoded
             out["dam_hidden"] = h
             out["channel_attention"] = channel
             if self.clip_fc is not None:
@@ -333,6 +354,8 @@ class DAMModel(nn.Module):
             out["dissimilarity_map"] = (
                 d_t.unsqueeze(-1) * d_n.unsqueeze(-2) if d_t is not None and d_n is not None else None
             )
+            out["encoder_gates"] = torch.stack(enc_z, dim=1) if enc_z else None
+            out["dam_gates"] = torch.stack(dam_z, dim=1) if dam_z else None
         return {k: (v[:rows] if v is not None else None) for k, v in out.items()}
 
     def forward(

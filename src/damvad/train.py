@@ -14,6 +14,7 @@ import io
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,15 +25,18 @@ import torch
 from damvad.clips import pool_clips
 from damvad.config import dump_config
 from damvad.datasets import Dataset, check_features, get_dataset
+from damvad.diagnostics import grad_norms, head_stats
 from damvad.losses import ranking_loss, regularization
 from damvad.metrics import video_level_auc
-from damvad.model import DAMConfig, DAMModel, count_parameters
+from damvad.model import DAMConfig, DAMModel, count_parameters, dissimilarity
 from damvad.modelfile import save_model_file
 from damvad.scoring import score_clips
 from damvad.store import FeatureStore
 from damvad.utils import atomic_write_bytes, atomic_write_json, atomic_write_text, provenance
 
 log = logging.getLogger(__name__)
+
+Monitor = Callable[[DAMModel, int], dict[str, Any]]  # (model, iteration) -> extra history fields
 
 
 @dataclass
@@ -50,21 +54,27 @@ class TrainConfig:
     lambda_smooth: float = 8e-5
     lambda_sparse: float = 8e-5
     pairing: str = "all_pairs"  # all_pairs (released code) | paired (Sultani)
-    regularize: bool = True  # the released code's L2 on MLP weights and activity L2
+    reduction: str = "mean"  # mean over pairs / videos | released: the released code's sums
+    regularize: bool = False  # the released code's L2 on MLP weights and activity L2 (not in the paper)
     weight_l2: float = 1e-3
     activity_l2: float = 0.01
-    crops: str = "each"  # each: a random crop per sampled video is its bag | center: crop 0 only
+    crops: str = "center"  # center: crop 0 (the paper trains on it) | each: a random crop per sampled video
     val_fraction: float = 0.1  # held-out training videos for selection; 0 -> fixed budget
     selection: str = "val_auc"  # val_auc | last
     eval_every: int = 100
     checkpoint_every: int = 100
     seeds: list[int] = field(default_factory=lambda: [0])
     split_seed: int = 0  # the held-out split is the same for every training seed
+    max_train_videos: int = 0  # > 0: a stratified subset of this many training videos (learning curves)
+    calibrate_dnt: bool = False  # declared departure: model.dnt_scale = 1 / median |D_nt| of the training pairs
+    diagnostics: bool = False  # record attention, gate saturation and gradient norms at each evaluation
     threads: int = 0  # torch threads; 0 keeps torch's default
 
     def __post_init__(self) -> None:
         if self.crops not in ("each", "center"):
             raise ValueError(f"crops must be 'each' or 'center', got {self.crops!r}")
+        if self.reduction not in ("mean", "released"):
+            raise ValueError(f"reduction must be 'mean' or 'released', got {self.reduction!r}")
         if self.selection not in ("val_auc", "last"):
             raise ValueError(f"selection must be 'val_auc' or 'last', got {self.selection!r}")
         if not 0 <= self.val_fraction < 1:
@@ -113,6 +123,37 @@ def load_train_data(dataset: Dataset, store: FeatureStore, num_clips: int, progr
     return TrainData([it.name for it in items], labels, clips)
 
 
+@torch.no_grad()
+def dnt_scale_for(clips: torch.Tensor, config: DAMConfig) -> float:
+    """1 / median |D_nt| over the clip pairs a model sees in ``clips`` (V, C, t, n), each clip with its
+    predecessor (zeros before the first): the fixed scale that puts D_nt at ~1 for a DAM LSTM.
+
+    When most entries are zero (short videos repeat their last snippet: identical clips), the median of
+    the non-zero entries is used instead."""
+    prev = torch.cat([torch.zeros_like(clips[:, :1]), clips[:, :-1]], dim=1)
+    d_t, d_n = dissimilarity(clips, prev, config.dissimilarity_kind, config.cov_norm)  # type: ignore[arg-type]
+    dnt = (d_t.unsqueeze(-1) * d_n.unsqueeze(-2)).abs().flatten().numpy()
+    median = float(np.median(dnt))
+    if median == 0 and np.any(dnt > 0):
+        median = float(np.median(dnt[dnt > 0]))
+    if not median > 0:
+        raise ValueError("calibrate_dnt: the training clips' D_nt is zero (identical clips?)")
+    return 1.0 / median
+
+
+def stratified_subset(idx: np.ndarray, labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """``size`` of the videos ``idx`` (sorted), each class kept in proportion (at least one of each)."""
+    if size >= len(idx):
+        return idx
+    rng = np.random.default_rng([seed, 0x5B])
+    keep = []
+    for cls in (0, 1):
+        members = idx[labels[idx] == cls]
+        k = max(1, int(round(size * len(members) / len(idx))))
+        keep.extend(rng.permutation(members)[:k])
+    return np.sort(np.array(keep, dtype=np.int64))
+
+
 def holdout_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Stratified (train_idx, val_idx); at least one video of each class stays in training."""
     rng = np.random.default_rng(seed)
@@ -129,18 +170,27 @@ def holdout_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.nd
 class Trainer:
     """One seed's run in ``run_dir``; :meth:`run` resumes from ``checkpoint.pt`` when present."""
 
-    def __init__(self, cfg: TrainConfig, data: TrainData, run_dir: Path, seed: int, meta: dict[str, Any]):
+    def __init__(self, cfg: TrainConfig, data: TrainData, run_dir: Path, seed: int, meta: dict[str, Any],
+                 monitor: Monitor | None = None):
         self.cfg, self.data, self.run_dir, self.seed, self.meta = cfg, data, Path(run_dir), seed, meta
+        self.monitor = monitor
+        self._grads: dict[str, float] = {}
         t, n = data.clips.shape[-2:]
+        self.train_idx, self.val_idx = holdout_split(data.labels, cfg.val_fraction, cfg.split_seed)
+        if cfg.max_train_videos:
+            self.train_idx = stratified_subset(self.train_idx, data.labels, cfg.max_train_videos, cfg.split_seed)
+        model_config = cfg.model_config(int(n), int(t))
+        if cfg.calibrate_dnt and model_config.dissimilarity_kind is not None:
+            model_config = dataclasses.replace(model_config, dnt_scale=dnt_scale_for(
+                data.clips[torch.as_tensor(self.train_idx), :, 0].float(), model_config))
         torch.manual_seed(seed)
-        self.model = DAMModel(cfg.model_config(int(n), int(t)))
+        self.model = DAMModel(model_config)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.rng = np.random.default_rng(seed)
         self.iteration = 0
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] = {"metric": -math.inf, "iteration": 0}
         self.best_state: dict[str, torch.Tensor] | None = None
-        self.train_idx, self.val_idx = holdout_split(data.labels, cfg.val_fraction, cfg.split_seed)
         val_labels = data.labels[self.val_idx]
         self.selection = cfg.selection
         if self.selection == "val_auc" and (len(self.val_idx) == 0 or val_labels.min() == val_labels.max()):
@@ -214,7 +264,7 @@ class Trainer:
         out = self.model(batch)
         wd = out["weighted"]
         ka = len(a_idx)
-        loss = ranking_loss(wd[:ka], wd[ka:], cfg.lambda_smooth, cfg.lambda_sparse, cfg.pairing)
+        loss = ranking_loss(wd[:ka], wd[ka:], cfg.lambda_smooth, cfg.lambda_sparse, cfg.pairing, cfg.reduction)
         total = loss.total
         reg = torch.zeros(())
         if cfg.regularize:
@@ -222,9 +272,16 @@ class Trainer:
             total = total + reg
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
+        if cfg.diagnostics:
+            self._grads = grad_norms(self.model)
         self.optimizer.step()
         self.iteration += 1
         return {**loss.as_floats(), "regularization": float(reg.detach()), "objective": float(total.detach())}
+
+    def inspect(self) -> dict[str, float]:
+        """:func:`damvad.diagnostics.head_stats` on the held-out videos (else the training videos), crop 0."""
+        idx = self.val_idx if len(self.val_idx) else self.train_idx
+        return head_stats(self.model, self.data.clips[torch.as_tensor(idx), :, 0])
 
     @torch.no_grad()
     def validate(self) -> float:
@@ -257,6 +314,11 @@ class Trainer:
             if it % cfg.eval_every == 0 or it == cfg.iterations:
                 row: dict[str, Any] = {"iteration": it, "loss": float(np.mean(running)), **terms}
                 running = []
+                if cfg.diagnostics:
+                    row.update(self._grads)
+                    row.update(self.inspect())
+                if self.monitor is not None:
+                    row.update(self.monitor(self.model, it))
                 if self.selection == "val_auc":
                     row["val_video_auc"] = self.validate()
                     # ties go to the later, longer-trained model (a small held-out set saturates early)
@@ -299,8 +361,27 @@ class Trainer:
         return result
 
 
-def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Train every seed of ``cfg``; returns the summary (also written to ``out/summary.json``)."""
+def training_meta(dataset: Dataset, store: FeatureStore, data: TrainData) -> dict[str, Any]:
+    """Provenance every run records: package, dataset, features (manifest hash, weights, crops, precision)."""
+    first = store.meta(data.names[0])
+    return {
+        **provenance(),
+        "dataset": dataset.name,
+        "features": str(store.root),
+        "features_manifest_sha256": store.manifest_hash(),
+        "i3d_weights_sha256": first.get("weights_sha256", ""),
+        "feature_crops": data.crops,
+        "feature_precision": first.get("precision"),
+        "snippet_len": first.get("snippet_len"),
+    }
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
+          monitor: Monitor | None = None) -> dict[str, Any]:
+    """Train every seed of ``cfg``; returns the summary (also written to ``out/summary.json``).
+
+    ``monitor(model, iteration)`` adds fields to each evaluation row of the history (e.g. a dev-set AUC
+    for a diagnosis; never used for selection)."""
     if not cfg.dataset or not cfg.features:
         raise ValueError("training needs `dataset` and `features` (set them in the config or on the command line)")
     if cfg.threads:
@@ -311,22 +392,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     dataset = get_dataset(cfg.dataset)
     store = FeatureStore(cfg.features)
     data = load_train_data(dataset, store, cfg.num_clips, progress)
-    first = store.meta(data.names[0])
-    meta = {
-        **provenance(),
-        "dataset": dataset.name,
-        "features": str(store.root),
-        "features_manifest_sha256": store.manifest_hash(),
-        "i3d_weights_sha256": first.get("weights_sha256", ""),
-        "feature_crops": data.crops,
-        "feature_precision": first.get("precision"),
-        "snippet_len": first.get("snippet_len"),
-    }
+    meta = training_meta(dataset, store, data)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.yaml", dump_config(cfg))
     results = []
     for seed in cfg.seeds:
-        trainer = Trainer(cfg, data, out / f"seed{seed}", seed, meta)
+        trainer = Trainer(cfg, data, out / f"seed{seed}", seed, meta, monitor)
         log.info("seed %d: %d training videos (%d anomalous), %d held out; selection: %s", seed,
                  len(trainer.train_idx), len(trainer.anom), len(trainer.val_idx), trainer.selection)
         results.append(trainer.run(progress))

@@ -51,8 +51,10 @@ def benchmark_root(name: str, root: str | Path | None = None) -> Path:
 
 
 def prepare(name: str, root: str | Path | None = None, crops: str = "center", precision: str = "bf16",
-            progress: bool = True) -> PreparedBenchmark:
-    """Generate (or reuse) the videos and extract (or reuse) the features of benchmark ``name``."""
+            progress: bool = True, feature_fn: Any = None, weights_sha256: str | None = None) -> PreparedBenchmark:
+    """Generate (or reuse) the videos and extract (or reuse) the features of benchmark ``name``.
+
+    ``feature_fn`` / ``weights_sha256`` replace I3D (tests use a cheap stand-in; the key records it)."""
     from damvad.extract import extract
     from damvad.synth import generate_dataset
     from damvad.utils import atomic_write_json
@@ -60,9 +62,11 @@ def prepare(name: str, root: str | Path | None = None, crops: str = "center", pr
 
     base = benchmark_root(name, root)
     data = generate_dataset(base / "data", progress=progress, **benchmark_params(name))
-    key, fields = feature_key(name, crops, precision, CKPT_SHA256)
+    sha = weights_sha256 or CKPT_SHA256
+    key, fields = feature_key(name, crops, precision, sha)
     features = base / f"features-{key}"
-    report = extract([data], features, crops=crops, precision=precision, progress=progress)
+    report = extract([data], features, crops=crops, precision=precision, progress=progress, feature_fn=feature_fn,
+                     weights_sha256=sha)
     if not report.ok:
         raise RuntimeError(f"{name}: feature extraction failed for {len(report.failed)} video(s):\n"
                            + report.summary())

@@ -13,6 +13,7 @@ A preset never changes once results cite it: change the settings and the name ge
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 # Event durations (seconds, drawn log-uniformly): under one snippet (64 frames = 2.56 s at 25 fps) to many.
@@ -62,3 +63,46 @@ def benchmark_params(name: str) -> dict[str, Any]:
         return dict(BENCHMARKS[name])
     except KeyError:
         raise ValueError(f"unknown synthetic benchmark {name!r}; known: {', '.join(BENCHMARKS)}") from None
+
+
+def describe(root: str | Path) -> str:
+    """``--summary`` of a generated benchmark: the dataset table (videos, frames, anomalous frames, snippets
+    per video per split), then its events and benign changes per split, from its ``synth.json``."""
+    import json
+
+    import numpy as np
+
+    from damvad.datasets import dataset_summary, get_dataset
+    from damvad.synth.dataset import _DEBUG_KEY, SPLITS
+
+    root = Path(root)
+    manifest_path = root / "synth.json"
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"{manifest_path}: no generated benchmark here (run `damvad benchmark prepare`)")
+    manifest = json.loads(manifest_path.read_text())
+    lines = [dataset_summary(get_dataset(root)), "", f"generator parameters: {json.dumps(manifest['params'])}"]
+    hidden = manifest.get(_DEBUG_KEY, {})
+    for split in SPLITS:
+        videos = [v for v in manifest["videos"] if v["split"] == split]
+        if not videos:
+            continue
+        events = [e for v in videos for e in (v.get("events") or hidden.get(v["name"], []))]
+        anomalous = [v for v in videos if v["label"] == 1]
+        lengths = np.array([e["end_frame"] - e["start_frame"] for e in events]) if events else np.zeros(1)
+        frames = sum(v["num_frames"] for v in anomalous) or 1
+        benign: dict[str, list[int]] = {}
+        for label in (0, 1):
+            for v in (v for v in videos if v["label"] == label):
+                for b in v.get("benign", []):
+                    benign.setdefault(b["kind"], [0, 0])[label] += 1
+        n_norm, n_anom = len(videos) - len(anomalous), len(anomalous)
+        kinds = ", ".join(f"{k} {c[0] / max(n_norm, 1):.1f} / {c[1] / max(n_anom, 1):.1f}" for k, c in benign.items())
+        lines += [
+            f"{split}: {len(events)} events in {len(anomalous)} anomalous videos ({len(events) / max(n_anom, 1):.2f} "
+            f"per video), {lengths.min()} / {int(np.median(lengths))} / {lengths.max()} frames long (min / median "
+            f"/ max; {lengths.min() / 64:.1f} to {lengths.max() / 64:.1f} snippets), covering "
+            f"{100 * lengths.sum() / frames:.1f} % of the anomalous videos' frames"
+            + (" (training events are hidden from training; shown here only)" if split == "train" else ""),
+            f"{split}: benign changes per normal / anomalous video: {kinds}",
+        ]
+    return "\n".join(lines)
