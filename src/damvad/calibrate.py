@@ -50,7 +50,7 @@ def calibrate(
         raise ValueError(f"{store.root}: no features for {len(missing)} normal video(s): {', '.join(missing[:10])}")
     scores = []
     for name in normal:
-        vs = score_video(model, store.load(name), store.frames(name), "online", snippets_per_clip=snippets_per_clip)
+        vs = score_video(model, store.features(name), store.frames(name), "online", snippets_per_clip=snippets_per_clip)
         scores.append(vs.score)
     flat = np.concatenate(scores)
     value = threshold_for_far(flat, far)
