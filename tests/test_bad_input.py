@@ -36,7 +36,7 @@ from damvad.utils import atomic_save_npy, atomic_write_json
 from featuretools import make_feature_dataset
 from videotools import fake_features, write_video
 
-TRAIN = "train --dataset {i.data} --features {i.feats} --out {i.run} --iterations 4 --quiet"
+TRAIN = "train --dataset {i.data} --features {i.feats} --out {i.run} --iterations 4 --variant mlp --quiet"
 EVALUATE = "evaluate {i.model} --dataset {i.data} --out {i.tmp}/eval --quiet"
 DETECT = "detect --model {i.model} --no-compile --quiet"
 
@@ -529,7 +529,7 @@ def test_config_values_are_checked_by_type_and_range():
 
 
 def test_resume_with_another_config_keeps_the_run_as_it_was(inputs, capsys):
-    train = TRAIN.format(i=inputs) + " --variant mlp 'model={mlp_hidden: 8}' batch_anomalous=2"
+    train = TRAIN.format(i=inputs) + " 'model={mlp_hidden: 8}' batch_anomalous=2"
     assert main(shlex.split(train)) == 0
     saved = (inputs.run / "config.yaml").read_text()
     capsys.readouterr()
