@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import tracemalloc
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ import torch
 
 from damvad import detect as detect_mod
 from damvad.calibrate import calibrate
-from damvad.detect import AlertTracker, Detector, RowWriter, reconnecting_frames, write_report
+from damvad.detect import AlertTracker, Detector, ReconnectPolicy, RowWriter, reconnecting_frames, write_report
 from damvad.extract import extract
 from damvad.model import build_model
 from damvad.modelfile import load_model, save_model_file
@@ -113,8 +115,9 @@ def test_reconnect_then_clear_error(monkeypatch):
             yield np.ones((2, 2, 3), np.uint8)
             return
 
+    policy = ReconnectPolicy(attempts=2, wait=0)
     monkeypatch.setattr(detect_mod, "iter_frames", flaky)
-    frames = list(reconnecting_frames("rtsp://camera/x", retries=2, wait=0))
+    frames = list(reconnecting_frames("rtsp://camera/x", policy))
     assert len(frames) == 2 and calls["n"] == 2
 
     def dead(source, *a, **k):
@@ -122,8 +125,27 @@ def test_reconnect_then_clear_error(monkeypatch):
         yield  # pragma: no cover
 
     monkeypatch.setattr(detect_mod, "iter_frames", dead)
-    with pytest.raises(VideoError, match="after 2 reconnect attempts"):
-        list(reconnecting_frames("rtsp://camera/x", retries=2, wait=0))
+    with pytest.raises(VideoError, match="given up after 2 reconnect"):
+        list(reconnecting_frames("rtsp://camera/x", policy))
+
+
+def test_failures_count_across_the_source_and_are_forgotten_after_the_window(monkeypatch):
+    """A live feed that delivers a frame and then fails, every time: the count does not reset on each frame."""
+    calls = {"n": 0}
+
+    def blip(source, *a, **k):
+        calls["n"] += 1
+        yield np.zeros((2, 2, 3), np.uint8)
+        raise VideoError(source, "connection reset")
+
+    monkeypatch.setattr(detect_mod, "iter_frames", blip)
+    with pytest.raises(VideoError, match="given up after 3 reconnect"):
+        list(reconnecting_frames("rtsp://camera/x", ReconnectPolicy(attempts=3, wait=0)))
+    assert calls["n"] == 4
+    clock = iter(range(0, 100_000, 100))  # 100 s between failures, a 150 s window: never 2 in a window
+    monkeypatch.setattr(detect_mod, "time", SimpleNamespace(monotonic=lambda: next(clock), sleep=lambda s: None))
+    frames = reconnecting_frames("rtsp://camera/x", ReconnectPolicy(attempts=1, window=150, max_outage=1e9))
+    assert len(list(itertools.islice(frames, 20))) == 20  # still reconnecting after 20 failures
 
 
 def test_calibrated_threshold_is_stored_and_used(tmp_path):

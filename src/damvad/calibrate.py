@@ -54,7 +54,7 @@ def calibrate(
     scores = []
     for name in normal:
         frames = store.frames(name)
-        vs = score_video(model, store.load(name), frames, "online", snippets_per_clip=snippets_per_clip)
+        vs = score_video(model, store.features(name), frames, "online", snippets_per_clip=snippets_per_clip)
         scores.append(clip_scores_to_frames(vs.score, vs.frame_ranges, frames))
     flat = np.concatenate(scores)
     value = threshold_for_far(flat, far)

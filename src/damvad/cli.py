@@ -119,6 +119,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from damvad.detect import Detector, RowWriter, detect_sources, write_report
+    from damvad.utils import AtomicTextOutput
 
     sources = detect_sources(args.sources)
     if not sources:
@@ -128,9 +129,11 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     print(f"threshold {det.threshold:.4f} ({det.threshold_source}); {len(sources)} source(s)", file=sys.stderr)
     fmt = args.format or ("jsonl" if args.output and args.output.endswith((".jsonl", ".json")) else "csv")
     failed = 0
-    with (open(args.output, "w") if args.output and args.output != "-" else nullcontext(sys.stdout)) as stream:
+    to_file = bool(args.output and args.output != "-")
+    # a file output replaces an older one only once there are rows to put in it (atomically)
+    with (AtomicTextOutput(args.output) if to_file else nullcontext(sys.stdout)) as stream:
         writer = RowWriter(stream, fmt)
-        for src in sources:
+        for src in sources:  # one source's error is reported, the others are still scored
             is_file = Path(src).is_file()
             result = det.run(src, writer=writer, progress=not args.quiet,
                              keep_rows=bool(args.report) or is_file)
@@ -138,11 +141,15 @@ def _cmd_detect(args: argparse.Namespace) -> int:
             spans = ", ".join(f"{e.start_time:.1f}-{e.end_time:.1f}s (peak {e.peak_score:.2f})"
                               for e in result.events)
             print(f"{src}: {result.frames} frames in {result.seconds:.1f} s, {len(result.events)} alert event(s)"
-                  f"{': ' + spans if spans else ''}{'; ERROR ' + result.error if result.error else ''}",
-                  file=sys.stderr)
+                  f"{': ' + spans if spans else ''}{'; WARNING ' + result.warning if result.warning else ''}"
+                  f"{'; ERROR ' + result.error if result.error else ''}", file=sys.stderr)
             if args.report:
                 paths = write_report(result, args.report, det.threshold, src if is_file else None)
                 print(f"  report: {', '.join(paths.values())}", file=sys.stderr)
+        if to_file and not stream.written:
+            print(f"nothing scored: {args.output} left as it was", file=sys.stderr)
+    if failed:
+        print(f"{failed} of {len(sources)} source(s) failed", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -289,6 +296,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _user_error(exc: BaseException) -> str | None:
+    """The message for an error caused by the input or the machine (a bad file or value, a refused
+    pickle, a full disk...), or None for a bug, which keeps its traceback. The one place that decides."""
+    import errno
+    import pickle
+
+    if isinstance(exc, OSError):
+        text = str(exc)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            text += " (the disk is full: free some space and rerun; finished work is kept)"
+        return text
+    if isinstance(exc, (ValueError, RuntimeError, pickle.UnpicklingError)):
+        return str(exc)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -300,10 +323,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; finished videos/checkpoints are kept, rerun to resume", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as exc:
-        if args.verbose:
+    except Exception as exc:
+        message = _user_error(exc)
+        if message is None or args.verbose:
             raise
-        print(f"damvad {args.command}: error: {exc}", file=sys.stderr)
+        print(f"damvad {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -56,6 +56,7 @@ from damvad.annotations import (
     read_resource_text,
     resource_label,
 )
+from damvad.store import InconsistentRecordError
 
 __all__ = [
     "BUILTIN_DATASETS",
@@ -522,6 +523,8 @@ def _feature_problem(
         arr = store.load(item.name, mmap=True)
         frames = int(meta["frames"])
         snippet_len = int(meta.get("snippet_len", 64))
+    except InconsistentRecordError as exc:
+        return f"{exc.problem} ({store.json_path(item.name)})"
     except (KeyError, TypeError, ValueError, OSError, RuntimeError) as exc:
         return f"unreadable ({exc})"
     shape = tuple(arr.shape)

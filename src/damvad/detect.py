@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlparse
 
 import numpy as np
 
@@ -26,9 +27,11 @@ from damvad.scoring import ClipResult, StreamScorer
 from damvad.video import (
     CROP_NAMES,
     SNIPPET_LEN,
+    VIDEO_EXTENSIONS,
     BackgroundIterator,
     Snippet,
     VideoError,
+    VideoInfo,
     find_videos,
     is_live_source,
     iter_frames,
@@ -114,6 +117,7 @@ class DetectionResult:
     events: list[AlertEvent] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None
+    warning: str | None = None  # e.g. fewer frames decoded than the container declares
 
     def _per_frame(self, field_name: str) -> np.ndarray:
         out = np.zeros(self.frames, dtype=np.float64)
@@ -158,21 +162,68 @@ class RowWriter:
             self.stream.flush()
 
 
-def reconnecting_frames(source: str, retries: int = 3, wait: float = 2.0) -> Iterator[np.ndarray]:
-    """Frames of a URL stream, reopening it after an error or a stall (``retries`` times in a row)."""
-    failures = 0
+@dataclass(frozen=True)
+class ReconnectPolicy:
+    """How long a URL source that fails is retried. Bounded across the whole source, not per frame: a
+    source that fails again and again (a server that cuts every download half-way) is given up, while a
+    camera that drops now and then lives on, since failures older than ``window`` are forgotten."""
+
+    attempts: int = 5  # reconnects allowed within ``window`` seconds
+    window: float = 600.0
+    max_outage: float = 120.0  # seconds without a new frame after which the source is given up
+    wait: float = 2.0  # pause before each reconnect
+
+
+RECONNECT = ReconnectPolicy()
+LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "rtp", "udp", "srt", "tcp", "mms")
+
+
+def is_recording(source: str, info: VideoInfo | None = None) -> bool:
+    """A URL that serves a finite recording (the container declares its frames, or the path names a video
+    file), not a live feed: reopening it starts again at frame 0."""
+    if not is_live_source(source) or source.isdigit():
+        return False
+    if source.split("://", 1)[0].lower() in LIVE_SCHEMES:
+        return False
+    return bool(info and info.declared_frames) or urlparse(source).path.lower().endswith(VIDEO_EXTENSIONS)
+
+
+def reconnecting_frames(source: str, policy: ReconnectPolicy | None = None, resume: bool | None = None,
+                        ) -> Iterator[np.ndarray]:
+    """Frames of a URL, reopened after an error or a stall as ``policy`` allows.
+
+    ``resume`` (default: :func:`is_recording`): the source restarts at frame 0 when reopened, so the
+    frames already delivered are decoded again and dropped; frame numbers stay those of the recording, and
+    a reconnect that brings no new frame counts as a failure. A live feed continues where it is.
+    """
+    policy = policy or RECONNECT
+    resume = is_recording(source) if resume is None else resume
+    delivered = 0
+    failures: list[float] = []  # when each recent failure happened
+    last_new = time.monotonic()
     while True:
+        seen = 0
         try:
             for frame in iter_frames(source):
-                failures = 0
+                seen += 1
+                if resume and seen <= delivered:
+                    continue  # already delivered before the reconnect
+                delivered += 1
+                last_new = time.monotonic()
                 yield frame
             return  # the stream ended normally
         except VideoError as exc:
-            failures += 1
-            if failures > retries:
-                raise VideoError(source, f"stream lost after {retries} reconnect attempts: {exc.cause}") from exc
-            log.warning("%s: %s; reconnecting (%d/%d) in %.0f s", source, exc.cause, failures, retries, wait)
-            time.sleep(wait)
+            now = time.monotonic()
+            failures = [t for t in failures if now - t < policy.window] + [now]
+            outage = now - last_new
+            if len(failures) > policy.attempts or outage > policy.max_outage:
+                why = (f"{len(failures) - 1} reconnect(s) in {min(policy.window, now - failures[0]):.0f} s"
+                       if len(failures) > policy.attempts else f"no new frame for {outage:.0f} s")
+                raise VideoError(source, f"stream lost: given up after {why}, {delivered} frames delivered "
+                                         f"({exc.cause})") from exc
+            log.warning("%s: %s; reconnecting (%d/%d) in %.0f s%s", source, exc.cause, len(failures), policy.attempts,
+                        policy.wait, f", resuming at frame {delivered}" if resume else "")
+            time.sleep(policy.wait)
 
 
 class Detector:
@@ -227,12 +278,18 @@ class Detector:
         """Score one source (file, URL, webcam index, or an iterator of RGB frames)."""
         import torch
 
+        info: VideoInfo | None = None
         if isinstance(source, (str, Path)):
             src = str(source)
             label = name or src
-            if fps is None:
-                fps = probe(src).fps or 25.0
-            frames: Iterable[np.ndarray] = reconnecting_frames(src) if is_live_source(src) else iter_frames(src)
+            try:
+                info = probe(src)
+            except VideoError as exc:  # reported as this source's error; the caller goes on with the others
+                log.error("%s", exc)
+                return DetectionResult(label, float(fps or 25.0), error=str(exc))
+            fps = fps or info.fps or 25.0
+            frames: Iterable[np.ndarray] = (reconnecting_frames(src, resume=is_recording(src, info))
+                                            if is_live_source(src) else iter_frames(src))
         else:
             label = name or "<frames>"
             frames = resize_frames(source)
@@ -282,6 +339,10 @@ class Detector:
         except VideoError as exc:
             result.error = str(exc)
             log.error("%s", exc)
+        else:
+            result.warning = info.frame_count_warning(result.frames) if info is not None else None
+            if result.warning:
+                log.warning("%s: %s", label, result.warning)
         finally:
             emit(scorer.flush(), pending_arrival)  # a stream that ends mid-clip still gets its score
             event = alerts.finish()

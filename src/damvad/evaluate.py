@@ -12,7 +12,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -42,6 +42,12 @@ class EvalConfig:
     split: str = "test"
     timelines: int = 6  # per-video timeline plots (anomalous videos first)
 
+    # ranges and choices checked (with the types above) by damvad.config before anything is written
+    limits: ClassVar[dict[str, str | tuple]] = {
+        "protocols": ("offline", "online"), "score": ("D", "wD"), "snippets_per_clip": "[1, inf)",
+        "far_rates": "(0, 1)", "timelines": "[0, inf)",
+    }
+
 
 def find_model_files(runs: list[str]) -> list[Path]:
     out: list[Path] = []
@@ -67,7 +73,7 @@ def score_split(model, store: FeatureStore, names: list[str], protocol: str, num
     out = {}
     for name in names:
         meta = store.meta(name)  # one read of the row for the frame count and the snippet length
-        out[name] = score_video(model, store.load(name), int(meta["frames"]), protocol, num_clips,
+        out[name] = score_video(model, store.features(name), int(meta["frames"]), protocol, num_clips,
                                 snippets_per_clip, meta.get("snippet_len", 64))
     return out
 

@@ -1,24 +1,30 @@
 """Batch I3D feature extraction: videos in, one ``.npy`` + manifest row per video out.
 
-Idempotent and resumable: a video whose row exists with the same settings is skipped; each file is
-written atomically (features first, then the row that marks the video done), so a killed run loses
-at most the video in flight. One broken video is reported and skipped, never fatal for the batch.
+Idempotent and resumable: a video whose row exists with the same settings and the same source (size,
+mtime, a hash of its first and last MiB) is skipped (:func:`video_status`); a source replaced since is
+extracted again, another file under the same name is refused. Each file is written atomically (features
+first, then the row that marks the video done), so a killed run loses at most the video in flight. One
+broken video, or one that cannot be written, is reported and skipped, never fatal for the batch; a full
+disk stops the batch with every video not extracted listed, and a rerun resumes.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from damvad import __version__
 from damvad.store import FeatureStore, FeatureStoreError
-from damvad.utils import atomic_save_npy, atomic_write_json
+from damvad.utils import atomic_save_npy, atomic_write_json, remove_stale_temps
 from damvad.video import (
     CROP_NAMES,
     SNIPPET_LEN,
@@ -51,12 +57,14 @@ class ExtractReport:
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    redone: dict[str, str] = field(default_factory=dict)  # extracted again, and why (a changed source...)
+    problems: list[str] = field(default_factory=list)  # not tied to one video (the manifest could not be written)
     frames: int = 0
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.problems
 
     def summary(self) -> str:
         fps = self.frames / self.seconds if self.seconds > 0 else 0.0
@@ -64,9 +72,102 @@ class ExtractReport:
             f"extracted {len(self.done)} video(s), skipped {len(self.skipped)} already done, "
             f"failed {len(self.failed)}; {self.frames} frames in {self.seconds:.1f} s ({fps:.1f} frames/s)"
         ]
+        for name, why in self.redone.items():
+            if name in self.done:
+                lines.append(f"  REDONE {name}: {why}")
         for name, why in self.failed.items():
             lines.append(f"  FAILED {name}: {why}")
+        lines.extend(f"  PROBLEM: {p}" for p in self.problems)
         return "\n".join(lines)
+
+
+@dataclass
+class VideoStatus:
+    """What to do with one video of a batch: skip it (done), extract it, or refuse it; and why."""
+
+    action: Literal["skip", "extract", "refuse"]
+    reason: str
+
+
+SAMPLE = 1 << 20  # bytes hashed at each end of a source video
+
+
+def source_fingerprint(path: str | Path, sample: bool = True) -> dict[str, Any]:
+    """What identifies a source video's content: its resolved path, size, mtime and (``sample``) a sha256 of
+    its size and its first and last MiB, where a re-encoded, completed or other file differs. Cheap enough
+    to check on every rerun (whole-file hashes would read the whole dataset again)."""
+    path = Path(path)
+    st = path.stat()
+    out: dict[str, Any] = {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    if sample:
+        digest = hashlib.sha256(str(st.st_size).encode())
+        with open(path, "rb") as fh:
+            digest.update(fh.read(SAMPLE))
+            if st.st_size > SAMPLE:
+                fh.seek(max(SAMPLE, st.st_size - SAMPLE))
+                digest.update(fh.read(SAMPLE))
+        out["sample_sha256"] = digest.hexdigest()
+    return out
+
+
+def _same_source(recorded: dict[str, Any], path: Path) -> tuple[bool, str]:
+    """(same content, what differs): size first, then mtime (unchanged: same), then the sampled hash."""
+    now = source_fingerprint(path, sample=False)
+    if now["size"] != recorded.get("size"):
+        return False, f"size {recorded.get('size')} -> {now['size']} bytes"
+    if now["mtime_ns"] == recorded.get("mtime_ns"):
+        return True, ""
+    if source_fingerprint(path)["sample_sha256"] == recorded.get("sample_sha256"):
+        return True, ""  # copied or touched: same bytes
+    return False, "same size, different content"
+
+
+def _same_settings(meta: dict[str, Any], spec: ExtractorSpec) -> bool:
+    return (
+        meta.get("crops") == len(CROP_NAMES[spec.crops])
+        and meta.get("precision") == spec.precision
+        and meta.get("dtype") == spec.dtype
+        and meta.get("snippet_len") == spec.snippet_len
+        and (not spec.weights_sha256 or meta.get("weights_sha256") == spec.weights_sha256)
+    )
+
+
+def video_status(store: FeatureStore, name: str, path: str | Path, spec: ExtractorSpec,
+                 overwrite: bool = False) -> VideoStatus:
+    """Whether ``path`` is already extracted in ``store`` as ``name``: the one check behind resuming.
+
+    skip: features exist, readable and consistent, made with ``spec`` from this source's content (or the
+    source is gone: its features are all there is). extract: new, unreadable, other settings, or the same
+    path whose content changed (replaced, a download completed). refuse: the features were made from another
+    file with other content under the same name; ``overwrite`` extracts anyway.
+    """
+    path = Path(path)
+    if overwrite:
+        return VideoStatus("extract", "--overwrite")
+    if name not in store:
+        return VideoStatus("extract", "new")
+    try:
+        meta = store.meta(name)
+        store.load(name)
+    except FeatureStoreError as exc:
+        return VideoStatus("extract", f"its features were unusable ({exc})")
+    if not _same_settings(meta, spec):
+        return VideoStatus("extract", "extracted with other settings or weights")
+    if not path.is_file():
+        return VideoStatus("skip", "done (its source is no longer there)")
+    recorded = meta.get("source")
+    if not isinstance(recorded, dict):  # a row written before sources were recorded: its path is all there is
+        if os.path.abspath(str(meta.get("path", ""))) in (str(path.resolve()), os.path.abspath(path)):
+            return VideoStatus("skip", "done")
+        return VideoStatus("refuse", f"{store.json_path(name)} was extracted from {meta.get('path')}, not {path}; "
+                                     "use another --out, or --overwrite to replace it")
+    same, change = _same_source(recorded, path)
+    if same:
+        return VideoStatus("skip", "done")
+    if recorded.get("path") == str(path.resolve()):
+        return VideoStatus("extract", f"its source changed since it was extracted ({change})")
+    return VideoStatus("refuse", f"{store.json_path(name)} holds the features of {recorded.get('path')}, another "
+                                 f"file than {path} ({change}); use another --out, or --overwrite to replace them")
 
 
 def video_name(path: Path) -> str:
@@ -87,24 +188,6 @@ def build_feature_fn(
     return fast, str(getattr(model, "weights_sha256", ""))
 
 
-def _is_done(store: FeatureStore, name: str, spec: ExtractorSpec) -> bool:
-    if name not in store:
-        return False
-    try:
-        meta = store.meta(name)
-        arr = store.load(name)
-    except FeatureStoreError:
-        return False
-    same = (
-        meta.get("crops") == len(CROP_NAMES[spec.crops])
-        and meta.get("precision") == spec.precision
-        and meta.get("dtype") == spec.dtype
-        and meta.get("snippet_len") == spec.snippet_len
-        and (not spec.weights_sha256 or meta.get("weights_sha256") == spec.weights_sha256)
-    )
-    return same and arr.shape[0] == meta.get("num_snippets")
-
-
 def extract_video(
     path: Path,
     feature_fn: FeatureFn,
@@ -116,6 +199,10 @@ def extract_video(
     import torch
 
     info = info or probe(path)
+    try:
+        source = source_fingerprint(path)
+    except OSError as exc:
+        raise VideoError(path, f"cannot read the file ({exc.strerror or exc})") from exc
     maps: list[np.ndarray] = []
     ranges: list[list[int]] = []
     frames = 0
@@ -131,9 +218,17 @@ def extract_video(
         if on_frames is not None:
             on_frames(snip.end - snip.start)
     arr = np.stack(maps)
+    try:
+        after = source_fingerprint(path, sample=False)
+    except OSError:
+        after = {}
+    if (after.get("size"), after.get("mtime_ns")) != (source["size"], source["mtime_ns"]):
+        raise VideoError(path, "the file changed while it was being read (still being written or downloaded?); "
+                               "rerun once it is complete")
     row = {
         "name": video_name(path),
         "path": str(path),
+        "source": source,
         "frames": frames,
         "fps": info.fps,
         "width": info.width,
@@ -150,9 +245,10 @@ def extract_video(
         "weights_sha256": spec.weights_sha256,
         "damvad_version": __version__,
     }
-    if info.declared_frames and info.declared_frames != frames:
-        row["warning"] = f"container declares {info.declared_frames} frames, {frames} decoded"
-        log.warning("%s: %s", path, row["warning"])
+    warning = info.frame_count_warning(frames)
+    if warning:
+        row["warning"] = warning
+        log.warning("%s: %s", path, warning)
     return arr, row
 
 
@@ -192,26 +288,32 @@ def extract(
 
     store = FeatureStore(out_dir)
     store.root.mkdir(parents=True, exist_ok=True)
-    for stale in store.root.glob(".*.tmp"):  # left by a killed run; never a finished file
-        stale.unlink(missing_ok=True)
+    remove_stale_temps(store.root)  # left by killed runs; a write in progress elsewhere is kept
     report = ExtractReport()
     spec = ExtractorSpec(crops=crops, precision=precision, dtype=dtype, weights_sha256=weights_sha256)
 
-    todo: list[tuple[str, Path]] = []
-    for name, path in names.items():
-        if not overwrite and _is_done(store, name, spec):
-            report.skipped.append(name)
-        else:
-            todo.append((name, path))
+    def plan() -> list[tuple[str, Path]]:
+        todo, report.skipped = [], []
+        for name, path in names.items():
+            if name in report.failed:
+                continue
+            status = video_status(store, name, path, spec, overwrite)
+            if status.action == "skip":
+                report.skipped.append(name)
+            elif status.action == "refuse":
+                report.failed[name] = status.reason
+            else:
+                todo.append((name, path))
+                if status.reason not in ("new", "--overwrite"):
+                    report.redone[name] = status.reason
+        return todo
 
+    todo = plan()
     if todo and feature_fn is None:
         feature_fn, spec.weights_sha256 = build_feature_fn(
             precision, compile, batch_size=1, checkpoint=checkpoint
         )
-        # the sha is known only now: a video done with other weights is redone
-        redo = [(n, p) for n, p in names.items() if n in report.skipped and not _is_done(store, n, spec)]
-        report.skipped = [n for n in report.skipped if n not in dict(redo)]
-        todo.extend(redo)
+        todo = plan()  # the sha is known only now: a video done with other weights is redone
 
     infos: dict[str, VideoInfo] = {}  # probed once: for the progress total and the manifest rows
     for name, path in todo:
@@ -227,17 +329,30 @@ def extract(
             bar.set_postfix_str(f"video {i + 1}/{len(todo)} {name}")
             try:
                 arr, row = extract_video(path, feature_fn, spec, on_frames=bar.update, info=infos.get(name))
+                atomic_save_npy(store.npy_path(name), arr)
+                atomic_write_json(store.json_path(name), row)
             except VideoError as exc:
                 report.failed[name] = exc.cause
                 bar.write(f"error: {exc}")
                 continue
-            atomic_save_npy(store.npy_path(name), arr)
-            atomic_write_json(store.json_path(name), row)
+            except OSError as exc:  # the features could not be written
+                report.failed[name] = f"cannot write its features: {exc}"
+                bar.write(f"error: {name}: {report.failed[name]}")
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    for rest, _ in todo[i + 1 :]:
+                        report.failed[rest] = (f"not extracted: no space left in {store.root}; free some and rerun "
+                                               "to resume")
+                    break
+                continue
             report.done.append(name)
             report.frames += row["frames"]
     finally:
         bar.close()
         report.seconds = time.perf_counter() - start
-        if store.names():
-            store.write_manifest()
+        try:
+            if store.names():
+                store.write_manifest()
+        except (OSError, FeatureStoreError) as exc:
+            report.problems.append(f"manifest.csv not rewritten ({exc}); the per-video .json rows are complete, "
+                                   "a rerun rewrites it")
     return report

@@ -14,7 +14,7 @@ import torch
 
 from damvad import __version__
 from damvad.model import DAMConfig, DAMModel
-from damvad.utils import atomic_write_bytes
+from damvad.utils import LoadError, atomic_write_bytes, load_torch_file
 
 FORMAT = "damvad.model/1"
 
@@ -39,10 +39,7 @@ def read_model_file(path: str | Path) -> dict[str, Any]:
         path = path / "model.pt"
     if not path.exists():
         raise FileNotFoundError(f"{path}: no model file (train one with `damvad train`)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path}: not a readable damvad model file ({exc})") from exc
+    payload = load_torch_file(path, "a damvad model file")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not a damvad model file (format {FORMAT} expected)")
     payload["path"] = str(path)
@@ -52,8 +49,11 @@ def read_model_file(path: str | Path) -> dict[str, Any]:
 def load_model(path: str | Path) -> tuple[DAMModel, dict[str, Any]]:
     """The model in eval mode and the file's metadata (config, provenance, threshold...)."""
     payload = read_model_file(path)
-    model = DAMModel(DAMConfig.from_dict(payload["model_config"]))
-    model.load_state_dict(payload.pop("state_dict"))
+    try:
+        model = DAMModel(DAMConfig.from_dict(payload["model_config"]))
+        model.load_state_dict(payload.pop("state_dict"))
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise LoadError(f"{payload['path']}: damaged damvad model file ({type(exc).__name__}: {exc})") from exc
     model.eval()
     return model, payload
 

@@ -42,6 +42,50 @@ class FeatureStoreError(RuntimeError):
     """A feature folder or file that cannot be used as it is."""
 
 
+class InconsistentRecordError(FeatureStoreError):
+    """A video's row that contradicts itself or its feature file; ``problem`` says how."""
+
+    def __init__(self, message: str, problem: str):
+        super().__init__(message)
+        self.problem = problem
+
+
+def row_problem(row: dict[str, Any], num_snippets: int) -> str | None:
+    """What is inconsistent in a video's row (frame count, snippet ranges, snippet count), or None.
+
+    The snippet ranges must tile [0, frames) in order, each ``snippet_len`` long but the last, one per
+    snippet of the feature file: an edited or mixed-up row would otherwise shift the ground truth."""
+    try:
+        frames = int(row["frames"])
+        snippet_len = int(row.get("snippet_len", 64))
+        declared = row.get("num_snippets")
+        ranges = row.get("snippet_ranges")
+    except (KeyError, TypeError, ValueError) as exc:
+        return f"unreadable frame count ({type(exc).__name__}: {exc})"
+    if declared is not None and declared != num_snippets:
+        return f"num_snippets {declared} but the feature file has {num_snippets} snippets"
+    if frames <= 0 or snippet_len <= 0:
+        return f"manifest says {frames} frames, snippet_len {snippet_len}"
+    expected = -(-frames // snippet_len)
+    if num_snippets != expected:
+        return f"{num_snippets} snippets, but {frames} frames make {expected} snippets of {snippet_len}"
+    if ranges is None:
+        return None  # rows written before ranges were recorded: the shape checks are all there is
+    try:
+        pairs = [(int(a), int(b)) for a, b in ranges]
+    except (TypeError, ValueError):
+        return "snippet_ranges is not a list of [start, end) pairs"
+    if len(pairs) != num_snippets:
+        return f"{len(pairs)} snippet_ranges for {num_snippets} snippets"
+    for k, (a, b) in enumerate(pairs):
+        last = k == len(pairs) - 1
+        if a != k * snippet_len or not (b - a == snippet_len or (last and 0 < b - a <= snippet_len)):
+            return f"snippet_ranges[{k}] is [{a}, {b}), expected [{k * snippet_len}, ...) of {snippet_len} frames"
+    if pairs[-1][1] != frames:
+        return f"frames {frames} but snippet_ranges end at frame {pairs[-1][1]}"
+    return None
+
+
 class FeatureStore:
     """Read access (and row writing) for a folder of extracted features."""
 
@@ -107,6 +151,21 @@ class FeatureStore:
                 f"{path}: shape {arr.shape} does not match its manifest row {expected} "
                 "(expected (snippets, crops, 7, 1024))"
             )
+        problem = row_problem(meta, arr.shape[0])
+        if problem:
+            raise InconsistentRecordError(f"{self.json_path(name)}: the record of video {name!r} contradicts "
+                                          f"itself: {problem}; extract it again (damvad extract --overwrite)", problem)
+        return arr
+
+    def features(self, name: str) -> np.ndarray:
+        """The maps in memory as float32, refused when any value is NaN/inf: what scoring and training read."""
+        arr = np.asarray(self.load(name), dtype=np.float32)
+        bad = np.flatnonzero(~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1))
+        if bad.size:
+            shown = ", ".join(map(str, bad[:10])) + (f" ... ({bad.size} in all)" if bad.size > 10 else "")
+            raise FeatureStoreError(f"{self.npy_path(name)}: non-finite values (NaN/inf) in the features of video "
+                                    f"{name!r}, snippet(s) {shown} of {arr.shape[0]}; extract it again "
+                                    "(damvad extract --overwrite)")
         return arr
 
     def write_manifest(self) -> Path:

@@ -17,13 +17,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from damvad.clips import pool_clips
-from damvad.config import dump_config
+from damvad.config import check_fields, dump_config
 from damvad.datasets import Dataset, check_features, get_dataset
 from damvad.diagnostics import grad_norms, head_stats
 from damvad.losses import ranking_loss, regularization
@@ -32,7 +32,14 @@ from damvad.model import DAMConfig, DAMModel, count_parameters, dissimilarity
 from damvad.modelfile import save_model_file
 from damvad.scoring import score_clips
 from damvad.store import FeatureStore
-from damvad.utils import atomic_write_bytes, atomic_write_json, atomic_write_text, provenance
+from damvad.utils import (
+    LoadError,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    load_torch_file,
+    provenance,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +77,17 @@ class TrainConfig:
     diagnostics: bool = False  # record attention, gate saturation and gradient norms at each evaluation
     threads: int = 0  # torch threads; 0 keeps torch's default
 
+    # ranges and choices checked (with the types above) by damvad.config before anything is written
+    limits: ClassVar[dict[str, str | tuple]] = {
+        "num_clips": "[1, inf)", "batch_anomalous": "[1, inf)", "batch_normal": "[1, inf)",
+        "iterations": "[1, inf)", "lr": "(0, inf)", "lambda_smooth": "[0, inf)", "lambda_sparse": "[0, inf)",
+        "weight_l2": "[0, inf)", "activity_l2": "[0, inf)", "val_fraction": "[0, 1)", "eval_every": "[1, inf)",
+        "checkpoint_every": "[1, inf)", "split_seed": "[0, inf)", "seeds": "[0, inf)", "threads": "[0, inf)",
+        "pairing": ("all_pairs", "paired"), "crops": ("each", "center"), "selection": ("val_auc", "last"),
+    }
+
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.crops not in ("each", "center"):
             raise ValueError(f"crops must be 'each' or 'center', got {self.crops!r}")
         if self.reduction not in ("mean", "released"):
@@ -113,10 +130,8 @@ def load_train_data(dataset: Dataset, store: FeatureStore, num_clips: int, progr
         raise ValueError(f"{dataset.name}: training needs both normal and anomalous videos")
     pooled = []
     for it in tqdm(items, desc="pool clips", disable=not progress, unit="video"):
-        arr = store.load(it.name)
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{store.npy_path(it.name)}: NaN/inf in the features of {it.name!r}")
-        pooled.append(torch.from_numpy(np.asarray(pool_clips(np.asarray(arr, dtype=np.float32), num_clips))))
+        arr = store.features(it.name)  # finite, float32
+        pooled.append(torch.from_numpy(np.asarray(pool_clips(arr, num_clips))))
     clips = torch.stack(pooled)
     if clips.shape[2] > 1 and clips.numel() * 4 > 4 << 30:
         clips = clips.half()  # many crops of a large dataset: keep RAM in check
@@ -226,20 +241,26 @@ class Trainer:
     def load_checkpoint(self) -> bool:
         if not self.checkpoint_path.exists():
             return False
-        ckpt = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+        ckpt = load_torch_file(self.checkpoint_path, "a training checkpoint")
+        if not isinstance(ckpt, dict) or "config_yaml" not in ckpt:
+            raise LoadError(f"{self.checkpoint_path}: not a damvad training checkpoint")
         if ckpt.get("config_yaml") != dump_config(self.cfg):
             raise ValueError(
                 f"{self.checkpoint_path}: the run was started with another config; use a new --out "
                 "or delete the folder to start again"
             )
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        self.rng.bit_generator.state = ckpt["numpy_rng"]
-        self.iteration = int(ckpt["iteration"])
-        self.history = list(ckpt["history"])
-        self.best = dict(ckpt["best"])
-        self.best_state = ckpt["best_state"]
+        try:
+            self.model.load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            torch.set_rng_state(ckpt["torch_rng"])
+            self.rng.bit_generator.state = ckpt["numpy_rng"]
+            self.iteration = int(ckpt["iteration"])
+            self.history = list(ckpt["history"])
+            self.best = dict(ckpt["best"])
+            self.best_state = ckpt["best_state"]
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise LoadError(f"{self.checkpoint_path}: damaged training checkpoint ({type(exc).__name__}: {exc}); "
+                            "delete it to restart this seed") from exc
         return True
 
     # ------------------------------------------------------------ training
@@ -393,8 +414,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     store = FeatureStore(cfg.features)
     data = load_train_data(dataset, store, cfg.num_clips, progress)
     meta = training_meta(dataset, store, data)
+    saved = out / "config.yaml"
+    if resume and saved.is_file() and saved.read_text() != dump_config(cfg):
+        raise ValueError(f"{saved}: the run in {out} was started with another config; resume it with the same "
+                         "settings, or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.yaml", dump_config(cfg))
+    atomic_write_text(saved, dump_config(cfg))
     results = []
     for seed in cfg.seeds:
         trainer = Trainer(cfg, data, out / f"seed{seed}", seed, meta, monitor)

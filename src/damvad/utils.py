@@ -7,7 +7,10 @@ import hashlib
 import json
 import os
 import platform
+import re
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -41,29 +44,141 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+_TEMP = re.compile(r"^\..*\.(\d+)@([A-Za-z0-9-]+)\.[^.]*\.tmp$")
+
+
+def _temp_file(path: Path) -> tuple[int, str]:
+    """A temporary file beside ``path``, named ``.NAME.PID@HOST.XXXXXXXX.tmp``: hidden from readers and
+    resumers, and marked with its writer so that a cleanup never deletes a write still in progress."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}@{_HOST}.", suffix=".tmp", dir=path.parent)
+
+
+def _publish(tmp: str, path: Path) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a result file is as readable as any other
+    os.replace(tmp, path)
+
+
+def _named(exc: OSError, path: Path) -> OSError:
+    """The same OS error with the file it was writing named (a full disk says which file did not fit)."""
+    if exc.filename is not None or exc.errno is None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[BinaryIO]:
     """Write to a temporary file in the same folder and rename it into place on success.
 
-    A killed process leaves either the old file or no file, never a half-written one; the
-    temporary name starts with '.' and ends with '.tmp' so readers and resumers ignore it.
+    A killed process leaves either the old file or no file, never a half-written one (plus a temporary
+    file that :func:`remove_stale_temps` deletes once its writer is gone). An OS error (a full disk...)
+    names ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temp_file(path)
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a result file is as readable as any other
-        os.replace(tmp, path)
-    except BaseException:
+        _publish(tmp, path)
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise _named(exc, path) from exc
         raise
+
+
+def remove_stale_temps(folder: str | os.PathLike, max_age: float = 86400.0) -> list[Path]:
+    """Delete the temporary files that killed writers left in ``folder``. A write of a live process on this
+    host is left alone; one of another host sharing the folder (whose process cannot be checked from here),
+    or with an older name, only once it has not changed for ``max_age`` seconds."""
+    removed = []
+    now = time.time()
+    for tmp in Path(folder).glob(".*.tmp"):
+        match = _TEMP.match(tmp.name)
+        try:
+            if match is not None and match.group(2) == _HOST:
+                stale = not _process_alive(int(match.group(1)))
+            else:
+                stale = now - tmp.stat().st_mtime > max_age
+            if stale:
+                tmp.unlink()
+                removed.append(tmp)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+class AtomicTextOutput:
+    """A text file that replaces ``path`` only once something has been written to it.
+
+    Rows go to a temporary file as they come (flushed, so it can be followed while a stream runs);
+    :meth:`close` renames it into place, or, when nothing was written, removes it and leaves any older
+    file at ``path`` untouched. Rows already written are results: they are published even when the run
+    stops on an error or Ctrl-C (a kill -9 leaves the old file and a temporary file).
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._fh: Any = None
+        self._tmp = ""
+
+    def write(self, text: str) -> int:
+        if self._fh is None:
+            fd, self._tmp = _temp_file(self.path)
+            self._fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        try:
+            return self._fh.write(text)
+        except OSError as exc:
+            raise _named(exc, self.path) from exc
+
+    def flush(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+
+    @property
+    def written(self) -> bool:
+        return self._fh is not None
+
+    def close(self) -> bool:
+        """Publish what was written; False (and the old file kept) when nothing was."""
+        if self._fh is None:
+            return False
+        fh, self._fh = self._fh, None
+        try:
+            fh.flush()
+            os.fsync(fh.fileno())
+            fh.close()
+            _publish(self._tmp, self.path)
+        except OSError as exc:
+            fh.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._tmp)
+            raise _named(exc, self.path) from exc
+        return True
+
+    def __enter__(self) -> AtomicTextOutput:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -106,3 +221,39 @@ def provenance() -> dict[str, str]:
         "numpy_version": np.__version__,
         "python": platform.python_version(),
     }
+
+
+class LoadError(ValueError):
+    """A file that cannot be loaded as what it should be; the message names the file and says why."""
+
+
+def load_torch_file(path: str | os.PathLike, what: str) -> Any:
+    """``torch.load(weights_only=True)``: tensors and plain data only, never code.
+
+    Every failure is a :class:`LoadError` that names the file and ``what`` it should have been ("a training
+    checkpoint"), and that never repeats torch's hint to reload a refused file unsafely.
+    """
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file ({what} expected)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise LoadError(
+            f"{path}: refused as {what}: it holds Python objects other than tensors and plain data "
+            f"({_load_reason(exc)}); damvad never unpickles those. Is the file from a source you trust?"
+        ) from exc
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as exc:
+        raise LoadError(f"{path}: not readable as {what}: truncated or corrupt ({_load_reason(exc)})") from exc
+
+
+def _load_reason(exc: BaseException) -> str:
+    """The informative line of torch's error message (its advice about ``weights_only`` left out)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(("Weights only load failed", "Check the documentation"))]
+    text = (useful or lines or [type(exc).__name__])[0]
+    return text.split(". This is an internal")[0].rstrip(".") or type(exc).__name__

@@ -22,6 +22,7 @@ import numpy as np
 SNIPPET_LEN = 64
 RESIZE_SHORT = 256
 CROP = 224
+NETWORK_TIMEOUT = (10.0, 10.0)  # seconds to open a URL, and without data before a read gives up (a stall)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".ts", ".m4v", ".flv", ".wmv")
 
 CropMode = Literal["center", "5", "10"]
@@ -61,6 +62,13 @@ class VideoInfo:
     declared_frames: int  # 0 when the container does not say (streams, some AVIs)
     codec: str
     pix_fmt: str | None = None
+
+    def frame_count_warning(self, decoded: int) -> str | None:
+        """The warning when decoding gave another number of frames than the container declares (a damaged
+        or truncated file); the same words from ``extract`` and ``detect``."""
+        if self.declared_frames and decoded != self.declared_frames:
+            return f"container declares {self.declared_frames} frames, {decoded} decoded"
+        return None
 
 
 @dataclass
@@ -109,7 +117,7 @@ def _open(source: str | int | os.PathLike, options: dict[str, str] | None = None
             raise VideoError(source, "file is empty (0 bytes)")
         src = str(path)
     try:
-        container = av.open(src, format=fmt, options=options or {}, timeout=(10.0, 10.0))
+        container = av.open(src, format=fmt, options=options or {}, timeout=NETWORK_TIMEOUT)
     except Exception as exc:  # PyAV raises many FFmpeg error types
         raise VideoError(source, f"cannot open as a video ({type(exc).__name__}: {exc})") from exc
     if not container.streams.video:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from damvad.utils import atomic_open, cache_dir, sha256_bytes, sha256_file
+from damvad.utils import atomic_open, cache_dir, load_torch_file, sha256_bytes, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -345,10 +345,7 @@ def load_i3d_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor
         raise FileNotFoundError(f"{path}: I3D checkpoint not found")
     sha = sha256_file(path)
     if is_torch_file(path):
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise RuntimeError(f"{path}: torch.load(weights_only=True) failed: {exc}") from exc
+        obj = load_torch_file(path, "an I3D checkpoint")
         state = _unwrap_torch_checkpoint(obj, str(path))
         state = piergiaj_to_state_dict(state) if _is_piergiaj(state) else dict(state)
         return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, sha

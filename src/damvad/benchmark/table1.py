@@ -96,7 +96,7 @@ def _score_frames(model, store, names, protocol, num_clips, which) -> dict[str, 
     for name in names:
         meta = store.meta(name)
         frames = int(meta["frames"])
-        vs = score_video(model, store.load(name), frames, protocol, num_clips, 1, int(meta.get("snippet_len", 64)))
+        vs = score_video(model, store.features(name), frames, protocol, num_clips, 1, int(meta.get("snippet_len", 64)))
         out[name] = clip_scores_to_frames(vs.values(which), vs.frame_ranges, frames)
     return out
 

@@ -1,0 +1,538 @@
+"""Bad input: a clear message, a meaningful exit code, and nothing silent or lost (issue 11).
+
+``CASES`` is the table of command lines: ``(id, argv, exit code, fragments the message must hold[, check])``.
+``{i.NAME}`` placeholders are inputs that :class:`Inputs` makes on demand, so a new case is one line (plus one
+property for a new kind of input). The tests after the table need more than one command: flaky HTTP
+sources served by a real local server, stale features, concurrent extractions and a full disk.
+"""
+
+from __future__ import annotations
+
+import errno
+import http.server
+import json
+import os
+import pickle
+import shlex
+import shutil
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import damvad.extract
+from damvad.cli import main
+from damvad.model import build_model
+from damvad.modelfile import save_model_file
+from damvad.store import FeatureStore
+from damvad.utils import atomic_save_npy, atomic_write_json
+from featuretools import make_feature_dataset
+from videotools import fake_features, write_video
+
+TRAIN = "train --dataset {i.data} --features {i.feats} --out {i.run} --iterations 4 --variant mlp --quiet"
+EVALUATE = "evaluate {i.model} --dataset {i.data} --out {i.tmp}/eval --quiet"
+DETECT = "detect --model {i.model} --no-compile --quiet"
+
+CASES = [
+    # 4. configs: refused with the file (or the command line) named, before a run folder exists
+    ("yaml-malformed", TRAIN + " --config {i.yaml_malformed}", 2, ["{i.yaml_malformed}", "not valid YAML"],
+     "no_run_folder"),
+    ("yaml-python-tag", TRAIN + " --config {i.yaml_python_tag}", 2, ["{i.yaml_python_tag}", "python/object"],
+     "no_run_folder"),
+    ("yaml-wrong-type", TRAIN + " --config {i.yaml_twenty}", 2, ["{i.yaml_twenty}", "iterations", "'twenty'"],
+     "no_run_folder"),
+    ("override-wrong-type", TRAIN + " lr=fast", 2, ["lr", "expected a number", "'fast'"], "no_run_folder"),
+    ("override-out-of-range", TRAIN + " eval_every=0", 2, ["eval_every", ">= 1", "got 0"], "no_run_folder"),
+    ("override-fraction-range", TRAIN + " val_fraction=1.5", 2, ["val_fraction", "got 1.5"], "no_run_folder"),
+    ("override-unknown-model-key", TRAIN + " 'model={{colour: red}}'", 2, ["colour"], "no_run_folder"),
+    # 4. hostile and damaged files: refused, named, never unpickled
+    ("resume-hostile-checkpoint", TRAIN + " --out {i.run_hostile} --resume", 2,
+     ["{i.run_hostile}/seed0/checkpoint.pt", "refused"], "nothing_executed"),
+    ("resume-truncated-checkpoint", TRAIN + " --out {i.run_truncated} --resume", 2,
+     ["{i.run_truncated}/seed0/checkpoint.pt", "truncated or corrupt"]),
+    ("extract-hostile-checkpoint", "extract {i.videos}/good.mp4 --out {i.tmp}/f --checkpoint {i.i3d_hostile}", 2,
+     ["{i.i3d_hostile}", "refusing"], "nothing_executed"),
+    ("extract-hostile-torch-checkpoint", "extract {i.videos}/good.mp4 --out {i.tmp}/f --checkpoint {i.i3d_hostile_zip}",
+     2, ["{i.i3d_hostile_zip}", "refused"], "nothing_executed"),
+    ("detect-hostile-model", DETECT.replace("{i.model}", "{i.i3d_hostile_zip}") + " {i.videos}/good.mp4", 2,
+     ["{i.i3d_hostile_zip}", "refused"], "nothing_executed"),
+    # 3. detect: one bad source is reported, the others are scored; an existing output survives a failed run
+    ("detect-folder-with-bad-file", DETECT + " {i.videos} -o {i.tmp}/rows.csv", 1,
+     ["{i.videos}/bad.mp4", "ERROR"], "good_video_scored"),
+    ("detect-missing-file-keeps-output", DETECT + " {i.tmp}/nope.mp4 -o {i.old_results}", 1,
+     ["nope.mp4", "does not exist"], "old_results_kept"),
+    # 5. non-finite features: the file and the video are named
+    ("nan-in-test-video", EVALUATE + " --features {i.feats_nan_test}", 2,
+     ["{i.feats_nan_test}/test_anom_001.npy", "'test_anom_001'", "snippet"]),
+    ("nan-in-held-out-video", "calibrate {i.model} --dataset {i.data} --features {i.feats_nan_held_out}", 2,
+     ["{i.feats_nan_held_out}/train_norm_000.npy", "'train_norm_000'"]),
+    # 6. a record that contradicts itself is refused; detect warns about frames lost as extract does
+    ("record-frames-vs-ranges", EVALUATE + " --features {i.feats_inconsistent}", 2,
+     ["test_norm_000", "snippet_ranges"]),
+    ("detect-truncated-avi", DETECT + " {i.avi_truncated}", 0, ["{i.avi_truncated}", "container declares 200 frames"]),
+    ("detect-truncated-mp4", DETECT + " {i.mp4_truncated}", 0, ["{i.mp4_truncated}", "container declares 243 frames"]),
+]
+
+
+class Evil:
+    """Unpickling this runs a shell command; a safe loader must refuse it."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+class Inputs:
+    """Bad (and good) inputs, each made the first time a case asks for it."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.marker = tmp / "PWNED"
+
+    def _write(self, name: str, text: str) -> Path:
+        path = self.tmp / name
+        path.write_text(text)
+        return path
+
+    @cached_property
+    def yaml_malformed(self) -> Path:
+        return self._write("malformed.yaml", "iterations: [1, 2\nlr: 0.1\n")
+
+    @cached_property
+    def yaml_python_tag(self) -> Path:
+        return self._write("tag.yaml", f"iterations: !!python/object/apply:os.system ['touch {self.marker}']\n")
+
+    @cached_property
+    def yaml_twenty(self) -> Path:
+        return self._write("twenty.yaml", "iterations: twenty\n")
+
+    @cached_property
+    def _dataset(self) -> tuple[Path, Path]:
+        return make_feature_dataset(self.tmp / "ds", n_train=8, n_test=4)
+
+    @property
+    def data(self) -> Path:
+        return self._dataset[0]
+
+    @property
+    def feats(self) -> Path:
+        return self._dataset[1]
+
+    @cached_property
+    def run(self) -> Path:
+        return self.tmp / "run"
+
+    def _run_with_checkpoint(self, name: str, data: bytes) -> Path:
+        run = self.tmp / name
+        (run / "seed0").mkdir(parents=True)
+        (run / "seed0" / "checkpoint.pt").write_bytes(data)
+        return run
+
+    @cached_property
+    def run_hostile(self) -> Path:
+        path = self.tmp / "evil.pt"
+        torch.save({"iteration": 1, "model": Evil(self.marker)}, path)
+        return self._run_with_checkpoint("run_hostile", path.read_bytes())
+
+    @cached_property
+    def run_truncated(self) -> Path:
+        path = self.tmp / "good.pt"
+        torch.save({"iteration": 1, "model": {"w": torch.zeros(1000)}}, path)
+        data = path.read_bytes()
+        return self._run_with_checkpoint("run_truncated", data[: len(data) // 2])
+
+    @cached_property
+    def i3d_hostile(self) -> Path:
+        path = self.tmp / "i3d_evil.pkl"
+        path.write_bytes(pickle.dumps(Evil(self.marker), protocol=2))
+        return path
+
+    @cached_property
+    def i3d_hostile_zip(self) -> Path:
+        path = self.tmp / "i3d_evil.pt"
+        torch.save({"Conv3d_1a_7x7.conv.weight": Evil(self.marker)}, path)
+        return path
+
+    @cached_property
+    def videos(self) -> Path:
+        root = self.tmp / "videos"
+        root.mkdir()
+        write_video(root / "good.mp4", 70, seed=1)
+        (root / "bad.mp4").write_bytes(b"\x00not a video" * 50)
+        return root
+
+    @cached_property
+    def old_results(self) -> Path:
+        return self._write("results.csv", "results of yesterday\n")
+
+    @cached_property
+    def model(self) -> Path:
+        torch.manual_seed(0)
+        return save_model_file(self.tmp / "model.pt", build_model("dist", hidden=16, mlp_hidden=8),
+                               {"num_clips": 16, "threshold": None, "held_out_videos": ["train_norm_000"]})
+
+    def _edited_features(self, name: str, video: str, edit) -> Path:
+        feats = self.tmp / name
+        shutil.copytree(self.feats, feats)
+        store = FeatureStore(feats)
+        arr, row = np.load(store.npy_path(video)), store.meta(video)
+        edit(arr, row)
+        atomic_save_npy(store.npy_path(video), arr)
+        atomic_write_json(store.json_path(video), row)
+        return feats
+
+    @cached_property
+    def feats_nan_test(self) -> Path:
+        return self._edited_features("feats_nan_test", "test_anom_001",
+                                     lambda a, r: a.__setitem__((2, 0, 3, 5), np.nan))
+
+    @cached_property
+    def feats_nan_held_out(self) -> Path:
+        return self._edited_features("feats_nan_held", "train_norm_000", lambda a, r: a.__setitem__(0, np.inf))
+
+    @cached_property
+    def feats_inconsistent(self) -> Path:
+        def shift_frames(arr, row):  # same snippet count, so only the ranges can tell
+            row["frames"] = row["snippet_ranges"][-1][0] + 1
+
+        return self._edited_features("feats_inconsistent", "test_norm_000", shift_frames)
+
+    @cached_property
+    def avi_truncated(self) -> Path:
+        full = write_video(self.tmp / "full.avi", 200, seed=2)
+        data = full.read_bytes()
+        path = self.tmp / "cut.avi"
+        path.write_bytes(data[: len(data) // 3])
+        return path
+
+    @cached_property
+    def mp4_truncated(self) -> Path:
+        full = write_faststart_mp4(self.tmp / "full.mp4", 243)
+        data = full.read_bytes()
+        path = self.tmp / "cut.mp4"
+        path.write_bytes(data[: len(data) // 2])
+        return path
+
+    # ------------------------------------------------------------------ checks named by the table
+    def no_run_folder(self, out: str) -> None:
+        assert not self.run.exists(), "a refused config must not leave a run folder behind"
+
+    def nothing_executed(self, out: str) -> None:
+        assert not self.marker.exists(), "a hostile file ran code"
+        assert "weights_only=False" not in self._err, "never advise loading an untrusted file unsafely"
+
+    def good_video_scored(self, out: str) -> None:
+        rows = (self.tmp / "rows.csv").read_text().splitlines()
+        assert len(rows) == 3 and rows[1].startswith(f"{self.videos}/good.mp4,0,0,64")
+
+    def old_results_kept(self, out: str) -> None:
+        assert self.old_results.read_text() == "results of yesterday\n"
+        assert [p.name for p in self.tmp.glob(".results.csv*")] == []
+
+
+def write_faststart_mp4(path: Path, num_frames: int) -> Path:
+    """An MP4 with its index first (as streamed files are): a truncated copy still opens and decodes."""
+    import av
+
+    base = np.random.default_rng(0).integers(0, 255, size=(64, 96, 3), dtype=np.uint8)
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        for i in range(num_frames):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.roll(base, 3 * i, axis=1), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture()
+def fake_i3d(monkeypatch):
+    """I3D replaced by a cheap stand-in, except where a checkpoint is given (its loading is under test)."""
+    real = damvad.extract.build_feature_fn
+
+    def build(precision="fp32", compile=True, batch_size=1, checkpoint=None):
+        if checkpoint is not None:
+            return real(precision, compile, batch_size, checkpoint)
+        return fake_features, "fake-i3d"
+
+    monkeypatch.setattr(damvad.extract, "build_feature_fn", build)
+
+
+@pytest.fixture()
+def inputs(tmp_path):
+    return Inputs(tmp_path)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input(case, inputs, fake_i3d, capsys):
+    _, argv, code, fragments, *check = case
+    got = main(shlex.split(argv.format(i=inputs)))
+    out, err = capsys.readouterr()
+    assert got == code, f"exit code {got}, expected {code}; stderr:\n{err}"
+    for fragment in fragments:
+        assert fragment.format(i=inputs) in err, f"{fragment.format(i=inputs)!r} not in stderr:\n{err}"
+    if check:
+        inputs._err = err
+        getattr(inputs, check[0])(out)
+
+
+# ---------------------------------------------------------------------------------------------- 1. streams
+
+
+class _Server:
+    """A local HTTP server for one file whose first ``cut`` requests deliver half of it, then close (or
+    stall); later requests get the whole file. Counts requests; nothing leaves the machine."""
+
+    def __init__(self, data: bytes, cut: int, stall: bool = False, limit: int = 40):
+        self.data, self.cut, self.stall, self.limit, self.requests = data, cut, stall, limit, 0
+        self.release = threading.Event()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.requests += 1
+                if outer.requests > outer.limit:  # a client that replays forever is stopped here
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp4")
+                self.send_header("Content-Length", str(len(outer.data)))
+                self.end_headers()
+                try:
+                    if outer.requests <= outer.cut:
+                        self.wfile.write(outer.data[: len(outer.data) // 2])
+                        self.wfile.flush()
+                        if outer.stall:
+                            outer.release.wait(30)
+                    else:
+                        self.wfile.write(outer.data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/clip.mp4"
+
+    def close(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture()
+def served(tmp_path, monkeypatch):
+    """A factory of local HTTP servers for a 243-frame MP4; quick reconnects and a short read timeout."""
+    import damvad.detect
+    import damvad.video
+
+    policy = getattr(damvad.detect, "ReconnectPolicy", None)  # (getattr: the same test runs on older code)
+    if policy is not None:
+        monkeypatch.setattr(damvad.detect, "RECONNECT", policy(attempts=3, wait=0.0, max_outage=30))
+    monkeypatch.setattr(damvad.video, "NETWORK_TIMEOUT", (5.0, 1.0), raising=False)
+    video = write_faststart_mp4(tmp_path / "clip.mp4", 243)
+    servers = []
+
+    def serve(cut: int, stall: bool = False, limit: int = 40) -> _Server:
+        servers.append(_Server(video.read_bytes(), cut, stall, limit))
+        return servers[-1]
+
+    yield serve
+    for server in servers:
+        server.close()
+
+
+def _rows(path: Path) -> list[list[int]]:
+    lines = path.read_text().splitlines()[1:]
+    return [[int(x) for x in line.split(",")[2:4]] for line in lines]
+
+
+def test_http_file_cut_on_every_request_is_reported_not_replayed(served, inputs, fake_i3d, capsys):
+    server = served(cut=1000)
+    start = time.monotonic()
+    code = main(shlex.split(DETECT.format(i=inputs)) + [server.url, "-o", str(inputs.tmp / "rows.csv")])
+    err = capsys.readouterr().err
+    assert code == 1 and "ERROR" in err and "reconnect" in err
+    # one probe, one decode, 3 reconnects
+    assert server.requests <= 5, f"{server.requests} requests: retries must be bounded across the whole source"
+    rows = _rows(inputs.tmp / "rows.csv")
+    assert rows and rows[-1][1] <= 243, f"frames replayed under new numbers: {rows}"
+    assert [r[0] for r in rows] == [64 * k for k in range(len(rows))]
+    assert time.monotonic() - start < 20
+
+
+def test_http_file_cut_once_resumes_at_the_right_frame(served, inputs, fake_i3d, capsys):
+    server = served(cut=2)  # the probe's request and the first decode are cut
+    code = main(shlex.split(DETECT.format(i=inputs)) + [server.url, "-o", str(inputs.tmp / "rows.csv")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert server.requests == 3
+    assert _rows(inputs.tmp / "rows.csv") == [[0, 64], [64, 128], [128, 192], [192, 243]]
+    assert main(shlex.split(DETECT.format(i=inputs)) + [str(inputs.tmp / "clip.mp4"), "-o",
+                                                         str(inputs.tmp / "file.csv")]) == 0
+    scores = [line.split(",")[6] for line in (inputs.tmp / "rows.csv").read_text().splitlines()[1:]]
+    assert scores == [line.split(",")[6] for line in (inputs.tmp / "file.csv").read_text().splitlines()[1:]]
+
+
+def test_http_file_that_stalls_is_given_up_in_bounded_time(served, inputs, fake_i3d, capsys):
+    server = served(cut=1000, stall=True, limit=6)
+    start = time.monotonic()
+    code = main(shlex.split(DETECT.format(i=inputs)) + [server.url, "-o", str(inputs.tmp / "rows.csv")])
+    elapsed = time.monotonic() - start
+    assert code == 1 and "ERROR" in capsys.readouterr().err
+    assert server.requests <= 5 and elapsed < 25
+    assert _rows(inputs.tmp / "rows.csv")[-1][1] <= 243
+
+
+# ---------------------------------------------------------------------------------------------- 2. stale results
+
+
+def test_replaced_source_is_extracted_again(tmp_path, fake_i3d, capsys):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_video(videos / "clip.mp4", 40, seed=1)  # a download cut short
+    out = tmp_path / "feats"
+    assert main(["extract", str(videos), "--out", str(out), "--quiet"]) == 0
+    write_video(videos / "clip.mp4", 150, seed=1)  # ... and later completed
+    capsys.readouterr()
+    assert main(["extract", str(videos), "--out", str(out), "--quiet"]) == 0
+    assert "changed" in capsys.readouterr().out
+    assert FeatureStore(out).meta("clip")["frames"] == 150
+
+
+def test_other_source_with_the_same_name_is_refused(tmp_path, fake_i3d, capsys):
+    for sub, frames in (("a", 40), ("b", 90)):
+        (tmp_path / sub).mkdir()
+        write_video(tmp_path / sub / "clip.mp4", frames, seed=frames)
+    out = tmp_path / "feats"
+    assert main(["extract", str(tmp_path / "a"), "--out", str(out), "--quiet"]) == 0
+    before = (out / "clip.npy").read_bytes()
+    capsys.readouterr()
+    assert main(["extract", str(tmp_path / "b"), "--out", str(out), "--quiet"]) == 1
+    text = capsys.readouterr().out
+    assert "FAILED clip" in text and f"{tmp_path / 'a' / 'clip.mp4'}" in text and "--overwrite" in text
+    assert (out / "clip.npy").read_bytes() == before
+    assert main(["extract", str(tmp_path / "b"), "--out", str(out), "--quiet", "--overwrite"]) == 0
+    assert FeatureStore(out).meta("clip")["frames"] == 90
+
+
+def test_moved_source_with_the_same_content_stays_done(tmp_path, fake_i3d, capsys):
+    (tmp_path / "a").mkdir()
+    write_video(tmp_path / "a" / "clip.mp4", 40)
+    out = tmp_path / "feats"
+    assert main(["extract", str(tmp_path / "a"), "--out", str(out), "--quiet"]) == 0
+    shutil.copytree(tmp_path / "a", tmp_path / "b")  # new path, new mtime, same bytes
+    capsys.readouterr()
+    assert main(["extract", str(tmp_path / "b"), "--out", str(out), "--quiet"]) == 0
+    assert "skipped 1 already done" in capsys.readouterr().out
+
+
+WRITER = """
+import sys
+from damvad.utils import atomic_open
+with atomic_open(sys.argv[1], "wb") as fh:
+    fh.write(b"first half ")
+    print("writing", flush=True)
+    sys.stdin.readline()
+    fh.write(b"second half")
+"""
+
+
+def test_second_extract_keeps_the_write_another_process_has_in_progress(tmp_path, fake_i3d):
+    out = tmp_path / "feats"
+    out.mkdir()
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(out / "other.npy")], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline() == "writing\n"
+        write_video(tmp_path / "clip.mp4", 20)
+        assert main(["extract", str(tmp_path / "clip.mp4"), "--out", str(out), "--quiet"]) == 0
+        writer.stdin.write("\n")
+        writer.stdin.flush()
+        assert writer.wait(30) == 0, "the other process's temporary file was deleted under it"
+    finally:
+        writer.kill()
+    assert (out / "other.npy").read_bytes() == b"first half second half"
+
+
+# ---------------------------------------------------------------------------------------------- 4. full disk
+
+
+def test_full_disk_while_writing_features_is_a_clear_error(tmp_path, fake_i3d, monkeypatch, capsys):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for k in range(4):
+        write_video(videos / f"v{k}.mp4", 20, seed=k)
+    real_fsync, calls = os.fsync, []
+
+    def fsync(fd):
+        calls.append(fd)
+        if len(calls) > 2:  # the first video's .npy and .json fit, then the disk is full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    out = tmp_path / "feats"
+    code = main(["extract", str(videos), "--out", str(out), "--quiet"])
+    text = capsys.readouterr()
+    assert code == 1, text.err
+    assert "No space left on device" in text.out and str(out / "v1.npy") in text.out
+    for name in ("v1", "v2", "v3"):  # every video not extracted is listed, none silently abandoned
+        assert f"FAILED {name}" in text.out
+    assert FeatureStore(out).names() == ["v0"]
+    assert not list(out.glob(".*.tmp"))
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert main(["extract", str(videos), "--out", str(out), "--quiet"]) == 0  # once there is space: resumes
+    assert FeatureStore(out).names() == ["v0", "v1", "v2", "v3"]
+
+
+def test_feature_record_consistency_is_checked_on_load(tmp_path):
+    _, feats = make_feature_dataset(tmp_path / "ds", n_train=2, n_test=1)
+    store = FeatureStore(feats)
+    row = store.meta("train_norm_000")
+    row["snippet_ranges"][1] = [70, 128]  # a gap between snippets
+    (feats / "train_norm_000.json").write_text(json.dumps(row))
+    with pytest.raises(RuntimeError, match=r"train_norm_000\.json.*snippet_ranges"):
+        store.load("train_norm_000")
+    store.load("train_anom_001")  # a consistent record loads
+
+
+# ---------------------------------------------------------------------------------------------- 4. configs
+
+
+def test_config_values_are_checked_by_type_and_range():
+    from damvad.config import ConfigError, load_config
+    from damvad.evaluate import EvalConfig
+    from damvad.train import TrainConfig
+
+    cfg = load_config(TrainConfig, None, ["lr=3e-4", "seeds=3", "iterations=2e3"])  # YAML 1.1 reads 3e-4 as text
+    assert cfg.lr == 3e-4 and cfg.seeds == [3] and cfg.iterations == 2000
+    with pytest.raises(ConfigError, match="TrainConfig: iterations: expected an integer, got 'twenty'"):
+        TrainConfig(iterations="twenty")
+    with pytest.raises(ConfigError, match="pairing: must be one of 'all_pairs', 'paired', got 'pairs'"):
+        load_config(TrainConfig, None, ["pairing=pairs"])
+    with pytest.raises(ConfigError, match=r"far_rates: must be in \(0, 1\), got 1.5"):
+        load_config(EvalConfig, None, ["far_rates=[0.01, 1.5]"])
+
+
+def test_resume_with_another_config_keeps_the_run_as_it_was(inputs, capsys):
+    train = TRAIN.format(i=inputs) + " 'model={mlp_hidden: 8}' batch_anomalous=2"
+    assert main(shlex.split(train)) == 0
+    saved = (inputs.run / "config.yaml").read_text()
+    capsys.readouterr()
+    assert main(shlex.split(train) + ["lr=0.5", "--resume"]) == 2
+    assert "another config" in capsys.readouterr().err
+    assert (inputs.run / "config.yaml").read_text() == saved
