@@ -84,6 +84,7 @@ class TrainConfig:
         "weight_l2": "[0, inf)", "activity_l2": "[0, inf)", "val_fraction": "[0, 1)", "eval_every": "[1, inf)",
         "checkpoint_every": "[1, inf)", "split_seed": "[0, inf)", "seeds": "[0, inf)", "threads": "[0, inf)",
         "pairing": ("all_pairs", "paired"), "crops": ("each", "center"), "selection": ("val_auc", "last"),
+        "reduction": ("mean", "released"), "max_train_videos": "[0, inf)",
     }
 
     def __post_init__(self) -> None:
