@@ -33,6 +33,8 @@ from damvad.video import (
 log = logging.getLogger(__name__)
 
 FeatureFn = Callable[[Any], Any]  # (N, 3, 64, 224, 224) float in [-1, 1] -> (N, 7, 1024)
+# A feature_fn with ``accepts_uint8 = True`` (every damvad.backends backend) gets uint8 crops in [0, 255]
+# instead and scales them inside its graph: no float copy of the frames is made on the decoding thread.
 
 
 @dataclass
@@ -44,6 +46,8 @@ class ExtractorSpec:
     dtype: str = "float32"
     weights_sha256: str = ""
     snippet_len: int = SNIPPET_LEN
+    backend: str = ""  # recorded, not compared: torch and OpenVINO fp32 features agree to ~1e-6
+    backend_info: dict[str, Any] = field(default_factory=dict)  # provenance (versions, int8 calibration)
 
 
 @dataclass
@@ -74,19 +78,22 @@ def video_name(path: Path) -> str:
 
 
 def build_feature_fn(
-    precision: str = "fp32",
+    precision: str | None = None,
     compile: bool = True,
     batch_size: int = 1,
     checkpoint: str | Path | None = None,
+    backend: str | None = None,
+    calibration: Any = None,
 ) -> tuple[FeatureFn, str]:
-    """The fast I3D path and its weights' sha256 (compiled once per process and cached)."""
-    from damvad.i3d import FastI3D, load_i3d
+    """An I3D backend (:mod:`damvad.backends`; ``None``: the defaults) and its weights' sha256.
 
-    model = load_i3d(checkpoint)
-    fast = FastI3D(model, precision=precision, compile=compile, batch_size=batch_size)
-    return fast, str(getattr(model, "weights_sha256", ""))
+    Cached per process (torch: compiled once) or on disk (OpenVINO: converted once).
+    """
+    from damvad.backends import build_backend
 
-
+    fn = build_backend(backend, precision, checkpoint=checkpoint, compile=compile, calibration=calibration,
+                       progress=True)
+    return fn, fn.weights_sha256
 def _is_done(store: FeatureStore, name: str, spec: ExtractorSpec) -> bool:
     if name not in store:
         return False
@@ -119,7 +126,8 @@ def extract_video(
     maps: list[np.ndarray] = []
     ranges: list[list[int]] = []
     frames = 0
-    for snip, x in preprocessed_snippets(path, spec.crops, spec.snippet_len):
+    dtype = "uint8" if getattr(feature_fn, "accepts_uint8", False) else "float32"
+    for snip, x in preprocessed_snippets(path, spec.crops, spec.snippet_len, dtype=dtype):
         with torch.inference_mode():
             feats = feature_fn(torch.from_numpy(x))
         feats = feats.float().cpu().numpy() if hasattr(feats, "cpu") else np.asarray(feats, np.float32)
@@ -145,11 +153,14 @@ def extract_video(
         "crop_names": CROP_NAMES[spec.crops],
         "dtype": spec.dtype,
         "precision": spec.precision,
+        "backend": spec.backend,
         "shape": list(arr.shape),
         "snippet_ranges": ranges,
         "weights_sha256": spec.weights_sha256,
         "damvad_version": __version__,
     }
+    if spec.backend_info:
+        row["backend_info"] = spec.backend_info
     if info.declared_frames and info.declared_frames != frames:
         row["warning"] = f"container declares {info.declared_frames} frames, {frames} decoded"
         log.warning("%s: %s", path, row["warning"])
@@ -160,7 +171,7 @@ def extract(
     inputs: Sequence[str | Path] | Iterable[str | Path],
     out_dir: str | Path,
     crops: str = "center",
-    precision: str = "fp32",
+    precision: str | None = None,
     dtype: str = "float32",
     compile: bool = True,
     checkpoint: str | Path | None = None,
@@ -168,15 +179,25 @@ def extract(
     weights_sha256: str = "",
     overwrite: bool = False,
     progress: bool = True,
+    backend: str | None = None,
+    calibration: Any = None,
 ) -> ExtractReport:
-    """Extract features for every video in ``inputs`` (files, folders, ``.txt`` lists) into ``out_dir``."""
+    """Extract features for every video in ``inputs`` (files, folders, ``.txt`` lists) into ``out_dir``.
+
+    ``backend`` / ``precision`` (``None``: the fastest measured, see :mod:`damvad.backends`) choose the I3D
+    implementation; ``calibration`` (videos) is the int8 calibration set (default: built in).
+    """
     from tqdm import tqdm
+
+    from damvad.backends import resolve
 
     crops = normalize_crops(crops)
     if dtype not in ("float32", "float16"):
         raise ValueError(f"dtype must be float32 or float16, got {dtype!r}")
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
+    if feature_fn is not None and precision is None:
+        precision = getattr(feature_fn, "precision", "fp32")
+    else:
+        backend, precision = resolve(backend, precision)
     paths = find_videos(inputs)
     if not paths:
         raise ValueError(f"no videos found in {list(map(str, inputs))}")
@@ -195,7 +216,8 @@ def extract(
     for stale in store.root.glob(".*.tmp"):  # left by a killed run; never a finished file
         stale.unlink(missing_ok=True)
     report = ExtractReport()
-    spec = ExtractorSpec(crops=crops, precision=precision, dtype=dtype, weights_sha256=weights_sha256)
+    spec = ExtractorSpec(crops=crops, precision=str(precision), dtype=dtype, weights_sha256=weights_sha256,
+                         backend=str(getattr(feature_fn, "name", backend or "")))
 
     todo: list[tuple[str, Path]] = []
     for name, path in names.items():
@@ -206,13 +228,16 @@ def extract(
 
     if todo and feature_fn is None:
         feature_fn, spec.weights_sha256 = build_feature_fn(
-            precision, compile, batch_size=1, checkpoint=checkpoint
+            precision, compile, batch_size=1, checkpoint=checkpoint, backend=backend, calibration=calibration
         )
+        spec.backend = str(getattr(feature_fn, "name", backend))
         # the sha is known only now: a video done with other weights is redone
         redo = [(n, p) for n, p in names.items() if n in report.skipped and not _is_done(store, n, spec)]
         report.skipped = [n for n in report.skipped if n not in dict(redo)]
         todo.extend(redo)
 
+    if feature_fn is not None and hasattr(feature_fn, "info"):
+        spec.backend_info = feature_fn.info()
     infos: dict[str, VideoInfo] = {}  # probed once: for the progress total and the manifest rows
     for name, path in todo:
         try:
