@@ -17,13 +17,34 @@ ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in the dev extra
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory, i3d_model):
+def head_and_file(tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
     torch.manual_seed(0)
     head = build_model("dist", hidden=64, mlp_hidden=16).eval()
-    model_path = save_model_file(out / "model.pt", head, {"num_clips": 16, "threshold": {"value": 0.7}})
-    assert main(["export", "--out", str(out / "files"), "--model", str(model_path)]) == 0
-    return out / "files", head
+    return head, save_model_file(out / "model.pt", head, {"num_clips": 16, "threshold": {"value": 0.7}})
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, head_and_file, i3d_model):
+    """The whole command: I3D + head, ONNX + IR (~1 min: two I3D conversions)."""
+    head, model_path = head_and_file
+    out = tmp_path_factory.mktemp("export") / "files"
+    assert main(["export", "--out", str(out), "--model", str(model_path)]) == 0
+    return out, head
+
+
+@pytest.fixture(scope="module")
+def head_files(tmp_path_factory, head_and_file):
+    """Only the head's files (fast), through the same functions the command uses."""
+    from damvad.backends.export import export_ir, export_onnx, head_step_module
+
+    head, _ = head_and_file
+    out = tmp_path_factory.mktemp("head")
+    step = head_step_module(head)
+    pair = (torch.zeros(1, 7, 1024), torch.zeros(1, 7, 1024))
+    export_onnx(step, pair, out / "dam_head.onnx", ["current", "previous"], ["score", "weighted"])
+    export_ir(step, pair, out / "dam_head.xml", ["current", "previous"], ["score", "weighted"])
+    return out, head
 
 
 @pytest.mark.slow
@@ -47,10 +68,10 @@ def test_i3d_onnx_and_ir_match_eager(exported, i3d_model):
     assert rel_ir < 1e-4, rel_ir
 
 
-def test_head_onnx_and_ir_match_a_stream_of_steps(exported):
+def test_head_onnx_and_ir_match_a_stream_of_steps(head_files):
     import openvino as ov
 
-    folder, head = exported
+    folder, head = head_files
     sess = ort.InferenceSession(str(folder / "dam_head.onnx"), providers=["CPUExecutionProvider"])
     ir = ov.Core().compile_model(str(folder / "dam_head.xml"), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     rng = np.random.default_rng(2)
@@ -68,6 +89,7 @@ def test_head_onnx_and_ir_match_a_stream_of_steps(exported):
         previous = clip
 
 
+@pytest.mark.slow
 def test_specs_written_beside_the_files(exported):
     folder, _ = exported
     specs = json.loads((folder / "specs.json").read_text())
