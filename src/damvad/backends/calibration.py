@@ -32,7 +32,14 @@ from damvad.video import (
 CALIBRATION_ENV = "DAMVAD_CALIBRATION_VIDEOS"  # os.pathsep-separated videos/folders for the default set
 DEFAULT_SYNTHETIC = 16  # scenes; each gives one full snippet at one crop position
 DEFAULT_PER_VIDEO = 8  # snippets taken from each real video (evenly spread)
-SYNTH_FORMAT_KEY = "synth-v1"  # bump when the default synthetic set changes (it keys the cache)
+SYNTH_FORMAT_KEY = "synth-v1"  # bump when this module's synthetic set changes (it keys the cache)
+
+
+def _synth_format() -> str:
+    """This module's and damvad.synth's rendering versions: either changing re-calibrates."""
+    from damvad.synth import SYNTH_FORMAT
+
+    return f"{SYNTH_FORMAT_KEY}/render{SYNTH_FORMAT}"
 
 
 def _shared_media() -> list[Path]:
@@ -114,7 +121,7 @@ def calibration_snippets(
         "source": source,
         "count": len(snippets),
         "synthetic": n_synth,
-        "synthetic_format": SYNTH_FORMAT_KEY if n_synth else None,
+        "synthetic_format": _synth_format() if n_synth else None,
         "per_video": per_video,
         "videos": [{"name": p.name, "sha256": sha256_file(p)} for p in paths],
     }
@@ -130,5 +137,5 @@ def calibration_key(videos: Sequence[str | os.PathLike] | None = None, synthetic
     else:
         paths = default_videos()
         n_synth = DEFAULT_SYNTHETIC if synthetic is None else synthetic
-    return {"synthetic": n_synth, "synthetic_format": SYNTH_FORMAT_KEY if n_synth else None,
+    return {"synthetic": n_synth, "synthetic_format": _synth_format() if n_synth else None,
             "per_video": per_video, "videos": sorted(sha256_file(p) for p in paths)}
