@@ -15,3 +15,19 @@ def i3d_model():
     from damvad.i3d import load_i3d
 
     return load_i3d()
+
+
+@pytest.fixture(scope="session")
+def ov_backends():
+    """OpenVINO backends built once per session (converted / quantized once per machine: the disk cache
+    under $DAMVAD_CACHE/openvino keeps them across sessions). Call with a precision."""
+    from damvad.backends import build_backend
+
+    built: dict = {}
+
+    def get(precision: str):
+        if precision not in built:
+            built[precision] = build_backend("openvino", precision)
+        return built[precision]
+
+    return get

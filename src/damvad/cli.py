@@ -24,6 +24,8 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        backend=args.backend,
+        calibration=args.calibration,
     )
     print(report.summary())
     return 0 if report.ok else 1
@@ -125,7 +127,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     if not sources:
         raise ValueError(f"no videos found in {args.sources}")
     det = Detector(args.model, precision=args.precision, crops=args.crops, snippets_per_clip=args.snippets_per_clip,
-                   threshold=args.threshold, close_after=args.close_after, compile=not args.no_compile)
+                   threshold=args.threshold, close_after=args.close_after, compile=not args.no_compile,
+                   backend=args.backend, calibration=args.calibration)
     print(f"threshold {det.threshold:.4f} ({det.threshold_source}); {len(sources)} source(s)", file=sys.stderr)
     fmt = args.format or ("jsonl" if args.output and args.output.endswith((".jsonl", ".json")) else "csv")
     failed = 0
@@ -194,6 +197,27 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backend_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", default=None, choices=["openvino", "torch"],
+                   help="I3D implementation (default openvino: the fastest measured, see README)")
+    p.add_argument("--precision", default=None, choices=["fp32", "bf16", "int8"],
+                   help="default: the fastest this CPU runs well (openvino: int8 with VNNI, else bf16, else fp32; "
+                        "torch: bf16 or fp32); int8 needs openvino")
+    p.add_argument("--calibration", nargs="+", default=None, metavar="VIDEO",
+                   help="int8 only: calibrate on these videos/folders (default: built-in synthetic scenes + "
+                        "vtest.avi when found); the quantized model is cached per calibration set")
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from damvad.backends.export import export_all
+
+    written = export_all(args.out, model_path=args.model, formats=args.format, int8=args.int8,
+                         checkpoint=args.checkpoint, calibration=args.calibration)
+    for path in written:
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="damvad",
@@ -207,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="video files, folders (searched recursively) or .txt lists")
     p.add_argument("--out", required=True, help="features folder (NAME.npy + NAME.json + manifest.csv)")
     p.add_argument("--crops", default="center", choices=["center", "5", "10"])
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    _backend_options(p)
     p.add_argument("--dtype", default="float32", choices=["float32", "float16"], help="storage dtype")
     p.add_argument("--checkpoint", default=None, help="other I3D weights (.pt state dict)")
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile (slower, no warm-up)")
@@ -269,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", default=None, help="CSV or JSONL file for per-clip rows (default stdout)")
     p.add_argument("--format", choices=["csv", "jsonl"], default=None)
     p.add_argument("--report", default=None, help="folder for a timeline plot, events and an annotated video")
-    p.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
+    _backend_options(p)
     p.add_argument("--crops", default="center", choices=["center", "5", "10"])
     p.add_argument("--snippets-per-clip", type=int, default=1)
     p.add_argument("--no-compile", action="store_true")
@@ -286,6 +310,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default=None, help="benchmark folder (default: <damvad cache>/benchmarks/NAME)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_benchmark)
+
+    p = sub.add_parser("export", help="I3D (and a trained DAM head) to ONNX and OpenVINO IR, with input specs")
+    p.add_argument("--out", required=True, help="folder for the model files and INPUT_SPECS.md / specs.json")
+    p.add_argument("--model", default=None, help="a trained model.pt (or run folder): also export its DAM head")
+    p.add_argument("--format", nargs="+", default=["onnx", "openvino"], choices=["onnx", "openvino"])
+    p.add_argument("--int8", action="store_true", help="also the int8 OpenVINO I3D (quantized, cached)")
+    p.add_argument("--calibration", nargs="+", default=None, metavar="VIDEO", help="int8 calibration videos")
+    p.add_argument("--checkpoint", default=None, help="other I3D weights (.pt state dict)")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("demo", help="the whole pipeline on a generated dataset (no download)")
     p.add_argument("--out", default="demo_out")

@@ -232,14 +232,17 @@ class Detector:
     def __init__(
         self,
         model_path: str | Path,
-        precision: str = "bf16",
+        precision: str | None = None,
         crops: str = "center",
         snippets_per_clip: int = 1,
         threshold: float | None = None,
         close_after: float = 2.0,
         compile: bool = True,
         feature_fn: FeatureFn | None = None,
+        backend: str | None = None,
+        calibration: Any = None,
     ):
+        """``backend`` / ``precision``: the I3D backend (``None``: the fastest measured, damvad.backends)."""
         from damvad.modelfile import load_model
 
         self.model, self.meta = load_model(model_path)
@@ -253,16 +256,21 @@ class Detector:
         if feature_fn is None:
             from damvad.extract import build_feature_fn
 
-            feature_fn, _ = build_feature_fn(precision, compile, batch_size=1)  # one compiled shape for all crops
+            # one compiled shape (batch 1) for every crop mode
+            feature_fn, _ = build_feature_fn(precision, compile, batch_size=1, backend=backend,
+                                             calibration=calibration)
         self.feature_fn = feature_fn
+        self.input_dtype = "uint8" if getattr(feature_fn, "accepts_uint8", False) else "float32"
 
-    def _snippets(self, frames: Iterable[np.ndarray], source: str) -> Iterator[tuple[Snippet, np.ndarray, float]]:
+    def _snippets(self, frames: Iterable[np.ndarray], source: str,
+                  planar: bool = False) -> Iterator[tuple[Snippet, np.ndarray, float]]:
         """(snippet, model input, time its last frame arrived), produced in a background thread."""
 
         def produce() -> Iterator[tuple[Snippet, np.ndarray, float]]:
-            for snip in iter_snippets(frames, SNIPPET_LEN, source=source):
+            for snip in iter_snippets(frames, SNIPPET_LEN, source=source, planar=planar):
                 arrived = time.perf_counter()
-                yield snip, snippet_to_input(snip.frames, self.crops), arrived
+                yield snip, snippet_to_input(snip.frames, self.crops, planar=snip.planar,
+                                             dtype=self.input_dtype), arrived  # type: ignore[arg-type]
 
         return iter(BackgroundIterator(produce(), maxsize=2))
 
@@ -288,11 +296,12 @@ class Detector:
                 log.error("%s", exc)
                 return DetectionResult(label, float(fps or 25.0), error=str(exc))
             fps = fps or info.fps or 25.0
-            frames: Iterable[np.ndarray] = (reconnecting_frames(src, resume=is_recording(src, info))
-                                            if is_live_source(src) else iter_frames(src))
+            planar = not is_live_source(src)  # files: planar frames, the fast path (damvad.video)
+            frames: Iterable[np.ndarray] = (iter_frames(src, planar=True) if planar
+                                            else reconnecting_frames(src, resume=is_recording(src, info)))
         else:
             label = name or "<frames>"
-            frames = resize_frames(source)
+            frames, planar = resize_frames(source), False
         fps = float(fps or 25.0)
         result = DetectionResult(label, fps)
         scorer = StreamScorer(self.model, crops=len(CROP_NAMES[self.crops]), snippets_per_clip=self.snippets_per_clip)
@@ -320,7 +329,7 @@ class Detector:
                 writer.write(row)
 
         try:
-            for snip, x, arrived in self._snippets(frames, label):
+            for snip, x, arrived in self._snippets(frames, label, planar):
                 with torch.inference_mode():
                     maps = self.feature_fn(torch.from_numpy(x))
                 maps = maps.float().cpu().numpy() if hasattr(maps, "cpu") else np.asarray(maps, np.float32)

@@ -39,6 +39,8 @@ from damvad.video import (
 log = logging.getLogger(__name__)
 
 FeatureFn = Callable[[Any], Any]  # (N, 3, 64, 224, 224) float in [-1, 1] -> (N, 7, 1024)
+# A feature_fn with ``accepts_uint8 = True`` (every damvad.backends backend) gets uint8 crops in [0, 255]
+# instead and scales them inside its graph: no float copy of the frames is made on the decoding thread.
 
 
 @dataclass
@@ -50,6 +52,8 @@ class ExtractorSpec:
     dtype: str = "float32"
     weights_sha256: str = ""
     snippet_len: int = SNIPPET_LEN
+    backend: str = ""  # recorded, not compared: torch and OpenVINO fp32 features agree to ~1e-6
+    backend_info: dict[str, Any] = field(default_factory=dict)  # provenance (versions, int8 calibration)
 
 
 @dataclass
@@ -175,17 +179,22 @@ def video_name(path: Path) -> str:
 
 
 def build_feature_fn(
-    precision: str = "fp32",
+    precision: str | None = None,
     compile: bool = True,
     batch_size: int = 1,
     checkpoint: str | Path | None = None,
+    backend: str | None = None,
+    calibration: Any = None,
 ) -> tuple[FeatureFn, str]:
-    """The fast I3D path and its weights' sha256 (compiled once per process and cached)."""
-    from damvad.i3d import FastI3D, load_i3d
+    """An I3D backend (:mod:`damvad.backends`; ``None``: the defaults) and its weights' sha256.
 
-    model = load_i3d(checkpoint)
-    fast = FastI3D(model, precision=precision, compile=compile, batch_size=batch_size)
-    return fast, str(getattr(model, "weights_sha256", ""))
+    Cached per process (torch: compiled once) or on disk (OpenVINO: converted once).
+    """
+    from damvad.backends import build_backend
+
+    fn = build_backend(backend, precision, checkpoint=checkpoint, compile=compile, calibration=calibration,
+                       progress=True)
+    return fn, fn.weights_sha256
 
 
 def extract_video(
@@ -206,7 +215,8 @@ def extract_video(
     maps: list[np.ndarray] = []
     ranges: list[list[int]] = []
     frames = 0
-    for snip, x in preprocessed_snippets(path, spec.crops, spec.snippet_len):
+    dtype = "uint8" if getattr(feature_fn, "accepts_uint8", False) else "float32"
+    for snip, x in preprocessed_snippets(path, spec.crops, spec.snippet_len, dtype=dtype):
         with torch.inference_mode():
             feats = feature_fn(torch.from_numpy(x))
         feats = feats.float().cpu().numpy() if hasattr(feats, "cpu") else np.asarray(feats, np.float32)
@@ -240,11 +250,14 @@ def extract_video(
         "crop_names": CROP_NAMES[spec.crops],
         "dtype": spec.dtype,
         "precision": spec.precision,
+        "backend": spec.backend,
         "shape": list(arr.shape),
         "snippet_ranges": ranges,
         "weights_sha256": spec.weights_sha256,
         "damvad_version": __version__,
     }
+    if spec.backend_info:
+        row["backend_info"] = spec.backend_info
     warning = info.frame_count_warning(frames)
     if warning:
         row["warning"] = warning
@@ -256,7 +269,7 @@ def extract(
     inputs: Sequence[str | Path] | Iterable[str | Path],
     out_dir: str | Path,
     crops: str = "center",
-    precision: str = "fp32",
+    precision: str | None = None,
     dtype: str = "float32",
     compile: bool = True,
     checkpoint: str | Path | None = None,
@@ -264,15 +277,25 @@ def extract(
     weights_sha256: str = "",
     overwrite: bool = False,
     progress: bool = True,
+    backend: str | None = None,
+    calibration: Any = None,
 ) -> ExtractReport:
-    """Extract features for every video in ``inputs`` (files, folders, ``.txt`` lists) into ``out_dir``."""
+    """Extract features for every video in ``inputs`` (files, folders, ``.txt`` lists) into ``out_dir``.
+
+    ``backend`` / ``precision`` (``None``: the fastest measured, see :mod:`damvad.backends`) choose the I3D
+    implementation; ``calibration`` (videos) is the int8 calibration set (default: built in).
+    """
     from tqdm import tqdm
+
+    from damvad.backends import resolve
 
     crops = normalize_crops(crops)
     if dtype not in ("float32", "float16"):
         raise ValueError(f"dtype must be float32 or float16, got {dtype!r}")
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
+    if feature_fn is not None and precision is None:
+        precision = getattr(feature_fn, "precision", "fp32")
+    else:
+        backend, precision = resolve(backend, precision)
     paths = find_videos(inputs)
     if not paths:
         raise ValueError(f"no videos found in {list(map(str, inputs))}")
@@ -290,7 +313,8 @@ def extract(
     store.root.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(store.root)  # left by killed runs; a write in progress elsewhere is kept
     report = ExtractReport()
-    spec = ExtractorSpec(crops=crops, precision=precision, dtype=dtype, weights_sha256=weights_sha256)
+    spec = ExtractorSpec(crops=crops, precision=str(precision), dtype=dtype, weights_sha256=weights_sha256,
+                         backend=str(getattr(feature_fn, "name", backend or "")))
 
     def plan() -> list[tuple[str, Path]]:
         todo, report.skipped = [], []
@@ -311,10 +335,13 @@ def extract(
     todo = plan()
     if todo and feature_fn is None:
         feature_fn, spec.weights_sha256 = build_feature_fn(
-            precision, compile, batch_size=1, checkpoint=checkpoint
+            precision, compile, batch_size=1, checkpoint=checkpoint, backend=backend, calibration=calibration
         )
+        spec.backend = str(getattr(feature_fn, "name", backend))
         todo = plan()  # the sha is known only now: a video done with other weights is redone
 
+    if feature_fn is not None and hasattr(feature_fn, "info"):
+        spec.backend_info = feature_fn.info()
     infos: dict[str, VideoInfo] = {}  # probed once: for the progress total and the manifest rows
     for name, path in todo:
         try:

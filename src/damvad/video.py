@@ -5,6 +5,13 @@ forward pass; PyAV and numpy release the GIL for the heavy work.
 
 Preprocessing follows the I3D convention: RGB, shorter side resized to 256 (bilinear, by FFmpeg's
 swscale while decoding), 224 x 224 crops, values scaled to [-1, 1].
+
+Speed: swscale converts and resizes to *planar* RGB (``gbrp``) about 3x faster than to packed ``rgb24``
+(its packed-RGB output path is unvectorised) with the same pixels (identical on vtest.avi's downscale;
+at most one level apart on < 1 % of values elsewhere, tested), so frames are decoded as planes
+and, on the extraction path, kept planar (``planar=True``: (3, H, W) frames, (T, 3, H, W) snippets) and
+handed to the model as uint8 (``dtype="uint8"``): the backend scales to [-1, 1] inside its own graph.
+Measured in benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -78,7 +85,8 @@ class Snippet:
     index: int
     start: int
     end: int  # exclusive; end - start < 64 for a padded last snippet
-    frames: np.ndarray  # (64, H, W, 3) uint8, resized
+    frames: np.ndarray  # (64, H, W, 3) uint8, resized; (64, 3, H, W) when planar
+    planar: bool = False
 
 
 def normalize_crops(crops: str | int) -> str:
@@ -156,15 +164,26 @@ def probe(source: str | int | os.PathLike) -> VideoInfo:
         container.close()
 
 
+def _rgb_planes(frame: Any, width: int, height: int) -> np.ndarray:
+    """(3, H, W) uint8 RGB from a ``gbrp`` frame (planes stored G, B, R, rows padded to line_size)."""
+    out = np.empty((3, height, width), dtype=np.uint8)
+    for channel, plane in zip((1, 2, 0), frame.planes, strict=True):
+        rows = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)
+        out[channel] = rows[:height, :width]
+    return out
+
+
 def iter_frames(
     source: str | int | os.PathLike,
     short_side: int | None = RESIZE_SHORT,
     info: VideoInfo | None = None,
+    planar: bool = False,
 ) -> Iterator[np.ndarray]:
-    """Decoded RGB uint8 frames (H, W, 3), resized so the shorter side is ``short_side``.
+    """Decoded RGB uint8 frames (H, W, 3), or (3, H, W) with ``planar``, shorter side ``short_side``.
 
-    Any pixel format (grayscale, 10-bit, odd sizes) is converted by swscale. A decoding error in the
-    middle of the file raises :class:`VideoError` saying how many frames were read before it.
+    Any pixel format (grayscale, 10-bit, odd sizes) is converted by swscale (bilinear, to planar RGB:
+    see the module docstring). A decoding error in the middle of the file raises :class:`VideoError`
+    saying how many frames were read before it.
     """
     import av
 
@@ -182,13 +201,13 @@ def iter_frames(
                 if size is not None:
                     if (frame.width, frame.height) != (ctx.width, ctx.height):
                         size = resized_size(frame.width, frame.height, short_side)
-                    rgb = frame.reformat(
-                        width=size[0], height=size[1], format="rgb24", interpolation="BILINEAR"
-                    )
+                    width, height = size
                 else:
-                    rgb = frame.reformat(format="rgb24")
+                    width, height = frame.width, frame.height
+                rgb = frame.reformat(width=width, height=height, format="gbrp", interpolation="BILINEAR")
+                planes = _rgb_planes(rgb, width, height)
                 count += 1
-                yield rgb.to_ndarray()
+                yield planes if planar else np.ascontiguousarray(planes.transpose(1, 2, 0))
         except av.error.FFmpegError as exc:
             raise VideoError(
                 source, f"decoding failed after {count} frames, file truncated or corrupt ({exc})"
@@ -212,24 +231,25 @@ def resize_frames(frames: Iterable[np.ndarray], short_side: int = RESIZE_SHORT) 
 
 
 def iter_snippets(
-    frames: Iterable[np.ndarray], snippet_len: int = SNIPPET_LEN, source: Any = "<frames>"
+    frames: Iterable[np.ndarray], snippet_len: int = SNIPPET_LEN, source: Any = "<frames>", planar: bool = False
 ) -> Iterator[Snippet]:
     """Cut frames into non-overlapping snippets; the last partial one is padded by repeating its last
-    frame, so a video shorter than one snippet still gives one. Zero frames is an error."""
+    frame, so a video shorter than one snippet still gives one. Zero frames is an error.
+    ``planar`` says the frames are (3, H, W) (from ``iter_frames(..., planar=True)``)."""
     buf: list[np.ndarray] = []
     start = 0
     index = 0
     for frame in frames:
         buf.append(frame)
         if len(buf) == snippet_len:
-            yield Snippet(index, start, start + snippet_len, np.stack(buf))
+            yield Snippet(index, start, start + snippet_len, np.stack(buf), planar)
             index += 1
             start += snippet_len
             buf = []
     if buf:
         true_len = len(buf)
         buf.extend([buf[-1]] * (snippet_len - true_len))
-        yield Snippet(index, start, start + true_len, np.stack(buf))
+        yield Snippet(index, start, start + true_len, np.stack(buf), planar)
         index += 1
     if index == 0:
         raise VideoError(source, "no frames could be decoded (empty or unreadable video)")
@@ -250,20 +270,45 @@ def crop_offsets(height: int, width: int, mode: str, size: int = CROP) -> list[t
     return out
 
 
-def snippet_to_input(frames: np.ndarray, mode: str = "center", size: int = CROP) -> np.ndarray:
-    """(T, H, W, 3) uint8 -> (crops, 3, T, size, size) float32 in [-1, 1], the I3D input spec."""
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"expected (T, H, W, 3) frames, got {frames.shape}")
-    t, h, w, _ = frames.shape
+InputDType = Literal["float32", "uint8"]
+
+
+def snippet_to_input(
+    frames: np.ndarray,
+    mode: str = "center",
+    size: int = CROP,
+    *,
+    planar: bool = False,
+    dtype: InputDType = "float32",
+) -> np.ndarray:
+    """(T, H, W, 3) uint8 frames ((T, 3, H, W) with ``planar``) -> (crops, 3, T, size, size), the I3D input.
+
+    ``dtype="float32"``: scaled to [-1, 1] (x / 127.5 - 1), the model's input spec. ``dtype="uint8"``:
+    the raw crops in [0, 255], 4x less memory, for backends that scale inside their graph
+    (:mod:`damvad.backends`).
+    """
+    if frames.ndim != 4 or frames.shape[1 if planar else 3] != 3:
+        layout = "(T, 3, H, W)" if planar else "(T, H, W, 3)"
+        raise ValueError(f"expected {layout} frames, got {frames.shape}")
+    if dtype not in ("float32", "uint8"):
+        raise ValueError(f"dtype must be 'float32' or 'uint8', got {dtype!r}")
+    if planar:
+        t, _, h, w = frames.shape
+        channels_first = frames.transpose(1, 0, 2, 3)  # (C, T, H, W) view
+    else:
+        t, h, w, _ = frames.shape
+        channels_first = frames.transpose(3, 0, 1, 2)
     offsets = crop_offsets(h, w, mode, size)
-    out = np.empty((len(offsets), 3, t, size, size), dtype=np.float32)
+    out = np.empty((len(offsets), 3, t, size, size), dtype=np.dtype(dtype))
     for i, (y, x, flip) in enumerate(offsets):
-        crop = frames[:, y : y + size, x : x + size, :]
+        crop = channels_first[:, :, y : y + size, x : x + size]
         if flip:
-            crop = crop[:, :, ::-1, :]
-        # (T, H, W, C) -> (C, T, H, W), scaled in place to [-1, 1]
-        np.multiply(crop.transpose(3, 0, 1, 2), 1.0 / 127.5, out=out[i], casting="unsafe")
-        out[i] -= 1.0
+            crop = crop[..., ::-1]
+        if dtype == "uint8":
+            out[i] = crop
+        else:  # scaled in place to [-1, 1]
+            np.multiply(crop, 1.0 / 127.5, out=out[i], casting="unsafe")
+            out[i] -= 1.0
     return out
 
 
@@ -341,13 +386,14 @@ def preprocessed_snippets(
     crops: str = "center",
     snippet_len: int = SNIPPET_LEN,
     prefetch: int = 3,
+    dtype: InputDType = "float32",
 ) -> Iterator[tuple[Snippet, np.ndarray]]:
-    """(snippet, model input) pairs, decoded and preprocessed in a background thread."""
+    """(snippet, model input) pairs, decoded (planar) and preprocessed in a background thread."""
     mode = normalize_crops(crops)
 
     def produce() -> Iterator[tuple[Snippet, np.ndarray]]:
-        for snip in iter_snippets(iter_frames(source), snippet_len, source=source):
-            yield snip, snippet_to_input(snip.frames, mode)
+        for snip in iter_snippets(iter_frames(source, planar=True), snippet_len, source=source, planar=True):
+            yield snip, snippet_to_input(snip.frames, mode, planar=True, dtype=dtype)
 
     return iter(BackgroundIterator(produce(), maxsize=prefetch))
 

@@ -1,0 +1,354 @@
+"""The OpenVINO backend: I3D converted once to OpenVINO IR, cached on disk, run by the CPU plugin.
+
+* fp32: the converted model as is (features equal eager torch to ~1e-6 relative);
+* bf16: the same IR compiled with ``INFERENCE_PRECISION_HINT=bf16`` (avx512_bf16 / AMX);
+* int8: NNCF post-training quantization (:func:`quantize_i3d`) calibrated on real-looking snippets
+  (:mod:`damvad.backends.calibration`), what stays unquantized runs in bf16.
+
+The cache (``<damvad cache>/openvino/<key>/``: ``model.xml``, ``model.bin``, ``meta.json``) is keyed by the
+weights' sha256, the precision, the input shape, the conversion code's version and, for int8, the
+calibration set and quantization settings; each entry is written to a temporary folder and renamed into
+place, so a killed run never leaves half a model and a warm start is a read + compile (~1 s).
+uint8 input (the extraction path) is scaled to [-1, 1] inside the compiled graph (OpenVINO
+pre-processing), so no float copy of the frames is ever made in Python.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from damvad.backends import check_batch
+from damvad.utils import atomic_write_json, cache_dir
+
+log = logging.getLogger(__name__)
+
+CONVERSION_VERSION = 1  # bump when convert_i3d or quantize_i3d change what they produce (keys the cache)
+FEATURES, LOGITS, VIDEO = "features", "logits", "video"
+
+
+def _ov() -> Any:
+    import openvino
+
+    return openvino
+
+
+def cpu_capabilities() -> list[str]:
+    """The CPU plugin's optimisation capabilities, e.g. ['FP32', 'BF16', 'INT8', ...]."""
+    return list(_ov().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+
+
+@dataclass(frozen=True)
+class QuantizationSettings:
+    """How int8 is made. The defaults are the measured best (benchmarks/README.md, bench_backends.py)."""
+
+    preset: str = "performance"  # or "mixed" (asymmetric activations: measured less accurate here)
+    keep_first_conv: bool = True  # Conv3d_1a (3 input channels) in bf16: most of the accuracy, little speed
+    fast_bias_correction: bool = True
+    synthetic: int | None = None  # calibration scenes (None: the built-in default)
+    per_video: int = 8
+    videos: tuple[str, ...] = field(default_factory=tuple)  # calibration videos (empty: built-in default)
+
+
+def weights_identity(checkpoint: str | Path | None, model: Any = None) -> str:
+    """The sha256 that keys the cache, without loading the weights when they are the known checkpoint."""
+    if model is not None:
+        sha = getattr(model, "weights_sha256", None)
+        if sha:
+            return str(sha)
+        from damvad.i3d import _weights_fingerprint
+
+        return _weights_fingerprint(model)
+    from damvad import weights
+    from damvad.utils import sha256_file
+
+    if checkpoint is None:
+        weights.fetch_i3d_checkpoint()  # checks the cached file's sha256 (or fetches it)
+        return weights.CKPT_SHA256
+    return sha256_file(checkpoint)
+
+
+# --------------------------------------------------------------------------------------- conversion
+
+
+def convert_i3d(model: Any, num_frames: int = 64, batch: int = 1) -> Any:
+    """An ``openvino.Model`` of I3D (BN folded) for float input (batch, 3, num_frames, 224, 224) in [-1, 1],
+    outputs ``features`` (batch, t, 1024) and ``logits`` (batch, classes)."""
+    import torch
+
+    from damvad.i3d import INPUT_SIZE, fold_batchnorm
+
+    class Graph(torch.nn.Module):
+        def __init__(self, net: Any) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return self.net.head(self.net.mixed_5c(x))
+
+    ov = _ov()
+    shape = (batch, 3, num_frames, INPUT_SIZE, INPUT_SIZE)
+    graph = Graph(fold_batchnorm(model)).eval()
+    with torch.no_grad():
+        ov_model = ov.convert_model(graph, example_input=torch.zeros(shape), input=[shape])
+    ov_model.inputs[0].get_tensor().set_names({VIDEO})
+    ov_model.outputs[0].get_tensor().set_names({FEATURES})
+    ov_model.outputs[1].get_tensor().set_names({LOGITS})
+    return ov_model
+
+
+def first_convolution(ov_model: Any) -> str:
+    """Friendly name of the first Convolution in topological order (Conv3d_1a_7x7)."""
+    for op in ov_model.get_ordered_ops():
+        if op.get_type_name() == "Convolution":
+            return op.get_friendly_name()
+    raise ValueError("the model has no Convolution")
+
+
+def quantize_i3d(ov_model: Any, snippets: list[np.ndarray], settings: QuantizationSettings) -> Any:
+    """int8 by NNCF post-training quantization over ``snippets`` (float (1, 3, T, 224, 224) each)."""
+    os.environ.setdefault("NNCF_DISABLE_TELEMETRY", "1")  # nothing may phone home
+    import nncf
+
+    preset = {"mixed": nncf.QuantizationPreset.MIXED, "performance": nncf.QuantizationPreset.PERFORMANCE}
+    if settings.preset not in preset:
+        raise ValueError(f"preset must be 'mixed' or 'performance', got {settings.preset!r}")
+    ignored = nncf.IgnoredScope(names=[first_convolution(ov_model)]) if settings.keep_first_conv else None
+    return nncf.quantize(
+        ov_model,
+        nncf.Dataset(snippets),
+        preset=preset[settings.preset],
+        subset_size=len(snippets),
+        fast_bias_correction=settings.fast_bias_correction,
+        ignored_scope=ignored,
+    )
+
+
+# --------------------------------------------------------------------------------------------- cache
+
+
+def _versions() -> dict[str, str]:
+    import nncf  # noqa: F401 -- version only
+
+    from damvad import __version__
+
+    return {"openvino": str(_ov().get_version()), "nncf": str(nncf.__version__), "damvad": __version__}
+
+
+def cache_key(weights_sha256: str, precision: str, shape: tuple[int, ...], calibration: dict[str, Any] | None,
+              settings: QuantizationSettings | None) -> tuple[str, dict[str, Any]]:
+    """(folder name, the dict it hashes). fp32 and bf16 share one IR (bf16 is a compile-time hint)."""
+    ir_precision = "int8" if precision == "int8" else "fp32"
+    ident: dict[str, Any] = {
+        "weights_sha256": weights_sha256, "precision": ir_precision, "input_shape": list(shape),
+        "conversion": CONVERSION_VERSION, "openvino": str(_ov().get_version()).split("-")[0],
+    }
+    if ir_precision == "int8":
+        assert settings is not None and calibration is not None
+        ident["quantization"] = {k: v for k, v in asdict(settings).items() if k != "videos"}
+        ident["calibration"] = calibration
+    digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+    return f"i3d-{ir_precision}-{weights_sha256[:12]}-{'x'.join(map(str, shape))}-{digest}", ident
+
+
+def model_cache_root() -> Path:
+    return cache_dir() / "openvino"
+
+
+def _write_entry(final: Path, ov_model: Any, meta: dict[str, Any]) -> None:
+    """Save model + meta into a temporary sibling folder, then rename it into place (atomic)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        _ov().save_model(ov_model, str(tmp / "model.xml"), compress_to_fp16=False)
+        atomic_write_json(tmp / "meta.json", meta)
+        os.chmod(tmp, 0o755)
+        try:
+            os.replace(tmp, final)
+        except OSError:  # another process finished the same entry first: keep theirs
+            if not (final / "meta.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def cached_model_dir(
+    precision: str,
+    *,
+    checkpoint: str | Path | None = None,
+    model: Any = None,
+    num_frames: int = 64,
+    batch: int = 1,
+    settings: QuantizationSettings | None = None,
+    progress: bool = False,
+) -> tuple[Path, dict[str, Any]]:
+    """The cache folder of this model (converted / quantized now if missing) and its meta.json."""
+    from damvad.backends import calibration as calib
+
+    sha = weights_identity(checkpoint, model)
+    shape = (batch, 3, num_frames, 224, 224)
+    settings = settings or QuantizationSettings()
+    calib_key = None
+    if precision == "int8":
+        calib_key = calib.calibration_key(settings.videos or None, settings.synthetic, settings.per_video)
+    name, ident = cache_key(sha, precision, shape, calib_key, settings)
+    folder = model_cache_root() / name
+    meta_path = folder / "meta.json"
+    if meta_path.is_file() and (folder / "model.xml").is_file() and (folder / "model.bin").is_file():
+        return folder, json.loads(meta_path.read_text())
+
+    say = log.warning if progress else log.info
+    t0 = time.perf_counter()
+    if precision == "int8":
+        fp32_dir, _ = cached_model_dir("fp32", checkpoint=checkpoint, model=model, num_frames=num_frames,
+                                       batch=batch, progress=progress)
+        say("quantizing I3D to int8 (once; cached in %s)", folder)
+        snippets, provenance = calib.calibration_snippets(settings.videos or None, settings.synthetic,
+                                                          settings.per_video, num_frames)
+        t1 = time.perf_counter()
+        ov_model = quantize_i3d(_ov().Core().read_model(str(fp32_dir / "model.xml")), snippets, settings)
+        extra = {"calibration": provenance, "quantization": asdict(settings),
+                 "quantize_seconds": round(time.perf_counter() - t1, 1)}
+    else:
+        from damvad.i3d import load_i3d
+
+        say("converting I3D to OpenVINO (once; cached in %s)", folder)
+        net = model if model is not None else load_i3d(checkpoint)
+        ov_model = convert_i3d(net, num_frames, batch)
+        extra = {}
+    meta = {**ident, **extra, "versions": _versions(), "seconds": round(time.perf_counter() - t0, 1),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    _write_entry(folder, ov_model, meta)
+    return folder, json.loads(meta_path.read_text())
+
+
+# ------------------------------------------------------------------------------------------- backend
+
+
+class OpenVINOBackend:
+    """I3D on the OpenVINO CPU runtime (see the module docstring); the backend interface of
+    :mod:`damvad.backends`. Runs batches of ``batch`` clips (a short last chunk is padded)."""
+
+    name = "openvino"
+    accepts_uint8 = True
+
+    def __init__(
+        self,
+        precision: str = "int8",
+        *,
+        model: Any = None,
+        checkpoint: str | Path | None = None,
+        num_frames: int = 64,
+        batch: int = 1,
+        calibration: Any = None,
+        settings: QuantizationSettings | None = None,
+        threads: int | None = None,
+        hint: str = "LATENCY",
+        progress: bool = False,
+    ) -> None:
+        if precision not in ("fp32", "bf16", "int8"):
+            raise ValueError(f"precision must be fp32, bf16 or int8, got {precision!r}")
+        t0 = time.perf_counter()
+        settings = settings or QuantizationSettings()
+        if calibration:
+            videos = (calibration,) if isinstance(calibration, (str, os.PathLike)) else tuple(calibration)
+            settings = QuantizationSettings(**{**asdict(settings), "videos": tuple(str(v) for v in videos)})
+        self.precision = precision
+        self.num_frames = num_frames
+        self.batch = batch
+        self.folder, self.meta = cached_model_dir(precision, checkpoint=checkpoint, model=model,
+                                                  num_frames=num_frames, batch=batch, settings=settings,
+                                                  progress=progress)
+        self.weights_sha256 = str(self.meta["weights_sha256"])
+        self.core = _ov().Core()
+        self.config: dict[str, Any] = {
+            "INFERENCE_PRECISION_HINT": "f32" if precision == "fp32" else "bf16",
+            "PERFORMANCE_HINT": hint,
+        }
+        if threads:
+            self.config["INFERENCE_NUM_THREADS"] = int(threads)
+        self._compiled: dict[str, Any] = {}  # "float32" | "uint8" -> infer request
+        self._lock = threading.Lock()
+        self.num_classes = int(self._model().outputs[1].get_partial_shape()[1].get_length())
+        self.load_seconds = time.perf_counter() - t0
+
+    def _model(self) -> Any:
+        return self.core.read_model(str(self.folder / "model.xml"))
+
+    def _request(self, kind: str) -> Any:
+        """An infer request for float32 or uint8 input, compiled on first use."""
+        request = self._compiled.get(kind)
+        if request is None:
+            ov_model = self._model()
+            if kind == "uint8":  # x / 127.5 - 1 inside the graph, fused by the CPU plugin
+                from openvino.preprocess import PrePostProcessor
+
+                ppp = PrePostProcessor(ov_model)
+                ppp.input().tensor().set_element_type(_ov().Type.u8)
+                ppp.input().preprocess().convert_element_type(_ov().Type.f32).mean(127.5).scale(127.5)
+                ov_model = ppp.build()
+            request = self.core.compile_model(ov_model, "CPU", self.config).create_infer_request()
+            self._compiled[kind] = request
+        return request
+
+    def warmup(self, num_frames: int = 64, kind: str = "uint8") -> float:
+        """Compile the model for ``kind`` input and run it once; seconds spent."""
+        t0 = time.perf_counter()
+        dtype = np.uint8 if kind == "uint8" else np.float32
+        with self._lock:
+            self._request(kind).infer({0: np.zeros((self.batch, 3, num_frames, 224, 224), dtype)})
+        return time.perf_counter() - t0
+
+    def features_and_logits(self, x: Any) -> tuple[Any, Any]:
+        import torch
+
+        x = check_batch(x)
+        arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
+        if arr.shape[2] != self.num_frames:
+            raise ValueError(f"this model takes T={self.num_frames} frames, got T={arr.shape[2]}")
+        kind = "uint8" if arr.dtype == np.uint8 else "float32"
+        arr = np.ascontiguousarray(arr, dtype=np.uint8 if kind == "uint8" else np.float32)
+        feats, logits = [], []
+        with self._lock:
+            request = self._request(kind)
+            for start in range(0, arr.shape[0], self.batch):
+                chunk = arr[start : start + self.batch]
+                n = chunk.shape[0]
+                if n < self.batch:
+                    chunk = np.concatenate([chunk, np.repeat(chunk[-1:], self.batch - n, axis=0)])
+                out = request.infer({0: chunk})
+                feats.append(np.array(out[FEATURES][:n], dtype=np.float32))
+                logits.append(np.array(out[LOGITS][:n], dtype=np.float32))
+        return torch.from_numpy(np.concatenate(feats)), torch.from_numpy(np.concatenate(logits))
+
+    def __call__(self, x: Any) -> Any:
+        return self.features_and_logits(x)[0]
+
+    def logits(self, x: Any) -> Any:
+        return self.features_and_logits(x)[1]
+
+    def info(self) -> dict[str, Any]:
+        out = {"backend": self.name, "precision": self.precision, "model": self.folder.name,
+               "versions": self.meta.get("versions")}
+        if self.precision == "int8":
+            out["calibration"] = self.meta.get("calibration")
+            out["quantization"] = self.meta.get("quantization")
+        return out
+
+
+def clear_cache() -> None:
+    """Delete every cached OpenVINO model (they are rebuilt on demand)."""
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(model_cache_root())
