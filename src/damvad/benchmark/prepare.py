@@ -51,10 +51,14 @@ def benchmark_root(name: str, root: str | Path | None = None) -> Path:
 
 
 def prepare(name: str, root: str | Path | None = None, crops: str = "center", precision: str = "bf16",
-            progress: bool = True, feature_fn: Any = None, weights_sha256: str | None = None) -> PreparedBenchmark:
+            progress: bool = True, feature_fn: Any = None, weights_sha256: str | None = None,
+            backend: str = "torch") -> PreparedBenchmark:
     """Generate (or reuse) the videos and extract (or reuse) the features of benchmark ``name``.
 
-    ``feature_fn`` / ``weights_sha256`` replace I3D (tests use a cheap stand-in; the key records it)."""
+    ``backend`` is the I3D backend of a fresh extraction (the published results used torch); like the
+    feature store, the key does not tell backends of the same precision apart (their features agree to
+    ~1e-6 in fp32, cosine 0.9999 in bf16), but ``key.json`` records it. ``feature_fn`` / ``weights_sha256``
+    replace I3D (tests use a cheap stand-in; the key records it)."""
     from damvad.extract import extract
     from damvad.synth import generate_dataset
     from damvad.utils import atomic_write_json
@@ -66,9 +70,10 @@ def prepare(name: str, root: str | Path | None = None, crops: str = "center", pr
     key, fields = feature_key(name, crops, precision, sha)
     features = base / f"features-{key}"
     report = extract([data], features, crops=crops, precision=precision, progress=progress, feature_fn=feature_fn,
-                     weights_sha256=sha)
+                     weights_sha256=sha, backend=backend)
     if not report.ok:
         raise RuntimeError(f"{name}: feature extraction failed for {len(report.failed)} video(s):\n"
                            + report.summary())
-    atomic_write_json(features / "key.json", {"key": key, **fields})
+    used = backend if feature_fn is None else "stand-in"
+    atomic_write_json(features / "key.json", {"key": key, **fields, "backend": used})
     return PreparedBenchmark(name, data, features, key, fields)
