@@ -156,6 +156,89 @@ def extract_video(
     return arr, row
 
 
+def check_options(crops: str, precision: str, dtype: str) -> str:
+    """The normalised crop mode; a ValueError for a precision or dtype that extraction does not know."""
+    crops = normalize_crops(crops)
+    if dtype not in ("float32", "float16"):
+        raise ValueError(f"dtype must be float32 or float16, got {dtype!r}")
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
+    return crops
+
+
+def collect_videos(inputs: Sequence[str | Path] | Iterable[str | Path]) -> dict[str, Path]:
+    """Video name -> path for every video in ``inputs``; two videos with one name are refused."""
+    inputs = list(inputs)
+    paths = find_videos(inputs)
+    if not paths:
+        raise ValueError(f"no videos found in {list(map(str, inputs))}")
+    names: dict[str, Path] = {}
+    for path in paths:
+        name = video_name(path)
+        if name in names and names[name] != path:
+            raise ValueError(
+                f"two videos share the name {name!r}: {names[name]} and {path}; "
+                "feature files are named after the video, rename one"
+            )
+        names[name] = path
+    return names
+
+
+def open_store(out_dir: str | Path) -> FeatureStore:
+    """The features folder, created, without the temporary files a killed run may have left."""
+    store = FeatureStore(out_dir)
+    store.root.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(store)
+    return store
+
+
+def remove_stale_temporaries(store: FeatureStore) -> None:
+    """Delete the ``.*.tmp`` files of writers that are gone (call only when no writer is running)."""
+    for stale in store.root.glob(".*.tmp"):  # never a finished file
+        stale.unlink(missing_ok=True)
+
+
+def split_done(
+    store: FeatureStore, names: dict[str, Path], spec: ExtractorSpec, overwrite: bool = False
+) -> tuple[list[tuple[str, Path]], list[str]]:
+    """(videos to extract, names already done with this spec): the resume check of every engine."""
+    todo: list[tuple[str, Path]] = []
+    skipped: list[str] = []
+    for name, path in names.items():
+        if not overwrite and _is_done(store, name, spec):
+            skipped.append(name)
+        else:
+            todo.append((name, path))
+    return todo, skipped
+
+
+def probe_all(todo: Sequence[tuple[str, Path]]) -> dict[str, VideoInfo]:
+    """Each video probed once (progress totals, manifest rows); unreadable ones are left out."""
+    infos: dict[str, VideoInfo] = {}
+    for name, path in todo:
+        try:
+            infos[name] = probe(path)
+        except VideoError:
+            pass  # extract_video reports it with the batch's other failures
+    return infos
+
+
+def extract_to_store(
+    store: FeatureStore,
+    name: str,
+    path: Path,
+    feature_fn: FeatureFn,
+    spec: ExtractorSpec,
+    on_frames: Callable[[int], None] | None = None,
+    info: VideoInfo | None = None,
+) -> dict[str, Any]:
+    """Extract one video and write it: features first, then the row that marks it done (both atomic)."""
+    arr, row = extract_video(path, feature_fn, spec, on_frames=on_frames, info=info)
+    atomic_save_npy(store.npy_path(name), arr)
+    atomic_write_json(store.json_path(name), row)
+    return row
+
+
 def extract(
     inputs: Sequence[str | Path] | Iterable[str | Path],
     out_dir: str | Path,
@@ -172,37 +255,12 @@ def extract(
     """Extract features for every video in ``inputs`` (files, folders, ``.txt`` lists) into ``out_dir``."""
     from tqdm import tqdm
 
-    crops = normalize_crops(crops)
-    if dtype not in ("float32", "float16"):
-        raise ValueError(f"dtype must be float32 or float16, got {dtype!r}")
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
-    paths = find_videos(inputs)
-    if not paths:
-        raise ValueError(f"no videos found in {list(map(str, inputs))}")
-    names: dict[str, Path] = {}
-    for path in paths:
-        name = video_name(path)
-        if name in names and names[name] != path:
-            raise ValueError(
-                f"two videos share the name {name!r}: {names[name]} and {path}; "
-                "feature files are named after the video, rename one"
-            )
-        names[name] = path
-
-    store = FeatureStore(out_dir)
-    store.root.mkdir(parents=True, exist_ok=True)
-    for stale in store.root.glob(".*.tmp"):  # left by a killed run; never a finished file
-        stale.unlink(missing_ok=True)
+    crops = check_options(crops, precision, dtype)
+    names = collect_videos(inputs)
+    store = open_store(out_dir)
     report = ExtractReport()
     spec = ExtractorSpec(crops=crops, precision=precision, dtype=dtype, weights_sha256=weights_sha256)
-
-    todo: list[tuple[str, Path]] = []
-    for name, path in names.items():
-        if not overwrite and _is_done(store, name, spec):
-            report.skipped.append(name)
-        else:
-            todo.append((name, path))
+    todo, report.skipped = split_done(store, names, spec, overwrite)
 
     if todo and feature_fn is None:
         feature_fn, spec.weights_sha256 = build_feature_fn(
@@ -213,12 +271,7 @@ def extract(
         report.skipped = [n for n in report.skipped if n not in dict(redo)]
         todo.extend(redo)
 
-    infos: dict[str, VideoInfo] = {}  # probed once: for the progress total and the manifest rows
-    for name, path in todo:
-        try:
-            infos[name] = probe(path)
-        except VideoError:
-            pass  # extract_video reports it with the batch's other failures
+    infos = probe_all(todo)  # probed once: for the progress total and the manifest rows
     total = sum(info.declared_frames for info in infos.values())
     start = time.perf_counter()
     bar = tqdm(total=total or None, unit="frame", disable=not progress, dynamic_ncols=True, desc="extract")
@@ -226,13 +279,11 @@ def extract(
         for i, (name, path) in enumerate(todo):
             bar.set_postfix_str(f"video {i + 1}/{len(todo)} {name}")
             try:
-                arr, row = extract_video(path, feature_fn, spec, on_frames=bar.update, info=infos.get(name))
+                row = extract_to_store(store, name, path, feature_fn, spec, on_frames=bar.update, info=infos.get(name))
             except VideoError as exc:
                 report.failed[name] = exc.cause
                 bar.write(f"error: {exc}")
                 continue
-            atomic_save_npy(store.npy_path(name), arr)
-            atomic_write_json(store.json_path(name), row)
             report.done.append(name)
             report.frames += row["frames"]
     finally:
