@@ -1,0 +1,159 @@
+"""A real Ray cluster on loopback for tests: a head and worker nodes as separate ``ray start`` processes.
+
+Every node runs in its own process session, and so do all the processes Ray starts for it (GCS, raylet,
+agents, worker processes): stopping a node ends its session, and :meth:`LoopbackCluster.leftovers`
+lists what would still be running. Nodes use 127.0.0.2: Ray turns 127.0.0.1 into the machine's
+external address, 127.0.0.2 it keeps, so no packet leaves loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+NODE_IP = "127.0.0.2"
+
+# No OOM-killer on a shared 24 GiB machine; quick detection of a dead node; no usage report.
+RAY_ENV = {
+    "RAY_memory_monitor_refresh_ms": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_health_check_period_ms": "1000",
+    "RAY_health_check_timeout_ms": "1000",
+    "RAY_health_check_failure_threshold": "3",
+    "RAY_health_check_initial_delay_ms": "1000",
+}
+OBJECT_STORE_BYTES = 150 * 1024 * 1024
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((NODE_IP, 0))
+        return s.getsockname()[1]
+
+
+def session_pids(sid: int) -> list[int]:
+    """Live (non-zombie) processes of a process session."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state ppid pgrp session
+        if int(fields[3]) == sid and fields[0] not in ("Z", "X"):
+            out.append(int(entry.name))
+    return out
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def kill_session(sid: int, grace_s: float = 10.0, sig: int = signal.SIGTERM) -> None:
+    """``sig`` to the session's leader, then SIGKILL whatever of the session is left after ``grace_s``."""
+    try:
+        os.kill(sid, sig)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and session_pids(sid):
+        time.sleep(0.2)
+    for pid in session_pids(sid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and session_pids(sid):
+        time.sleep(0.1)
+
+
+class LoopbackCluster:
+    """``ray start --head`` plus worker nodes, each ``--num-cpus`` CPUs, in a private temp dir."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.temp_dir = tempfile.mkdtemp(prefix="dmvray-", dir="/tmp")  # short: Ray's socket paths
+        self.port = free_port()
+        self.address = f"{NODE_IP}:{self.port}"
+        self.nodes: dict[str, subprocess.Popen] = {}
+        self.sessions: list[int] = []  # of every node ever started, killed ones too
+        self.env = dict(os.environ, **RAY_ENV)
+        self.ray = str(Path(sys.executable).parent / "ray")
+
+    def _start(self, name: str, args: list[str], timeout_s: float = 90.0) -> subprocess.Popen:
+        log = self.log_dir / f"ray-{name}.log"
+        cmd = [self.ray, "start", "--block", "--node-ip-address", NODE_IP,
+               "--object-store-memory", str(OBJECT_STORE_BYTES), "--disable-usage-stats", *args]
+        with open(log, "w") as fh:
+            proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=self.env,
+                                    start_new_session=True, stdin=subprocess.DEVNULL)
+        self.nodes[name] = proc
+        self.sessions.append(proc.pid)
+        deadline = time.monotonic() + timeout_s
+        while "Ray runtime started" not in log.read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"ray node {name} did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        return proc
+
+    def start_head(self, num_cpus: int = 1) -> None:
+        self._start("head", ["--head", "--port", str(self.port), "--num-cpus", str(num_cpus),
+                             "--temp-dir", self.temp_dir, "--include-dashboard=false",
+                             "--dashboard-port", str(free_port()),
+                             "--dashboard-agent-listen-port", str(free_port())])
+
+    def add_worker(self, name: str, num_cpus: int = 1) -> subprocess.Popen:
+        return self._start(name, ["--address", self.address, "--num-cpus", str(num_cpus),
+                                  "--dashboard-agent-listen-port", str(free_port())])
+
+    def pids(self, name: str) -> list[int]:
+        return session_pids(self.nodes[name].pid)
+
+    def kill_node(self, name: str) -> None:
+        """Kill a node as a crash would: SIGKILL to its every process, no goodbye to the head."""
+        proc = self.nodes.pop(name)
+        for pid in session_pids(proc.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        for name in [n for n in self.nodes if n != "head"] + [n for n in self.nodes if n == "head"]:
+            proc = self.nodes.pop(name)
+            kill_session(proc.pid)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    def leftovers(self) -> list[str]:
+        """Live processes of this cluster: in a node's session, or naming its temp dir or port."""
+        mine = (self.temp_dir, f"{NODE_IP}:{self.port}")
+        pids = {pid for sid in self.sessions for pid in session_pids(sid)}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != os.getpid():
+                if any(m in cmdline(int(entry.name)) for m in mine) and is_alive(int(entry.name)):
+                    pids.add(int(entry.name))
+        return [f"{pid} {cmdline(pid)[:160]}" for pid in sorted(pids)]
+
+
+def is_alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] not in ("Z", "X")
