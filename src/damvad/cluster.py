@@ -260,6 +260,21 @@ def _cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0] if lines else ''}"
 
 
+def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """Fail fast on a HOST:PORT where nothing listens (Ray itself retries for minutes)."""
+    if not address or address == "auto" or "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except (OSError, ValueError) as exc:
+        raise RuntimeError(
+            f"no Ray cluster answers at {address} ({exc}); start one with `ray start --head --port PORT` "
+            "or pass --address auto on a node of a running cluster"
+        ) from exc
+
+
 def extract_on_ray(
     inputs: Any,
     out_dir: str | Path,
@@ -290,6 +305,8 @@ def extract_on_ray(
     crops = check_options(crops, precision, dtype)
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+    if not ray.is_initialized():
+        _check_reachable(address)
     # workers run elsewhere (another cwd, another machine): they get absolute paths
     names = {n: p.absolute() for n, p in collect_videos(inputs).items()}
     ckpt = Path(checkpoint) if checkpoint is not None else fetch_i3d_checkpoint()
@@ -306,29 +323,34 @@ def extract_on_ray(
 
     started_ray = not ray.is_initialized()
     if started_ray:
-        ray.init(address=address)
+        try:
+            ray.init(address=address)
+        except (ConnectionError, TimeoutError, ValueError) as exc:
+            raise RuntimeError(f"cannot join the Ray cluster at {address or '$RAY_ADDRESS'}: {exc}") from exc
     for stale in store.root.glob(f"{MARKER_PREFIX}*.check"):  # left by a killed driver
         stale.unlink(missing_ok=True)
     marker = store.root / f"{MARKER_PREFIX}{uuid.uuid4().hex}.check"
-    atomic_write_text(marker, f"damvad {__version__} Ray extraction in progress\n")
     setup = {
         "damvad_version": __version__,
         "out_dir": str(store.root),
         "marker": marker.name,
-        "probe_video": str(todo[0][1]),
+        "probe_video": next((str(path) for _, path in todo if path.exists()), ""),
         "spec": vars(spec),
         "weights_name": ckpt.name,
         "compile": compile,
     }
-    scheduler = _Scheduler(
-        ray, setup, ray.put(ckpt.read_bytes()), report, infos, cpus_per_worker, max_attempts, worker_wait_s
-    )
+    scheduler = None
     start = time.perf_counter()
     try:
+        atomic_write_text(marker, f"damvad {__version__} Ray extraction in progress\n")
+        scheduler = _Scheduler(
+            ray, setup, ray.put(ckpt.read_bytes()), report, infos, cpus_per_worker, max_attempts, worker_wait_s
+        )
         scheduler.run(todo, progress)
     finally:
         report.seconds = time.perf_counter() - start
-        scheduler.stop()
+        if scheduler is not None:
+            scheduler.stop()
         marker.unlink(missing_ok=True)
         remove_stale_temporaries(store)  # every worker of this job is stopped: no write is in flight
         for name in report.failed:  # a worker lost between the two writes: the .npy alone is not a result
