@@ -4,6 +4,7 @@ a worker's start-up checks, and the error without Ray installed."""
 from __future__ import annotations
 
 import sys
+import time
 
 import pytest
 import torch
@@ -19,7 +20,9 @@ def test_workers_sized_from_node_resources():
     assert plan_workers({"CPU": 8.0}, cpus_per_worker=2) == [WorkerShape(2.0, 0.0)] * 4
     assert plan_workers({"CPU": 7.0}, cpus_per_worker=3) == [WorkerShape(3.0, 0.0)] * 2
     assert plan_workers({"CPU": 16.0, "GPU": 4.0}) == [WorkerShape(4.0, 1.0)] * 4  # one per GPU
-    assert plan_workers({"CPU": 16.0, "GPU": 4.0}, cpus_per_worker=2) == [WorkerShape(2.0, 1.0)] * 4
+    assert plan_workers({"CPU": 16.0, "GPU": 4.0}, cpus_per_worker=2) == [WorkerShape(2.0, 0.5)] * 8  # 2 per GPU
+    assert plan_workers({"CPU": 12.0, "GPU": 1.0}, cpus_per_worker=4) == [WorkerShape(4.0, 1 / 3)] * 3
+    assert plan_workers({"CPU": 4.0, "GPU": 2.0}, cpus_per_worker=4) == [WorkerShape(2.0, 1.0)] * 2  # too few CPUs
     assert plan_workers({"CPU": 2.0, "GPU": 4.0}) == [WorkerShape(0.5, 1.0)] * 4
     assert plan_workers({"CPU": 0.0, "node:__internal_head__": 1.0}) == []  # a head started with --num-cpus 0
     assert plan_workers({"CPU": 2.0}, cpus_per_worker=4) == []
@@ -81,3 +84,19 @@ def test_ray_options_refused_with_the_local_engine(tmp_path, capsys):
     write_video(tmp_path / "a.mp4", 3)
     assert main(["extract", str(tmp_path / "a.mp4"), "--out", str(tmp_path / "out"), "--address", "auto"]) == 2
     assert "--engine ray" in capsys.readouterr().err
+
+
+def test_an_address_where_nothing_listens_fails_fast():
+    import socket
+
+    from damvad.cluster import _check_reachable
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again below: nothing listens there
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match="no Ray cluster answers at 127.0.0.1:"):
+        _check_reachable(f"127.0.0.1:{port}")
+    assert time.monotonic() - t0 < 10
+    _check_reachable("auto")  # resolved by Ray itself
+    _check_reachable(None)

@@ -176,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default=None, help="Ray cluster: auto (the one this machine is part of) or "
                    "HOST:PORT; default $RAY_ADDRESS, else a new Ray instance on this machine")
     p.add_argument("--cpus-per-worker", type=int, default=0,
-                   help="Ray CPU nodes: CPUs per worker process (default: one worker per node, all its CPUs)")
+                   help="Ray: CPUs per worker process (default: one worker per CPU node with all its CPUs, "
+                   "one per GPU); on GPU nodes, several workers share a GPU when its CPUs allow")
     p.set_defaults(func=_cmd_extract)
 
     p = sub.add_parser("weights", help="fetch, verify and describe the I3D weights")

@@ -16,9 +16,10 @@ Design, and why:
   (a shared filesystem; each worker checks for the driver's marker file when it starts). Each file is
   written atomically, so a worker lost mid-video leaves at most a temporary file, which the driver
   removes at the end; the video is retried on another worker (``max_attempts`` in all).
-* **Sized from the cluster's resources**: on a node with GPUs one worker per GPU (``num_gpus=1``); on a CPU
-  node one worker holding all its CPUs (or ``cpus_per_worker`` each), with as many torch threads. Nodes
-  that join during the job get workers too.
+* **Sized from the cluster's resources**: on a CPU node one worker holding all its CPUs (or
+  ``cpus_per_worker`` each), with as many torch threads; on a node with GPUs one worker per GPU
+  (``num_gpus=1``), or several sharing a GPU when ``cpus_per_worker`` splits its CPUs (a worker decodes
+  in its own process, and one may not keep a fast GPU busy). Nodes that join during the job get workers.
 * **Weights travel through the object store**: the driver reads the checkpoint once, the workers check
   its sha256, so no node downloads anything.
 """
@@ -80,16 +81,22 @@ class WorkerShape:
 
 
 def plan_workers(resources: dict[str, float], cpus_per_worker: int = 0) -> list[WorkerShape]:
-    """The workers a node with these Ray resources gets: one per GPU, else one per ``cpus_per_worker``
-    CPUs (0: one worker with all of them). A node without CPUs or GPUs (a bare head) gets none."""
+    """The workers a node with these Ray resources gets.
+
+    CPU node: one worker per ``cpus_per_worker`` CPUs (0: one worker with all of them). GPU node: one
+    worker per GPU with its share of the CPUs; with ``cpus_per_worker``, as many workers per GPU as that
+    share holds (each worker decodes in its own process: more of them keep a fast GPU fed). A node
+    without CPUs or GPUs (a bare head) gets none.
+    """
     cpus = float(resources.get("CPU", 0.0))
     gpus = int(resources.get("GPU", 0.0))
     if gpus >= 1:
-        each = cpus / gpus
-        if cpus_per_worker:
-            each = min(float(cpus_per_worker), each)
-        each = float(int(each)) if each >= 1 else each
-        return [WorkerShape(each, 1.0)] * gpus
+        share = cpus / gpus
+        if not cpus_per_worker or share < cpus_per_worker:
+            each = float(int(share)) if share >= 1 else share
+            return [WorkerShape(each, 1.0)] * gpus
+        per_gpu = int(share // cpus_per_worker)
+        return [WorkerShape(float(cpus_per_worker), 1.0 / per_gpu)] * (gpus * per_gpu)
     each = cpus_per_worker or int(cpus)
     if each < 1 or cpus < each:
         return []
