@@ -9,12 +9,14 @@ external address, 127.0.0.2 it keeps, so no packet leaves loopback.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 NODE_IP = "127.0.0.2"
@@ -89,34 +91,51 @@ class LoopbackCluster:
         self.address = f"{NODE_IP}:{self.port}"
         self.nodes: dict[str, subprocess.Popen] = {}
         self.sessions: list[int] = []  # of every node ever started, killed ones too
+        self.ports: list[int] = [self.port]
         self.env = dict(os.environ, **RAY_ENV)
         self.ray = str(Path(sys.executable).parent / "ray")
 
-    def _start(self, name: str, args: list[str], timeout_s: float = 90.0) -> subprocess.Popen:
+    def _start(
+        self, name: str, args: Callable[[], list[str]], tries: int = 3, timeout_s: float = 120.0
+    ) -> subprocess.Popen:
+        """Start a node and wait until it runs; on a loaded machine Ray's own 30 s start-up limit can
+        pass, so a node that fails is stopped and started again (``tries`` times in all)."""
         log = self.log_dir / f"ray-{name}.log"
-        cmd = [self.ray, "start", "--block", "--node-ip-address", NODE_IP,
-               "--object-store-memory", str(OBJECT_STORE_BYTES), "--disable-usage-stats", *args]
-        with open(log, "w") as fh:
-            proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=self.env,
-                                    start_new_session=True, stdin=subprocess.DEVNULL)
-        self.nodes[name] = proc
-        self.sessions.append(proc.pid)
-        deadline = time.monotonic() + timeout_s
-        while "Ray runtime started" not in log.read_text():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"ray node {name} did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        return proc
+        for attempt in range(1, tries + 1):
+            cmd = [self.ray, "start", "--block", "--node-ip-address", NODE_IP,
+                   "--object-store-memory", str(OBJECT_STORE_BYTES), "--disable-usage-stats", *args()]
+            with open(log, "w") as fh:
+                proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=self.env,
+                                        start_new_session=True, stdin=subprocess.DEVNULL)
+            self.sessions.append(proc.pid)
+            deadline = time.monotonic() + timeout_s
+            while "Ray runtime started" not in log.read_text():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            else:
+                self.nodes[name] = proc
+                return proc
+            kill_session(proc.pid, grace_s=2)
+            proc.wait(timeout=30)
+            if attempt == tries:
+                raise RuntimeError(f"ray node {name} did not start ({tries} tries):\n{log.read_text()[-3000:]}")
+        raise AssertionError("unreachable")
 
     def start_head(self, num_cpus: int = 1) -> None:
-        self._start("head", ["--head", "--port", str(self.port), "--num-cpus", str(num_cpus),
-                             "--temp-dir", self.temp_dir, "--include-dashboard=false",
-                             "--dashboard-port", str(free_port()),
-                             "--dashboard-agent-listen-port", str(free_port())])
+        def args() -> list[str]:  # a fresh port on each try: the failed try's may linger
+            self.port = free_port()
+            self.ports.append(self.port)
+            self.address = f"{NODE_IP}:{self.port}"
+            return ["--head", "--port", str(self.port), "--num-cpus", str(num_cpus), "--temp-dir", self.temp_dir,
+                    "--include-dashboard=false", "--dashboard-port", str(free_port()),
+                    "--dashboard-agent-listen-port", str(free_port())]
+
+        self._start("head", args)
 
     def add_worker(self, name: str, num_cpus: int = 1) -> subprocess.Popen:
-        return self._start(name, ["--address", self.address, "--num-cpus", str(num_cpus),
-                                  "--dashboard-agent-listen-port", str(free_port())])
+        return self._start(name, lambda: ["--address", self.address, "--num-cpus", str(num_cpus),
+                                          "--dashboard-agent-listen-port", str(free_port())])
 
     def pids(self, name: str) -> list[int]:
         return session_pids(self.nodes[name].pid)
@@ -139,10 +158,12 @@ class LoopbackCluster:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if not self.leftovers():
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
 
     def leftovers(self) -> list[str]:
         """Live processes of this cluster: in a node's session, or naming its temp dir or port."""
-        mine = (self.temp_dir, f"{NODE_IP}:{self.port}")
+        mine = (self.temp_dir, *(f"{NODE_IP}:{port}" for port in self.ports))
         pids = {pid for sid in self.sessions for pid in session_pids(sid)}
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit() and int(entry.name) != os.getpid():

@@ -29,7 +29,7 @@ from videotools import write_video  # noqa: E402
 pytestmark = pytest.mark.slow
 
 NAMES = ["a", "c", "d"]
-DRIVER_TIMEOUT_S = 240
+DRIVER_TIMEOUT_S = 480  # generous: the machine running the tests may be shared
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ import torch
 
 from damvad import __version__
 from damvad.cli import main
-from damvad.cluster import FeatureWorker, WorkerShape, _cause, extract_on_ray, plan_workers, torch_device_feature_fn
+from damvad.cluster import WorkerShape, _cause, extract_on_ray, plan_workers
+from damvad.cluster_worker import FeatureWorker, torch_device_feature_fn
 from videotools import write_video
 
 
