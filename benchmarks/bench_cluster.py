@@ -16,6 +16,7 @@ per-video lengths not shipped, so total / rate) on N nodes, from the measured pe
 assumed GPU rates.
 
 Usage: python benchmarks/bench_cluster.py [--copies 2] [--rounds 1] [--precision bf16] [--configs local ...]
+       python benchmarks/bench_cluster.py --estimate 66.9     # hours only, for a per-node rate you measured
 """
 
 from __future__ import annotations
@@ -135,7 +136,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1, help="times each configuration runs (medians)")
     ap.add_argument("--configs", nargs="+", default=["local", "ray_1x1", "ray_2x1", "ray_1x2"],
                     choices=["local", *NODES])
+    ap.add_argument("--estimate", type=float, default=None, metavar="FPS",
+                    help="print only the hours for a per-node rate of FPS frames/s (no measurement)")
     args = ap.parse_args()
+    if args.estimate:
+        lines, est = estimates(args.estimate)
+        print("\n".join(lines))
+        print(closing_line({"node_fps": args.estimate, **est}))
+        return
 
     import torch
 

@@ -6,12 +6,12 @@ Design, and why:
   extracts one video at a time with the local code path (:func:`damvad.extract.extract_to_store`). The
   driver hands out the videos itself, so a lost worker's video is simply queued again and a bad video is
   recorded with its error; a Ray Data pipeline would hide both inside its own retries.
-* **One unit of work per video, longest first** (LPT scheduling: within 4/3 of the best possible job time
-  while no single video dominates). Splitting a long video into snippet ranges would need frame-exact
-  seeking (decoding from the start up to the range, or trusting container timestamps) and a stitching
-  step, and the stitched file must still equal the local one bit for bit. The price: the longest video
-  bounds the job. UCF-Crime's longest (Normal_Videos308, 976,503 frames, 7 % of the dataset) caps the
-  speed-up near 14 workers; benchmarks/README.md gives the hours.
+* **One unit of work per video, longest first** (LPT scheduling: never more than 4/3 of the best possible
+  job time; for UCF-Crime's frame counts, the best possible up to 14 workers). Splitting a long video into
+  snippet ranges would need frame-exact seeking (decoding from the start up to the range, or trusting
+  container timestamps) and a stitching step, and the stitched file must still equal the local one bit
+  for bit. The price: the longest video bounds the job. UCF-Crime's longest (Normal_Videos308, 976,503
+  frames, 7 % of the dataset) caps the speed-up near 14 workers; benchmarks/README.md gives the hours.
 * **Workers write through the feature store** into ``out_dir``, which every node must see at the same path
   (a shared filesystem; each worker checks for the driver's marker file when it starts). Each file is
   written atomically, so a worker lost mid-video leaves at most a temporary file, which the driver
