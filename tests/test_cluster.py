@@ -143,6 +143,7 @@ def test_killed_driver_resumes_to_local_files_bad_video_recorded_rerun_skips(clu
 
     rc, text = run_driver(cluster, tmp_path / "rerun.log", *inputs)
     assert rc == 1 and "extracted 0 video(s), skipped 3 already done, failed 1" in text, text
+    assert "Connecting to existing Ray cluster" not in text  # nothing left a worker could do
     assert_same_as_reference(out, reference)
 
 

@@ -101,3 +101,12 @@ def test_an_address_where_nothing_listens_fails_fast():
     assert time.monotonic() - t0 < 10
     _check_reachable("auto")  # resolved by Ray itself
     _check_reachable(None)
+
+
+def test_unreadable_videos_fail_on_the_driver_without_starting_ray(tmp_path):
+    ray = pytest.importorskip("ray", reason="needs the cluster extra")
+    (tmp_path / "broken.mp4").write_bytes(b"\x00garbage" * 100)
+    report = extract_on_ray([tmp_path / "broken.mp4", tmp_path / "missing.mp4"], tmp_path / "out", progress=False)
+    assert not ray.is_initialized()
+    assert set(report.failed) == {"broken", "missing"} and not report.done
+    assert "does not exist" in report.failed["missing"] and "FAILED broken" in report.summary()

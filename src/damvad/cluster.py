@@ -48,7 +48,7 @@ from damvad.extract import (
     remove_stale_temporaries,
     split_done,
 )
-from damvad.video import VideoInfo
+from damvad.video import VideoError, VideoInfo
 
 log = logging.getLogger(__name__)
 
@@ -208,8 +208,17 @@ def extract_on_ray(
         if store.names():
             store.write_manifest()
         return report
-    infos = probe_all(todo)
-    todo.sort(key=lambda item: infos[item[0]].declared_frames if item[0] in infos else 0, reverse=True)
+    unreadable: dict[str, VideoError] = {}
+    infos = probe_all(todo, unreadable)
+    for name, exc in unreadable.items():  # the error local extraction gives them, without a worker
+        report.failed[name] = exc.cause
+        log.error("%s", exc)
+    todo = [item for item in todo if item[0] in infos]
+    if not todo:
+        if store.names():
+            store.write_manifest()
+        return report
+    todo.sort(key=lambda item: infos[item[0]].declared_frames, reverse=True)
 
     started_ray = not ray.is_initialized()
     if started_ray:

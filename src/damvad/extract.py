@@ -212,14 +212,18 @@ def split_done(
     return todo, skipped
 
 
-def probe_all(todo: Sequence[tuple[str, Path]]) -> dict[str, VideoInfo]:
-    """Each video probed once (progress totals, manifest rows); unreadable ones are left out."""
+def probe_all(
+    todo: Sequence[tuple[str, Path]], errors: dict[str, VideoError] | None = None
+) -> dict[str, VideoInfo]:
+    """Each video probed once (progress totals, manifest rows); unreadable ones are left out (and put in
+    ``errors`` when given)."""
     infos: dict[str, VideoInfo] = {}
     for name, path in todo:
         try:
             infos[name] = probe(path)
-        except VideoError:
-            pass  # extract_video reports it with the batch's other failures
+        except VideoError as exc:  # extract_video reports it with the batch's other failures
+            if errors is not None:
+                errors[name] = exc
     return infos
 
 
