@@ -30,6 +30,11 @@ RAY_ENV = {
 OBJECT_STORE_BYTES = 150 * 1024 * 1024
 
 
+class StartTimeout(RuntimeError):
+    """Ray's own start-up limit (30 s for a raylet to register, not configurable) passed: an overloaded
+    machine, not a fault of the code under test."""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((NODE_IP, 0))
@@ -93,7 +98,7 @@ class LoopbackCluster:
         self.ray = str(Path(sys.executable).parent / "ray")
 
     def _start(
-        self, name: str, args: Callable[[], list[str]], tries: int = 3, timeout_s: float = 120.0
+        self, name: str, args: Callable[[], list[str]], tries: int = 4, timeout_s: float = 120.0
     ) -> subprocess.Popen:
         """Start a node and wait until it runs; on a loaded machine Ray's own 30 s start-up limit can
         pass, so a node that fails is stopped and started again (``tries`` times in all)."""
@@ -116,7 +121,10 @@ class LoopbackCluster:
             kill_session(proc.pid, grace_s=2)
             proc.wait(timeout=30)
             if attempt == tries:
-                raise RuntimeError(f"ray node {name} did not start ({tries} tries):\n{log.read_text()[-3000:]}")
+                text = log.read_text()
+                kind = StartTimeout if "timed out during startup" in text else RuntimeError
+                raise kind(f"ray node {name} did not start ({tries} tries):\n{text[-3000:]}")
+            time.sleep(5.0 * attempt)  # let a load peak pass
         raise AssertionError("unreachable")
 
     def start_head(self, num_cpus: int = 1) -> None:
