@@ -12,21 +12,20 @@ from damvad import __version__
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
-    from damvad.extract import extract
+    options = dict(crops=args.crops, precision=args.precision, dtype=args.dtype, compile=not args.no_compile,
+                   checkpoint=args.checkpoint, overwrite=args.overwrite, progress=not args.quiet,
+                   backend=args.backend, calibration=args.calibration)
+    if args.engine == "ray":
+        from damvad.cluster import extract_on_ray
 
-    report = extract(
-        args.inputs,
-        args.out,
-        crops=args.crops,
-        precision=args.precision,
-        dtype=args.dtype,
-        compile=not args.no_compile,
-        checkpoint=args.checkpoint,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-        backend=args.backend,
-        calibration=args.calibration,
-    )
+        report = extract_on_ray(args.inputs, args.out, address=args.address,
+                                cpus_per_worker=args.cpus_per_worker, **options)
+    else:
+        if args.address is not None or args.cpus_per_worker:
+            raise ValueError("--address and --cpus-per-worker are for --engine ray")
+        from damvad.extract import extract
+
+        report = extract(args.inputs, args.out, **options)
     print(report.summary())
     return 0 if report.ok else 1
 
@@ -237,6 +236,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile (slower, no warm-up)")
     p.add_argument("--overwrite", action="store_true", help="redo videos that are already extracted")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="local: this machine; ray: every node of a Ray cluster (pip install 'damvad[cluster]')")
+    p.add_argument("--address", default=None, help="Ray cluster: auto (the one this machine is part of) or "
+                   "HOST:PORT; default $RAY_ADDRESS, else a new Ray instance on this machine")
+    p.add_argument("--cpus-per-worker", type=int, default=0,
+                   help="Ray: CPUs per worker process (default: one worker per CPU node with all its CPUs, "
+                   "one per GPU); on GPU nodes, several workers share a GPU when its CPUs allow")
     p.set_defaults(func=_cmd_extract)
 
     p = sub.add_parser("weights", help="fetch, verify and describe the I3D weights")

@@ -265,6 +265,101 @@ def extract_video(
     return arr, row
 
 
+def check_options(crops: str, precision: str | None, dtype: str, backend: str | None = None,
+                  feature_fn: FeatureFn | None = None) -> tuple[str, str | None, str]:
+    """(crops, backend, precision) normalised: ``None`` backend/precision resolve to the fastest measured
+    (:func:`damvad.backends.resolve`); a ValueError for anything extraction does not know."""
+    from damvad.backends import resolve
+
+    crops = normalize_crops(crops)
+    if dtype not in ("float32", "float16"):
+        raise ValueError(f"dtype must be float32 or float16, got {dtype!r}")
+    if feature_fn is not None and precision is None:
+        precision = getattr(feature_fn, "precision", "fp32")
+    elif feature_fn is None:
+        backend, precision = resolve(backend, precision)
+    return crops, backend, str(precision)
+
+
+def collect_videos(inputs: Sequence[str | Path] | Iterable[str | Path]) -> dict[str, Path]:
+    """Video name -> path for every video in ``inputs``; two videos with one name are refused."""
+    inputs = list(inputs)
+    paths = find_videos(inputs)
+    if not paths:
+        raise ValueError(f"no videos found in {list(map(str, inputs))}")
+    names: dict[str, Path] = {}
+    for path in paths:
+        name = video_name(path)
+        if name in names and names[name] != path:
+            raise ValueError(
+                f"two videos share the name {name!r}: {names[name]} and {path}; "
+                "feature files are named after the video, rename one"
+            )
+        names[name] = path
+    return names
+
+
+def open_store(out_dir: str | Path) -> FeatureStore:
+    """The features folder, created, without the temporary files killed runs left (a write in progress
+    in another process is kept)."""
+    store = FeatureStore(out_dir)
+    store.root.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(store.root)
+    return store
+
+
+def plan_videos(store: FeatureStore, names: dict[str, Path], spec: ExtractorSpec, report: ExtractReport,
+                overwrite: bool = False) -> list[tuple[str, Path]]:
+    """The videos to extract, by :func:`video_status`; fills ``report`` (skipped, refused as failed, redone):
+    the resume check of every engine."""
+    todo: list[tuple[str, Path]] = []
+    report.skipped = []
+    for name, path in names.items():
+        if name in report.failed:
+            continue
+        status = video_status(store, name, path, spec, overwrite)
+        if status.action == "skip":
+            report.skipped.append(name)
+        elif status.action == "refuse":
+            report.failed[name] = status.reason
+        else:
+            todo.append((name, path))
+            if status.reason not in ("new", "--overwrite"):
+                report.redone[name] = status.reason
+    return todo
+
+
+def probe_all(
+    todo: Sequence[tuple[str, Path]], errors: dict[str, VideoError] | None = None
+) -> dict[str, VideoInfo]:
+    """Each video probed once (progress totals, manifest rows); unreadable ones are left out (and put in
+    ``errors`` when given)."""
+    infos: dict[str, VideoInfo] = {}
+    for name, path in todo:
+        try:
+            infos[name] = probe(path)
+        except VideoError as exc:  # extract_video reports it with the batch's other failures
+            if errors is not None:
+                errors[name] = exc
+    return infos
+
+
+def extract_to_store(
+    store: FeatureStore,
+    name: str,
+    path: Path,
+    feature_fn: FeatureFn,
+    spec: ExtractorSpec,
+    on_frames: Callable[[int], None] | None = None,
+    info: VideoInfo | None = None,
+) -> dict[str, Any]:
+    """Extract one video and write it: features first, then the row that marks it done (both atomic)."""
+    arr, row = extract_video(path, feature_fn, spec, on_frames=on_frames, info=info)
+    atomic_save_npy(store.npy_path(name), arr)
+    atomic_write_json(store.json_path(name), row)
+    return row
+
+
 def extract(
     inputs: Sequence[str | Path] | Iterable[str | Path],
     out_dir: str | Path,
@@ -287,67 +382,22 @@ def extract(
     """
     from tqdm import tqdm
 
-    from damvad.backends import resolve
-
-    crops = normalize_crops(crops)
-    if dtype not in ("float32", "float16"):
-        raise ValueError(f"dtype must be float32 or float16, got {dtype!r}")
-    if feature_fn is not None and precision is None:
-        precision = getattr(feature_fn, "precision", "fp32")
-    else:
-        backend, precision = resolve(backend, precision)
-    paths = find_videos(inputs)
-    if not paths:
-        raise ValueError(f"no videos found in {list(map(str, inputs))}")
-    names: dict[str, Path] = {}
-    for path in paths:
-        name = video_name(path)
-        if name in names and names[name] != path:
-            raise ValueError(
-                f"two videos share the name {name!r}: {names[name]} and {path}; "
-                "feature files are named after the video, rename one"
-            )
-        names[name] = path
-
-    store = FeatureStore(out_dir)
-    store.root.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(store.root)  # left by killed runs; a write in progress elsewhere is kept
+    crops, backend, precision = check_options(crops, precision, dtype, backend, feature_fn)
+    names = collect_videos(inputs)
+    store = open_store(out_dir)
     report = ExtractReport()
     spec = ExtractorSpec(crops=crops, precision=str(precision), dtype=dtype, weights_sha256=weights_sha256,
                          backend=str(getattr(feature_fn, "name", backend or "")))
-
-    def plan() -> list[tuple[str, Path]]:
-        todo, report.skipped = [], []
-        for name, path in names.items():
-            if name in report.failed:
-                continue
-            status = video_status(store, name, path, spec, overwrite)
-            if status.action == "skip":
-                report.skipped.append(name)
-            elif status.action == "refuse":
-                report.failed[name] = status.reason
-            else:
-                todo.append((name, path))
-                if status.reason not in ("new", "--overwrite"):
-                    report.redone[name] = status.reason
-        return todo
-
-    todo = plan()
+    todo = plan_videos(store, names, spec, report, overwrite)
     if todo and feature_fn is None:
         feature_fn, spec.weights_sha256 = build_feature_fn(
             precision, compile, batch_size=1, checkpoint=checkpoint, backend=backend, calibration=calibration
         )
         spec.backend = str(getattr(feature_fn, "name", backend))
-        todo = plan()  # the sha is known only now: a video done with other weights is redone
-
+        todo = plan_videos(store, names, spec, report, overwrite)  # the sha is known only now
     if feature_fn is not None and hasattr(feature_fn, "info"):
         spec.backend_info = feature_fn.info()
-    infos: dict[str, VideoInfo] = {}  # probed once: for the progress total and the manifest rows
-    for name, path in todo:
-        try:
-            infos[name] = probe(path)
-        except VideoError:
-            pass  # extract_video reports it with the batch's other failures
+    infos = probe_all(todo)  # probed once: for the progress total and the manifest rows
     total = sum(info.declared_frames for info in infos.values())
     start = time.perf_counter()
     bar = tqdm(total=total or None, unit="frame", disable=not progress, dynamic_ncols=True, desc="extract")
@@ -355,9 +405,8 @@ def extract(
         for i, (name, path) in enumerate(todo):
             bar.set_postfix_str(f"video {i + 1}/{len(todo)} {name}")
             try:
-                arr, row = extract_video(path, feature_fn, spec, on_frames=bar.update, info=infos.get(name))
-                atomic_save_npy(store.npy_path(name), arr)
-                atomic_write_json(store.json_path(name), row)
+                row = extract_to_store(store, name, path, feature_fn, spec, on_frames=bar.update,
+                                       info=infos.get(name))
             except VideoError as exc:
                 report.failed[name] = exc.cause
                 bar.write(f"error: {exc}")
