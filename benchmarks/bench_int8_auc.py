@@ -1,0 +1,79 @@
+"""Does int8 I3D change what DAM detects? Frame AUC on synth-ucf-v1's test split from int8 vs fp32 features.
+
+The test videos are extracted twice with the OpenVINO backend (fp32 and int8, centre crop); the heads of a
+finished Table 1 run (trained on the benchmark's bf16 training features) score both, and the frame AUC
+difference int8 - fp32 is reported per run (the gate: within 0.5 points). Last line: name=value pairs.
+
+    python benchmarks/bench_int8_auc.py --runs runs/table1-synth-ucf-v1-test --rows mlp dist cov
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    from damvad.benchmark.prepare import benchmark_root
+    from damvad.benchmark.table1 import _score_frames
+    from damvad.datasets import get_dataset
+    from damvad.extract import extract
+    from damvad.metrics import frame_auc
+    from damvad.modelfile import load_model
+    from damvad.store import FeatureStore
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--benchmark", default="synth-ucf-v1")
+    ap.add_argument("--runs", required=True, help="a finished `damvad benchmark table1` output folder")
+    ap.add_argument("--rows", nargs="+", default=["mlp", "dist", "cov"])
+    ap.add_argument("--out", default=None, help="where the two feature folders go (default: the benchmark's)")
+    args = ap.parse_args()
+
+    root = benchmark_root(args.benchmark)
+    data = root / "data"
+    videos = sorted((data / "test").rglob("*.mp4"))
+    out = Path(args.out) if args.out else root
+    stores, seconds = {}, {}
+    for precision in ("fp32", "int8"):
+        t = time.perf_counter()
+        report = extract(videos, out / f"test-openvino-{precision}", backend="openvino", precision=precision)
+        seconds[precision] = time.perf_counter() - t
+        if not report.ok:
+            raise SystemExit(report.summary())
+        stores[precision] = FeatureStore(out / f"test-openvino-{precision}")
+    dataset = get_dataset(data)
+    names = [it.name for it in dataset.videos("test")]
+    gt = dataset.ground_truths("test", stores["fp32"])
+    rows = []
+    for row in args.rows:
+        for path in sorted(Path(args.runs, row).glob("seed*/model.pt")):
+            model, meta = load_model(path)
+            num_clips = int(meta.get("num_clips", 16))
+            aucs = {}
+            for precision, store in stores.items():
+                for protocol in ("offline", "online"):
+                    scores = _score_frames(model, store, names, protocol, num_clips, "D")
+                    aucs[(precision, protocol)] = frame_auc(scores, gt)
+            rows.append({"row": row, "seed": path.parent.name, **{f"{p}_{q}": v for (p, q), v in aucs.items()}})
+    head = ["fp32 off", "int8 off", "diff", "fp32 on", "int8 on", "diff"]
+    print(f"{'row':<14} {'seed':<6} " + " ".join(f"{h:>9}" for h in head))
+    diffs = []
+    for r in rows:
+        d_off = 100 * (r["int8_offline"] - r["fp32_offline"])
+        d_on = 100 * (r["int8_online"] - r["fp32_online"])
+        diffs += [d_off, d_on]
+        print(f"{r['row']:<14} {r['seed']:<6} {100 * r['fp32_offline']:9.2f} {100 * r['int8_offline']:9.2f} "
+              f"{d_off:+7.2f} {100 * r['fp32_online']:9.2f} {100 * r['int8_online']:9.2f} {d_on:+7.2f}")
+    diffs_arr = np.abs(np.array(diffs))
+    (out / "int8_auc.json").write_text(json.dumps({"runs": rows, "extract_seconds": seconds}, indent=1))
+    print(f"max_abs_diff_points={diffs_arr.max():.3f} mean_abs_diff_points={diffs_arr.mean():.3f} "
+          f"runs={len(rows)} within_0.5={int((diffs_arr <= 0.5).all())} fp32_extract_s={seconds['fp32']:.0f} "
+          f"int8_extract_s={seconds['int8']:.0f}")
+
+
+if __name__ == "__main__":
+    main()
