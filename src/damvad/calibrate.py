@@ -12,29 +12,42 @@ from typing import Any
 import numpy as np
 
 from damvad.clips import clip_scores_to_frames
+from damvad.contract import check_contract, contract_of_records, model_contract, model_snippets_per_clip
 from damvad.datasets import get_dataset
 from damvad.metrics import false_alarm_rate, threshold_for_far
 from damvad.modelfile import load_model, update_model_file
 from damvad.scoring import score_video
 from damvad.store import FeatureStore
 
+FAR_DEFINITION = "share of frames of normal videos with score >= threshold (per frame, as evaluate)"
+
 
 def calibrate(
     model_path: str | Path,
-    features: str | Path,
+    features: str | Path | None = None,
     dataset: str | None = None,
     split: str = "train",
     far: float = 0.01,
-    snippets_per_clip: int = 1,
+    snippets_per_clip: int | None = None,
     held_out_only: bool = True,
     write: bool = True,
 ) -> dict[str, Any]:
     """Set the model file's threshold so that ``far`` of normal *frames* (online protocol, score D) reach it.
 
-    Per frame, as :mod:`damvad.evaluate` measures false alarms (a clip covering more frames weighs more)."""
+    Per frame, as :mod:`damvad.evaluate` measures false alarms (a clip covering more frames weighs more).
+    Defaults come from the model file: ``features`` and ``dataset`` those it was trained on (its held-out
+    normal videos are there), ``snippets_per_clip`` the one it was calibrated for before (else 1). The
+    features must keep the model's feature contract (:mod:`damvad.contract`); the threshold records theirs."""
     if not 0 < far < 1:
         raise ValueError(f"far must be a fraction in (0, 1), got {far}")
     model, meta = load_model(model_path)
+    prov = meta.get("provenance") or {}
+    features = features if features is not None else prov.get("features")
+    dataset = dataset if dataset is not None else (prov.get("dataset_source") or prov.get("dataset"))
+    if not features:
+        raise ValueError(f"{meta['path']}: no features folder recorded; give --features")
+    if snippets_per_clip is None:
+        snippets_per_clip = model_snippets_per_clip(meta)
     store = FeatureStore(features)
     if dataset is not None:
         normal = [it.name for it in get_dataset(dataset).videos(split) if it.label == 0]
@@ -51,10 +64,16 @@ def calibrate(
     missing = [n for n in normal if n not in store]
     if missing:
         raise ValueError(f"{store.root}: no features for {len(missing)} normal video(s): {', '.join(missing[:10])}")
+    expected = model_contract(meta)
+    rows = {name: store.meta(name) for name in normal}
+    used = contract_of_records(rows.values(), f"{store.root} (calibration videos)")
+    warnings = check_contract(expected, used, "the model's training features", f"features in {store.root}") \
+        if expected is not None else []
     scores = []
     for name in normal:
-        frames = store.frames(name)
-        vs = score_video(model, store.features(name), frames, "online", snippets_per_clip=snippets_per_clip)
+        frames = int(rows[name]["frames"])
+        vs = score_video(model, store.features(name), frames, "online", snippets_per_clip=snippets_per_clip,
+                         snippet_len=used.snippet_len)
         scores.append(clip_scores_to_frames(vs.score, vs.frame_ranges, frames))
     flat = np.concatenate(scores)
     value = threshold_for_far(flat, far)
@@ -62,13 +81,16 @@ def calibrate(
         "value": float(value),
         "far_target": float(far),
         "far_on_calibration_frames": false_alarm_rate(flat, value),
-        "far_definition": "share of frames of normal videos with score >= threshold (as evaluate)",
+        "far_definition": FAR_DEFINITION,
         "score": "D",
         "protocol": "online",
         "snippets_per_clip": snippets_per_clip,
         "calibrated_on": source,
         "num_videos": len(normal),
         "num_frames": int(flat.size),
+        "features": {"root": str(store.root), "manifest_sha256": store.manifest_hash(),
+                     "contract": used.to_dict()},
+        "warnings": warnings,
     }
     if write:
         update_model_file(meta["path"], threshold=threshold)

@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from damvad.contract import FeatureContract
 from damvad.scoring import ClipResult, StreamScorer
 from damvad.video import (
     CROP_NAMES,
@@ -233,8 +234,8 @@ class Detector:
         self,
         model_path: str | Path,
         precision: str | None = None,
-        crops: str = "center",
-        snippets_per_clip: int = 1,
+        crops: str | None = None,
+        snippets_per_clip: int | None = None,
         threshold: float | None = None,
         close_after: float = 2.0,
         compile: bool = True,
@@ -242,25 +243,48 @@ class Detector:
         backend: str | None = None,
         calibration: Any = None,
     ):
-        """``backend`` / ``precision``: the I3D backend (``None``: the fastest measured, damvad.backends)."""
+        """``None`` settings come from the model file's feature contract (:mod:`damvad.contract`): the crops,
+        backend and precision of its training features, the clip length its threshold was calibrated for.
+        Features that would differ (other I3D weights, crops) are refused; another precision or backend is
+        allowed and listed in :attr:`warnings`."""
+        from damvad.contract import check_contract, model_contract, model_snippets_per_clip
         from damvad.modelfile import load_model
 
         self.model, self.meta = load_model(model_path)
-        self.crops = normalize_crops(crops)
-        self.snippets_per_clip = snippets_per_clip
+        expected = model_contract(self.meta)
+        self.crops = normalize_crops(crops if crops is not None else (expected.crops if expected else "center"))
+        calibrated_k = model_snippets_per_clip(self.meta)
+        self.snippets_per_clip = int(snippets_per_clip if snippets_per_clip is not None else calibrated_k)
         calibrated = (self.meta.get("threshold") or {}).get("value")
         self.threshold = float(threshold if threshold is not None else (calibrated if calibrated is not None else 0.5))
         self.threshold_source = "command line" if threshold is not None else (
             "calibrated" if calibrated is not None else "default 0.5 (not calibrated)")
+        self.warnings: list[str] = []
+        if calibrated is not None and threshold is None and self.snippets_per_clip != calibrated_k:
+            self.warnings.append(f"the threshold was calibrated for snippets_per_clip={calibrated_k}, not "
+                                 f"{self.snippets_per_clip}: its false-alarm rate does not carry over")
+            log.warning("%s", self.warnings[-1])
         self.close_after = close_after
         if feature_fn is None:
             from damvad.extract import build_feature_fn
 
+            backend, precision = _contract_backend(expected, backend, precision)
             # one compiled shape (batch 1) for every crop mode
             feature_fn, _ = build_feature_fn(precision, compile, batch_size=1, backend=backend,
                                              calibration=calibration)
         self.feature_fn = feature_fn
         self.input_dtype = "uint8" if getattr(feature_fn, "accepts_uint8", False) else "float32"
+        self.contract = FeatureContract(weights_sha256=str(getattr(feature_fn, "weights_sha256", "") or ""),
+                                        crops=self.crops, snippet_len=SNIPPET_LEN,
+                                        precision=str(getattr(feature_fn, "precision", "") or ""),
+                                        backend=str(getattr(feature_fn, "name", "") or ""))
+        if expected is not None:
+            self.warnings += check_contract(expected, self.contract, "the model's training features", "detect")
+        on_threshold = ((self.meta.get("threshold") or {}).get("features") or {}).get("contract")
+        if on_threshold and threshold is None:
+            found = check_contract(FeatureContract.from_dict(on_threshold), self.contract,
+                                   "the features the threshold was calibrated on", "detect")
+            self.warnings += [w for w in found if w not in self.warnings]
 
     def _snippets(self, frames: Iterable[np.ndarray], source: str,
                   planar: bool = False) -> Iterator[tuple[Snippet, np.ndarray, float]]:
@@ -363,6 +387,24 @@ class Detector:
             if progress:
                 sys.stderr.write("\n")
         return result
+
+
+def _contract_backend(expected: FeatureContract | None, backend: str | None,
+                      precision: str | None) -> tuple[str | None, str | None]:
+    """The backend and precision to build: those given, else the training features' (when the model
+    records a single one that fits), else ``None`` (the backend's default)."""
+    from damvad.backends import DEFAULT_BACKEND, PRECISIONS
+
+    if expected is None:
+        return backend, precision
+    single = {k: v for k, v in (("backend", expected.backend), ("precision", expected.precision))
+              if v and "," not in v}
+    backend = backend if backend is not None else single.get("backend")
+    if precision is None and single.get("precision"):
+        candidate = single["precision"]
+        if candidate in PRECISIONS.get(str(backend or DEFAULT_BACKEND).lower(), ()):
+            precision = candidate
+    return backend, precision
 
 
 def write_report(result: DetectionResult, out_dir: str | Path, threshold: float,

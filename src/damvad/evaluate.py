@@ -8,6 +8,7 @@ selected without test labels (see :mod:`damvad.train`); this module only reports
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
@@ -17,9 +18,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from damvad.clips import clip_scores_to_frames
+from damvad.contract import check_contract, contract_of_records, model_contract, model_snippets_per_clip
 from damvad.datasets import check_features, get_dataset
 from damvad.metrics import evaluate_scores, false_alarm_rate, roc_curve_points
-from damvad.modelfile import load_model
+from damvad.modelfile import load_model, read_model_file
 from damvad.scoring import VideoScores, score_video
 from damvad.store import FeatureStore
 from damvad.utils import atomic_write_json, provenance
@@ -37,7 +39,7 @@ class EvalConfig:
     out: str = ""  # report folder; default: <first run>/eval
     protocols: list[str] = field(default_factory=lambda: ["offline", "online"])
     score: str = "D"  # D (what the released code evaluates) or wD
-    snippets_per_clip: int = 1  # online protocol
+    snippets_per_clip: int | None = None  # online protocol; default: what each model was calibrated for, else 1
     far_rates: list[float] = field(default_factory=lambda: [0.01, 0.05])
     split: str = "test"
     timelines: int = 6  # per-video timeline plots (anomalous videos first)
@@ -89,6 +91,13 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
     models = find_model_files(cfg.runs)
     if not models:
         raise ValueError("no runs to evaluate")
+    prov = read_model_file(models[0]).get("provenance") or {}
+    if not cfg.dataset or not cfg.features:  # defaults: what the (first) model was trained on
+        recorded = prov.get("dataset_source") or prov.get("dataset") or ""
+        cfg = dataclasses.replace(cfg, dataset=cfg.dataset or recorded,
+                                  features=cfg.features or prov.get("features") or "")
+    if not cfg.dataset or not cfg.features:
+        raise ValueError("evaluate needs `dataset` and `features` (none recorded in the model file)")
     dataset = get_dataset(cfg.dataset)
     store = FeatureStore(cfg.features)
     check_features(dataset, store, cfg.split)
@@ -98,6 +107,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
     names = [it.name for it in items]
     video_labels = {it.name: it.label for it in items}
     gt = dataset.ground_truths(cfg.split, store)
+    evaluated = contract_of_records((store.meta(n) for n in names), f"{store.root} ({cfg.split} videos)")
     out_dir = Path(cfg.out) if cfg.out else models[0].parent.parent / "eval"
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -107,6 +117,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
         "config": cfg.__dict__,
         "dataset": dataset.name,
         "split": cfg.split,
+        "features_contract": evaluated.to_dict(),
         "runs": {},
     }
     curves: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
@@ -116,11 +127,15 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
     for path in models:
         model, meta = load_model(path)
         label = run_label(path)
+        expected = model_contract(meta)
+        warnings = check_contract(expected, evaluated, "its training features", f"features in {store.root}") \
+            if expected is not None else []
+        k = cfg.snippets_per_clip or model_snippets_per_clip(meta)
         run_report: dict[str, Any] = {"model": str(path), "variant": model.config.variant, "train": meta.get("train"),
-                                      "provenance": meta.get("provenance"), "protocols": {}}
+                                      "provenance": meta.get("provenance"), "snippets_per_clip": k,
+                                      "contract_warnings": warnings, "protocols": {}}
         for protocol in cfg.protocols:
-            scored = score_split(model, store, names, protocol, int(meta.get("num_clips", 16)),
-                                 cfg.snippets_per_clip)
+            scored = score_split(model, store, names, protocol, int(meta.get("num_clips", 16)), k)
             bar.update(len(names))
             frames = {n: clip_scores_to_frames(v.values(cfg.score), v.frame_ranges, len(gt[n]))
                       for n, v in scored.items()}
@@ -129,8 +144,10 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
                 metrics.pop("far_at_threshold", None)
             normal = {n: s for n, s in frames.items() if video_labels[n] == 0}
             calibrated = meta.get("threshold") or {}
-            # only for the score the threshold was calibrated on (detect alerts on D)
-            if calibrated.get("value") is not None and normal and calibrated.get("score", "D") == cfg.score:
+            # only for the score and clips the threshold was calibrated on (detect alerts on online D)
+            if (calibrated.get("value") is not None and normal and calibrated.get("score", "D") == cfg.score
+                    and protocol == calibrated.get("protocol", "online")
+                    and k == int(calibrated.get("snippets_per_clip") or 1)):
                 metrics["far_at_calibrated_threshold"] = {
                     "threshold": calibrated["value"], "far": false_alarm_rate(normal, calibrated["value"]),
                     "far_target": calibrated.get("far_target")}

@@ -374,6 +374,9 @@ class Trainer:
         }
         save_model_file(self.run_dir / "model.pt", self.model, {
             "num_clips": self.cfg.num_clips,
+            "contract": {"features": self.meta["feature_contract"],
+                         "clips": {"train_protocol": "offline", "num_clips": self.cfg.num_clips,
+                                   "protocol": "online", "snippets_per_clip": 1}},
             "train": result,
             "provenance": {**self.meta, "seed": self.seed},
             "threshold": None,
@@ -384,8 +387,12 @@ class Trainer:
 
 
 def training_meta(dataset: Dataset, store: FeatureStore, data: TrainData) -> dict[str, Any]:
-    """Provenance every run records: package, dataset, features (manifest hash, weights, crops, precision)."""
+    """Provenance every run records: package, dataset, features (manifest hash, weights, crops, precision),
+    and the feature contract of every training video (refused when they disagree, see damvad.contract)."""
+    from damvad.contract import contract_of_records
+
     first = store.meta(data.names[0])
+    contract = contract_of_records((store.meta(n) for n in data.names), f"{store.root} (training videos)")
     return {
         **provenance(),
         "dataset": dataset.name,
@@ -395,6 +402,7 @@ def training_meta(dataset: Dataset, store: FeatureStore, data: TrainData) -> dic
         "feature_crops": data.crops,
         "feature_precision": first.get("precision"),
         "snippet_len": first.get("snippet_len"),
+        "feature_contract": contract.to_dict(),
     }
 
 
@@ -415,6 +423,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     store = FeatureStore(cfg.features)
     data = load_train_data(dataset, store, cfg.num_clips, progress)
     meta = training_meta(dataset, store, data)
+    # what get_dataset() was given: calibrate and evaluate default to it
+    meta["dataset_source"] = str(Path(cfg.dataset).resolve()) if Path(cfg.dataset).exists() else cfg.dataset
     saved = out / "config.yaml"
     if resume and saved.is_file() and saved.read_text() != dump_config(cfg):
         raise ValueError(f"{saved}: the run in {out} was started with another config; resume it with the same "

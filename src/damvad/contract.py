@@ -1,0 +1,142 @@
+"""The feature contract: what a DAM head's scores depend on besides its weights.
+
+A DAM head only means something on features like the ones it was trained (and its threshold calibrated)
+on. Three fields change the features themselves -- the I3D weights, the crops averaged, the snippet
+length -- and a difference in any of them is refused (:class:`ContractError`, naming both sides). Two
+change them only by rounding -- the precision and the backend I3D ran with -- and a difference is allowed
+and reported (a warning; ``tests/test_contract.py`` measures the effect of fp32 vs bf16 on scores).
+
+The model file (:mod:`damvad.modelfile`) records the contract of its training features; ``calibrate``
+records the contract of the features its threshold was set on; ``evaluate``, ``calibrate`` and
+``detect`` check theirs against it and take their defaults from it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from damvad.video import SNIPPET_LEN, normalize_crops
+
+log = logging.getLogger(__name__)
+
+FEATURE_FIELDS = ("weights_sha256", "crops", "snippet_len")  # a difference changes the features: refused
+ROUNDING_FIELDS = ("precision", "backend")  # a difference changes them by rounding only: reported
+UNKNOWN = ""
+
+
+class ContractError(ValueError):
+    """Features that differ from the ones a model was trained or calibrated on."""
+
+
+@dataclass(frozen=True)
+class FeatureContract:
+    """How a set of I3D snippet features was made (one value per field; ``""``: not recorded)."""
+
+    weights_sha256: str = UNKNOWN
+    crops: str = "center"  # center | 5 | 10, as ``damvad extract --crops``
+    snippet_len: int = SNIPPET_LEN
+    precision: str = UNKNOWN  # fp32 | bf16 | int8 (several, comma-separated, when a folder mixes them)
+    backend: str = UNKNOWN  # torch | openvino (idem)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureContract:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known and v is not None}
+        if "crops" in values:
+            values["crops"] = normalize_crops(values["crops"])
+        if "snippet_len" in values:
+            values["snippet_len"] = int(values["snippet_len"])
+        return cls(**values)
+
+    def describe(self) -> str:
+        return ", ".join(f"{k} {_short(getattr(self, k)) or '?'}" for k in FEATURE_FIELDS + ROUNDING_FIELDS)
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text[:12] + "..." if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else text
+
+
+def contract_of_record(row: dict[str, Any]) -> FeatureContract:
+    """The contract of one video's feature-store row (as written by ``damvad extract``)."""
+    crops = row.get("crops", 1)
+    return FeatureContract(
+        weights_sha256=str(row.get("weights_sha256") or UNKNOWN),
+        crops=normalize_crops(len(row["crop_names"]) if row.get("crop_names") else crops),
+        snippet_len=int(row.get("snippet_len") or SNIPPET_LEN),
+        precision=str(row.get("precision") or UNKNOWN),
+        backend=str(row.get("backend") or UNKNOWN),
+    )
+
+
+def contract_of_records(rows: Iterable[dict[str, Any]], where: str = "features") -> FeatureContract:
+    """One contract for many videos' rows: they must agree on the feature fields (a folder mixing I3D
+    weights or crops would silently mix two feature spaces); mixed precisions/backends are listed."""
+    contracts = [contract_of_record(r) for r in rows]
+    if not contracts:
+        raise ValueError(f"{where}: no videos to take the feature contract from")
+    for name in FEATURE_FIELDS:
+        values = Counter(getattr(c, name) for c in contracts)
+        if len(values) > 1:
+            shown = "; ".join(f"{_short(v) or '?'} ({n} videos)" for v, n in values.most_common(4))
+            raise ContractError(f"{where}: the videos' features disagree on {name}: {shown}; extract them again "
+                                "with one setting (damvad extract --overwrite)")
+    mixed = {name: ",".join(sorted({getattr(c, name) for c in contracts})) for name in ROUNDING_FIELDS}
+    return FeatureContract(**{**contracts[0].to_dict(), **mixed})
+
+
+def check_contract(expected: FeatureContract, actual: FeatureContract, expected_what: str,
+                   actual_what: str) -> list[str]:
+    """Refuse a difference in the feature fields; return (and log) one warning per rounding difference.
+
+    A field not recorded on either side (``""``, e.g. a custom feature function's weights) is not compared."""
+    refused = [f"{name}: {_short(getattr(expected, name))} ({expected_what}) vs {_short(getattr(actual, name))} "
+               f"({actual_what})" for name in FEATURE_FIELDS if _differ(getattr(expected, name), getattr(actual, name))]
+    if refused:
+        raise ContractError(f"features differ from the ones the model expects, which changes its scores: "
+                            f"{'; '.join(refused)}. Use features made like the model's "
+                            f"({expected.describe()}), or retrain on these.")
+    warnings = [f"{name} {getattr(actual, name)} ({actual_what}) differs from {getattr(expected, name)} "
+                f"({expected_what}): scores differ slightly (rounding; see README, feature contract)"
+                for name in ROUNDING_FIELDS if _differ(getattr(expected, name), getattr(actual, name))]
+    for text in warnings:
+        log.warning("%s", text)
+    return warnings
+
+
+def _differ(a: Any, b: Any) -> bool:
+    return a != UNKNOWN and b != UNKNOWN and a != b
+
+
+def model_contract(meta: dict[str, Any]) -> FeatureContract | None:
+    """The contract a model file records; for a file written before contracts were recorded, the one its
+    training provenance implies (warned), or None when nothing is known (warned)."""
+    recorded = (meta.get("contract") or {}).get("features")
+    if recorded:
+        return FeatureContract.from_dict(recorded)
+    prov = meta.get("provenance") or {}
+    where = meta.get("path", "model file")
+    if prov.get("i3d_weights_sha256") or prov.get("feature_crops"):
+        log.warning("%s: written before damvad recorded the feature contract; using the one its training "
+                    "provenance implies (weights, crops, snippet length, precision; backend unknown)", where)
+        return FeatureContract(weights_sha256=str(prov.get("i3d_weights_sha256") or UNKNOWN),
+                               crops=normalize_crops(prov.get("feature_crops") or 1),
+                               snippet_len=int(prov.get("snippet_len") or SNIPPET_LEN),
+                               precision=str(prov.get("feature_precision") or UNKNOWN))
+    log.warning("%s: no feature contract recorded (an old model file); features are not checked against the "
+                "training ones, and defaults apply (centre crop, the backend's precision)", where)
+    return None
+
+
+def model_snippets_per_clip(meta: dict[str, Any]) -> int:
+    """The online clip length a model's threshold was calibrated for (else the contract's, else 1)."""
+    threshold = meta.get("threshold") or {}
+    clips = (meta.get("contract") or {}).get("clips") or {}
+    return int(threshold.get("snippets_per_clip") or clips.get("snippets_per_clip") or 1)
