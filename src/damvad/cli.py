@@ -12,22 +12,48 @@ from damvad import __version__
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
-    options = dict(crops=args.crops, precision=args.precision, dtype=args.dtype, compile=not args.no_compile,
-                   checkpoint=args.checkpoint, overwrite=args.overwrite, progress=not args.quiet,
-                   backend=args.backend, calibration=args.calibration)
-    if args.engine == "ray":
+    from damvad.config import load_config
+    from damvad.stages import ExtractConfig
+
+    inputs, overrides = _split_overrides(args.inputs)
+    cfg = load_config(ExtractConfig, _config_path(args.config), overrides, inputs=inputs or None, features=args.out,
+                      crops=args.crops, precision=args.precision, dtype=args.dtype, checkpoint=args.checkpoint,
+                      compile=_flag(not args.no_compile, True), overwrite=_flag(args.overwrite, False),
+                      backend=args.backend, calibration=args.calibration, engine=args.engine, address=args.address,
+                      cpus_per_worker=args.cpus_per_worker)
+    if not cfg.inputs or not cfg.features:
+        raise ValueError("extract needs videos (arguments or `inputs` in the config) and --out (or `features`)")
+    options = dict(crops=cfg.crops, precision=cfg.precision, dtype=cfg.dtype, compile=cfg.compile,
+                   checkpoint=cfg.checkpoint, overwrite=cfg.overwrite, progress=not args.quiet,
+                   backend=cfg.backend, calibration=cfg.calibration)
+    if cfg.engine == "ray":
         from damvad.cluster import extract_on_ray
 
-        report = extract_on_ray(args.inputs, args.out, address=args.address,
-                                cpus_per_worker=args.cpus_per_worker, **options)
+        report = extract_on_ray(cfg.inputs, cfg.features, address=cfg.address,
+                                cpus_per_worker=cfg.cpus_per_worker, **options)
     else:
-        if args.address is not None or args.cpus_per_worker:
+        if cfg.address is not None or cfg.cpus_per_worker:
             raise ValueError("--address and --cpus-per-worker are for --engine ray")
         from damvad.extract import extract
 
-        report = extract(args.inputs, args.out, **options)
+        report = extract(cfg.inputs, cfg.features, **options)
     print(report.summary())
     return 0 if report.ok else 1
+
+
+def _split_overrides(items: Sequence[str] | None) -> tuple[list[str], list[str]]:
+    """(positional arguments, ``key=value`` overrides): every subcommand takes both in one list. A URL
+    or path with ``=`` in it stays an argument (its part before ``=`` is not a key)."""
+    import re
+
+    key = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*=")
+    items = list(items or [])
+    return [i for i in items if not key.match(i)], [i for i in items if key.match(i)]
+
+
+def _flag(value: bool, default: bool) -> bool | None:
+    """A store_true/false flag as a config layer: None (not given) unless it differs from the default."""
+    return None if value == default else value
 
 
 def _cmd_weights(args: argparse.Namespace) -> int:
@@ -92,9 +118,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from damvad.config import load_config
     from damvad.evaluate import EvalConfig, evaluate, format_table
 
-    cfg = load_config(EvalConfig, _config_path(args.config), args.overrides, dataset=args.dataset,
-                      features=args.features, runs=args.runs or None, out=args.out,
-                      protocols=args.protocol, score=args.score)
+    runs, overrides = _split_overrides(args.runs)
+    cfg = load_config(EvalConfig, _config_path(args.config), overrides + args.set_overrides, dataset=args.dataset,
+                      features=args.features, runs=runs or None, out=args.out, protocols=args.protocol,
+                      score=args.score)
     report = evaluate(cfg, progress=not args.quiet)
     print(format_table(report))
     print(f"metrics: {report['metrics_json']}")
@@ -106,12 +133,23 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from damvad.calibrate import calibrate
+    from damvad.config import load_config
+    from damvad.stages import CalibrateConfig
 
-    th = calibrate(args.model, args.features, dataset=args.dataset, split=args.split, far=args.far,
-                   snippets_per_clip=args.snippets_per_clip, held_out_only=not args.all_normal)
+    positional, overrides = _split_overrides(args.items)
+    if len(positional) > 1:
+        raise ValueError(f"one model file expected, got {positional}")
+    cfg = load_config(CalibrateConfig, _config_path(args.config), overrides,
+                      model_file=positional[0] if positional else None, features=args.features,
+                      dataset=args.dataset, split=args.split, far=args.far, snippets_per_clip=args.snippets_per_clip,
+                      held_out_only=_flag(not args.all_normal, True))
+    if not cfg.model_file:
+        raise ValueError("calibrate needs a model file (argument or `model_file` in the config)")
+    th = calibrate(cfg.model_file, cfg.features, dataset=cfg.dataset, split=cfg.split, far=cfg.far,
+                   snippets_per_clip=cfg.snippets_per_clip, held_out_only=cfg.held_out_only)
     print(f"threshold {th['value']:.4f} for a false-alarm rate of {100 * th['far_target']:.2f}% of normal frames "
           f"({th['num_frames']} frames of {th['num_videos']} videos from {th['calibrated_on']}); "
-          f"stored in {args.model}")
+          f"stored in {cfg.model_file}")
     return 0
 
 
@@ -119,40 +157,63 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
     from pathlib import Path
 
+    from damvad.config import load_config
     from damvad.detect import Detector, RowWriter, detect_sources, write_report
+    from damvad.stages import DetectConfig
     from damvad.utils import AtomicTextOutput
 
-    sources = detect_sources(args.sources)
+    positional, overrides = _split_overrides(args.sources)
+    cfg = load_config(DetectConfig, _config_path(args.config), overrides, sources=positional or None,
+                      model_file=args.model, threshold=args.threshold, close_after=args.close_after,
+                      output=args.output, format=args.format, report=args.report, backend=args.backend,
+                      precision=args.precision, calibration=args.calibration, crops=args.crops,
+                      snippets_per_clip=args.snippets_per_clip, compile=_flag(not args.no_compile, True))
+    if not cfg.model_file:
+        raise ValueError("detect needs --model (or `model_file` in the config)")
+    sources = detect_sources(cfg.sources)
     if not sources:
-        raise ValueError(f"no videos found in {args.sources}")
-    det = Detector(args.model, precision=args.precision, crops=args.crops, snippets_per_clip=args.snippets_per_clip,
-                   threshold=args.threshold, close_after=args.close_after, compile=not args.no_compile,
-                   backend=args.backend, calibration=args.calibration)
+        raise ValueError(f"no videos found in {cfg.sources}")
+    det = Detector(cfg.model_file, precision=cfg.precision, crops=cfg.crops, snippets_per_clip=cfg.snippets_per_clip,
+                   threshold=cfg.threshold, close_after=cfg.close_after, compile=cfg.compile,
+                   backend=cfg.backend, calibration=cfg.calibration)
     print(f"threshold {det.threshold:.4f} ({det.threshold_source}); {len(sources)} source(s)", file=sys.stderr)
-    fmt = args.format or ("jsonl" if args.output and args.output.endswith((".jsonl", ".json")) else "csv")
+    output = cfg.output
+    fmt = cfg.format or ("jsonl" if output and output.endswith((".jsonl", ".json")) else "csv")
     failed = 0
-    to_file = bool(args.output and args.output != "-")
+    to_file = bool(output and output != "-")
     # a file output replaces an older one only once there are rows to put in it (atomically)
-    with (AtomicTextOutput(args.output) if to_file else nullcontext(sys.stdout)) as stream:
+    with (AtomicTextOutput(output) if to_file else nullcontext(sys.stdout)) as stream:
         writer = RowWriter(stream, fmt)
         for src in sources:  # one source's error is reported, the others are still scored
             is_file = Path(src).is_file()
             result = det.run(src, writer=writer, progress=not args.quiet,
-                             keep_rows=bool(args.report) or is_file)
+                             keep_rows=bool(cfg.report) or is_file)
             failed += result.error is not None
             spans = ", ".join(f"{e.start_time:.1f}-{e.end_time:.1f}s (peak {e.peak_score:.2f})"
                               for e in result.events)
             print(f"{src}: {result.frames} frames in {result.seconds:.1f} s, {len(result.events)} alert event(s)"
                   f"{': ' + spans if spans else ''}{'; WARNING ' + result.warning if result.warning else ''}"
                   f"{'; ERROR ' + result.error if result.error else ''}", file=sys.stderr)
-            if args.report:
-                paths = write_report(result, args.report, det.threshold, src if is_file else None)
+            if cfg.report:
+                paths = write_report(result, cfg.report, det.threshold, src if is_file else None)
                 print(f"  report: {', '.join(paths.values())}", file=sys.stderr)
         if to_file and not stream.written:
-            print(f"nothing scored: {args.output} left as it was", file=sys.stderr)
+            print(f"nothing scored: {output} left as it was", file=sys.stderr)
     if failed:
         print(f"{failed} of {len(sources)} source(s) failed", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    """Print what each stage would run with: defaults < --config < key=value."""
+    from damvad.stages import show_config
+
+    action, *overrides = args.items
+    if action != "show":
+        raise ValueError(f"unknown config action {action!r} (show)")
+    stages = [s.strip() for s in args.stage.split(",")] if args.stage else None
+    print(show_config(_config_path(args.config), overrides, stages), end="")
+    return 0
 
 
 def _cmd_benchmark(args: argparse.Namespace) -> int:
@@ -207,6 +268,11 @@ def _backend_options(p: argparse.ArgumentParser) -> None:
                         "vtest.avi when found); the quantized model is cached per calibration set")
 
 
+def _config_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=None, help="YAML file or shipped config name (ucf-crime, ...): top-level "
+                   "keys shared by the stages that have them, a section per stage (see `damvad config show`)")
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from damvad.backends.export import export_all
 
@@ -227,23 +293,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("extract", help="I3D snippet features for videos (resumable)")
-    p.add_argument("inputs", nargs="+", help="video files, folders (searched recursively) or .txt lists")
-    p.add_argument("--out", required=True, help="features folder (NAME.npy + NAME.json + manifest.csv)")
-    p.add_argument("--crops", default="center", choices=["center", "5", "10"])
+    p.add_argument("inputs", nargs="*", metavar="INPUT|KEY=VALUE",
+                   help="video files, folders (searched recursively) or .txt lists; key=value config overrides")
+    _config_option(p)
+    p.add_argument("--out", default=None, help="features folder (NAME.npy + NAME.json + manifest.csv)")
+    p.add_argument("--crops", default=None, choices=["center", "5", "10"], help="default center")
     _backend_options(p)
-    p.add_argument("--dtype", default="float32", choices=["float32", "float16"], help="storage dtype")
+    p.add_argument("--dtype", default=None, choices=["float32", "float16"], help="storage dtype (default float32)")
     p.add_argument("--checkpoint", default=None, help="other I3D weights (.pt state dict)")
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile (slower, no warm-up)")
     p.add_argument("--overwrite", action="store_true", help="redo videos that are already extracted")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--engine", default="local", choices=["local", "ray"],
+    p.add_argument("--engine", default=None, choices=["local", "ray"],
                    help="local: this machine; ray: every node of a Ray cluster (pip install 'damvad[cluster]')")
     p.add_argument("--address", default=None, help="Ray cluster: auto (the one this machine is part of) or "
                    "HOST:PORT; default $RAY_ADDRESS, else a new Ray instance on this machine")
-    p.add_argument("--cpus-per-worker", type=int, default=0,
+    p.add_argument("--cpus-per-worker", type=int, default=None,
                    help="Ray: CPUs per worker process (default: one worker per CPU node with all its CPUs, "
                    "one per GPU); on GPU nodes, several workers share a GPU when its CPUs allow")
-    p.set_defaults(func=_cmd_extract)
+    p.set_defaults(func=_cmd_extract, positionals="inputs")
 
     p = sub.add_parser("weights", help="fetch, verify and describe the I3D weights")
     p.add_argument("--json", action="store_true")
@@ -257,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train DAM (or an ablation) from video-level labels")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. lr=3e-4 seeds=[0,1,2]")
-    p.add_argument("--config", default=None, help="YAML file or shipped config name (ucf-crime, shanghaitech, ...)")
+    _config_option(p)
     p.add_argument("--dataset", default=None)
     p.add_argument("--features", default=None)
     p.add_argument("--out", default=None, help="run folder")
@@ -266,45 +334,62 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, default=None)
     p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=_cmd_train)
+    p.set_defaults(func=_cmd_train, positionals="overrides")
 
     p = sub.add_parser("evaluate", help="frame-level AUC / AP / false alarms of trained runs on a test split")
-    p.add_argument("runs", nargs="*", help="run folders or model files")
-    p.add_argument("--set", dest="overrides", nargs="+", metavar="KEY=VALUE", default=[],
-                   help="config overrides, e.g. snippets_per_clip=2 far_rates=[0.01]")
-    p.add_argument("--config", default=None)
+    p.add_argument("runs", nargs="*", metavar="RUN|KEY=VALUE",
+                   help="run folders or model files; key=value config overrides, e.g. far_rates=[0.01]")
+    p.add_argument("--set", dest="set_overrides", nargs="+", metavar="KEY=VALUE", default=[],
+                   help="config overrides (an older spelling of positional key=value)")
+    _config_option(p)
     p.add_argument("--dataset", default=None)
     p.add_argument("--features", default=None)
     p.add_argument("--out", default=None, help="report folder (default: RUN/eval)")
     p.add_argument("--protocol", nargs="+", default=None, choices=["offline", "online"])
     p.add_argument("--score", default=None, choices=["D", "wD"])
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=_cmd_evaluate)
+    p.set_defaults(func=_cmd_evaluate, positionals="runs")
 
     p = sub.add_parser("calibrate", help="set a model's alert threshold for a false-alarm rate")
-    p.add_argument("model", help="model.pt (or its run folder)")
-    p.add_argument("--features", required=True)
-    p.add_argument("--dataset", required=True, help="whose normal videos of --split are used")
-    p.add_argument("--split", default="train")
-    p.add_argument("--far", type=float, default=0.01, help="fraction of normal clips allowed to alert")
-    p.add_argument("--snippets-per-clip", type=int, default=1)
+    p.add_argument("items", nargs="*", metavar="MODEL|KEY=VALUE",
+                   help="model.pt (or its run folder); key=value config overrides")
+    _config_option(p)
+    p.add_argument("--features", default=None, help="default: the features the model was trained on")
+    p.add_argument("--dataset", default=None, help="whose normal videos of --split are used (default: the model's)")
+    p.add_argument("--split", default=None, help="default train")
+    p.add_argument("--far", type=float, default=None, help="fraction of normal frames allowed to alert (default 0.01)")
+    p.add_argument("--snippets-per-clip", type=int, default=None,
+                   help="online clip length (default: the model's, else 1)")
     p.add_argument("--all-normal", action="store_true", help="use every normal video, not only held-out ones")
-    p.set_defaults(func=_cmd_calibrate)
+    p.set_defaults(func=_cmd_calibrate, positionals="items")
 
     p = sub.add_parser("detect", help="score a file, folder, RTSP/HTTP stream or webcam, live, with alerts")
-    p.add_argument("sources", nargs="+", help="video file, folder, URL, or webcam index (0, 1, ...)")
-    p.add_argument("--model", required=True)
+    p.add_argument("sources", nargs="*", metavar="SOURCE|KEY=VALUE",
+                   help="video file, folder, URL, or webcam index (0, 1, ...); key=value config overrides")
+    _config_option(p)
+    p.add_argument("--model", default=None, help="model.pt or its run folder (config: model_file)")
     p.add_argument("--threshold", type=float, default=None, help="override the calibrated threshold")
-    p.add_argument("--close-after", type=float, default=2.0, help="seconds below threshold that close an alert")
+    p.add_argument("--close-after", type=float, default=None,
+                   help="seconds below threshold that close an alert (default 2)")
     p.add_argument("--output", "-o", default=None, help="CSV or JSONL file for per-clip rows (default stdout)")
     p.add_argument("--format", choices=["csv", "jsonl"], default=None)
     p.add_argument("--report", default=None, help="folder for a timeline plot, events and an annotated video")
-    _backend_options(p)
-    p.add_argument("--crops", default="center", choices=["center", "5", "10"])
-    p.add_argument("--snippets-per-clip", type=int, default=1)
+    _backend_options(p)  # default: the backend and precision of the model's training features
+    p.add_argument("--crops", default=None, choices=["center", "5", "10"],
+                   help="default: the crops of the model's training features")
+    p.add_argument("--snippets-per-clip", type=int, default=None,
+                   help="default: the clip length the threshold was calibrated for, else 1")
     p.add_argument("--no-compile", action="store_true")
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=_cmd_detect)
+    p.set_defaults(func=_cmd_detect, positionals="sources")
+
+    p = sub.add_parser("config", help="show the merged config every stage would run with")
+    p.add_argument("items", nargs="+", metavar="show [KEY=VALUE ...]", help="show, then key=value (every stage "
+                   "that has the key) or stage.key=value overrides")
+    _config_option(p)
+    p.add_argument("--stage", default=None, help="only these stages, comma-separated (extract, train, evaluate, "
+                   "calibrate, detect, table1, diagnose)")
+    p.set_defaults(func=_cmd_config, positionals="items")
 
     p = sub.add_parser("benchmark", help="named synthetic benchmarks: prepare, summary, table1, diagnose")
     p.add_argument("action", choices=["prepare", "summary", "table1", "diagnose"],
@@ -315,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="YAML file or shipped config (default: table1-NAME)")
     p.add_argument("--root", default=None, help="benchmark folder (default: <damvad cache>/benchmarks/NAME)")
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=_cmd_benchmark)
+    p.set_defaults(func=_cmd_benchmark, positionals="overrides")
 
     p = sub.add_parser("export", help="I3D (and a trained DAM head) to ONNX and OpenVINO IR, with input specs")
     p.add_argument("--out", required=True, help="folder for the model files and INPUT_SPECS.md / specs.json")
@@ -353,7 +438,12 @@ def _user_error(exc: BaseException) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    rest = getattr(args, "positionals", None)  # positionals after an option land here (argparse stops at it)
+    if extra and (rest is None or any(e.startswith("-") for e in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        setattr(args, rest, list(getattr(args, rest) or []) + extra)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -56,40 +56,52 @@ def _safe_yaml(text: str, where: str) -> Any:
         raise ConfigError(f"{where}: not valid YAML{at}: {problem}") from None
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = merge(out[key], value)
         else:
             out[key] = value
     return out
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML config file as a mapping (plain YAML only); a clear error naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: config file not found")
+    loaded = _safe_yaml(path.read_text(errors="replace"), str(path)) or {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of key: value")
+    return loaded
 
 
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None,
                 **explicit: Any) -> T:
     """Defaults of ``cls`` < YAML file < ``explicit`` keyword values < ``key=value`` overrides.
 
-    Each layer is checked (:func:`check_values`) with its source named in the error."""
-    layers: list[tuple[str, dict[str, Any]]] = []
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: config file not found")
-        loaded = _safe_yaml(path.read_text(errors="replace"), str(path)) or {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: a config must be a mapping of key: value")
-        layers.append((str(path), loaded))
-    layers.append((COMMAND_LINE, {k: v for k, v in explicit.items() if v is not None}))
-    layers.append((COMMAND_LINE, parse_overrides(overrides)))
-    data: dict[str, Any] = {}
-    for source, layer in layers:
-        data = _merge(data, check_values(cls, layer, source))
+    Each layer is checked (:func:`check_values`) with its source named in the error. A stage's config
+    (:data:`damvad.stages.STAGES`) reads its part of the shared schema: its top-level keys and section."""
+    from damvad.stages import merged_values, stage_of
+
+    stage = stage_of(cls)
+    if stage is not None:
+        data, sources = merged_values(stage, path, overrides, **explicit)
+    else:
+        layers: list[tuple[str, dict[str, Any]]] = []
+        if path is not None:
+            layers.append((str(path), read_config_file(path)))
+        layers.append((COMMAND_LINE, {k: v for k, v in explicit.items() if v is not None}))
+        layers.append((COMMAND_LINE, parse_overrides(overrides)))
+        data = {}
+        for source, layer in layers:
+            data = merge(data, check_values(cls, layer, source))
+        sources = list(dict.fromkeys(s for s, layer in layers if layer))
     try:
         return cls(**data)
     except (TypeError, ValueError) as exc:  # the class's own cross-field checks (or a nested config's)
-        sources = " / ".join(dict.fromkeys(s for s, layer in layers if layer))
-        raise ConfigError(f"{sources or 'config'}: {exc}") from None
+        raise ConfigError(f"{' / '.join(sources) or 'config'}: {exc}") from None
 
 
 def dump_config(obj: Any) -> str:

@@ -1,0 +1,83 @@
+"""One config flow: one YAML schema with a section per stage, the same --config / key=value for every command."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from damvad.cli import _config_path, build_parser, main
+from damvad.config import ConfigError, load_config
+from damvad.evaluate import EvalConfig
+from damvad.stages import CalibrateConfig, DetectConfig, ExtractConfig, show_config
+from damvad.train import TrainConfig
+
+
+def _write(tmp_path, text: str):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_every_shipped_config_loads_for_every_stage():
+    for name in ("ucf-crime", "shanghaitech", "xd-violence"):
+        path = _config_path(name)
+        cfg = load_config(EvalConfig, path)  # used to fail: "unknown config key(s) ['batch_anomalous', ...]"
+        assert cfg.dataset == name and cfg.features == f"features/{name}" and cfg.out == ""
+        assert load_config(TrainConfig, path).out == f"runs/{name}-dist"
+        for cls in (ExtractConfig, CalibrateConfig, DetectConfig):
+            load_config(cls, path)
+    assert load_config(ExtractConfig, _config_path("ucf-crime")).crops == "5"
+    assert load_config(TrainConfig, _config_path("table1-synth-ucf-v1")).iterations == 1000  # its train section
+
+
+def test_top_level_keys_are_shared_sections_win_and_other_stages_keys_are_ignored(tmp_path):
+    path = _write(tmp_path, "dataset: d\nfeatures: f\nsnippets_per_clip: 3\niterations: 50\n"
+                            "evaluate: {snippets_per_clip: 2, out: rep}\ncalibrate: {far: 0.05}\n")
+    ev = load_config(EvalConfig, path)
+    assert (ev.dataset, ev.features, ev.snippets_per_clip, ev.out) == ("d", "f", 2, "rep")
+    cal = load_config(CalibrateConfig, path)
+    assert (cal.dataset, cal.snippets_per_clip, cal.far) == ("d", 3, 0.05)
+    assert load_config(TrainConfig, path).iterations == 50
+    # explicit flags beat the file, key=value beats both; stage.key=value is the same key
+    ev = load_config(EvalConfig, path, ["evaluate.timelines=1", "score=wD"], out="flag")
+    assert (ev.out, ev.timelines, ev.score) == ("flag", 1, "wD")
+
+
+def test_unknown_keys_are_refused_naming_the_file_or_the_owner(tmp_path):
+    with pytest.raises(ConfigError, match=r"c.yaml: unknown config key\(s\) \['bogus'\]"):
+        load_config(EvalConfig, _write(tmp_path, "dataset: d\nbogus: 1\n"))
+    with pytest.raises(ConfigError, match=r"c.yaml: unknown detect key\(s\) \['thresh'\]"):
+        load_config(TrainConfig, _write(tmp_path, "detect: {thresh: 0.3}\n"))  # a typo in another section
+    with pytest.raises(ConfigError, match="section 'train' must be a mapping"):
+        load_config(EvalConfig, _write(tmp_path, "train: 3\n"))
+    with pytest.raises(ConfigError, match=r"unknown config key 'iterations' for evaluate \(a key of train"):
+        load_config(EvalConfig, None, ["iterations=5"])
+    with pytest.raises(ConfigError, match="c.yaml: crops: must be one of"):
+        load_config(ExtractConfig, _write(tmp_path, "extract: {crops: 7}\n"))
+
+
+def test_every_subcommand_takes_config_and_key_value_the_same_way():
+    parser = build_parser()
+    for argv in (["extract", "v.mp4", "crops=5"], ["train", "lr=0.1"], ["evaluate", "run", "score=wD"],
+                 ["calibrate", "m.pt", "far=0.05"], ["detect", "v.mp4", "threshold=0.4"]):
+        args = parser.parse_args([*argv, "--config", "x.yaml"])
+        assert args.config == "x.yaml"
+    # extract and detect leave --precision to their defaults alike (None: the backend's, or the model's)
+    assert parser.parse_args(["extract", "v"]).precision is None
+    assert parser.parse_args(["detect", "v"]).precision is None
+    assert parser.parse_args(["evaluate", "r", "--set", "score=wD"]).set_overrides == ["score=wD"]  # old spelling
+
+
+def test_config_show_prints_every_stage_merged(tmp_path, capsys):
+    path = _write(tmp_path, "dataset: d\ntrain: {iterations: 9}\n")
+    shown = yaml.safe_load(show_config(path, ["evaluate.score=wD", "snippets_per_clip=2"]))
+    assert set(shown) == {"extract", "train", "evaluate", "calibrate", "detect"}
+    assert shown["train"]["iterations"] == 9 and shown["evaluate"]["score"] == "wD"
+    assert shown["evaluate"]["dataset"] == "d" and shown["calibrate"]["snippets_per_clip"] == 2
+    assert shown["detect"]["snippets_per_clip"] == 2 and shown["extract"]["precision"] is None
+    # key=value after an option still counts (argparse alone would refuse it)
+    assert main(["config", "show", "--config", str(path), "--stage", "train", "lr=0.5"]) == 0
+    out = yaml.safe_load(capsys.readouterr().out)
+    assert list(out) == ["train"] and out["train"]["lr"] == 0.5 and out["train"]["iterations"] == 9
+    assert main(["config", "show", "bogus=1"]) == 2
+    assert "unknown key(s) ['bogus']" in capsys.readouterr().err
