@@ -11,7 +11,7 @@ from featuretools import make_feature_dataset
 
 
 def test_dataset_summary(capsys):
-    assert main(["dataset", "ucf-crime", "--summary"]) == 0
+    assert main(["dataset", "ucf-crime"]) == 0
     out = capsys.readouterr().out
     assert "1,111,808" in out and "1,610" in out
 

@@ -8,13 +8,13 @@ import math
 import numpy as np
 import pytest
 
+from damvad.clips import clip_scores_to_frames
 from damvad.metrics import (
     average_precision,
     average_precision_trapezoid,
     evaluate_scores,
     false_alarm_rate,
     frame_auc,
-    frame_scores,
     mean_per_video_auc,
     per_video_auc,
     roc_curve_points,
@@ -47,13 +47,13 @@ def _videos(seed: int = 0):
     return scores, labels, vlabels
 
 
-# ----------------------------------------------------------------------------------- frame_scores
+# ----------------------------------------------------------------------------------- clip scores onto frames
 
 
-def test_frame_scores_maps_each_frame_to_its_range():
-    values = [0.1, 0.5, 0.9]
-    ranges = [[64, 128], [0, 64], [128, 150]]  # any order
-    out = frame_scores(values, ranges, 150)
+def test_clip_scores_to_frames_maps_each_frame_to_its_range():
+    values = [0.5, 0.1, 0.9]
+    ranges = [[0, 64], [64, 128], [128, 150]]
+    out = clip_scores_to_frames(np.array(values), np.array(ranges), 150)
     ref = np.empty(150)
     for f in range(150):
         for v, (s, e) in zip(values, ranges, strict=True):
@@ -66,19 +66,19 @@ def test_frame_scores_maps_each_frame_to_its_range():
 @pytest.mark.parametrize(
     "values, ranges, n, match",
     [
-        ([1, 2], [[0, 10], [12, 20]], 20, r"frames \[10, 12\) are not covered"),
-        ([1, 2], [[0, 10], [8, 20]], 20, r"ranges \[0, 10\) and \[8, 20\) overlap"),
-        ([1, 2], [[0, 10], [10, 25]], 20, r"end at frame 25 but the video has 20 frames"),
-        ([1, 2], [[0, 10], [10, 15]], 20, r"end at frame 15 but the video has 20 frames"),
-        ([1, 2], [[3, 10], [10, 20]], 20, r"frames \[0, 3\) uncovered"),
-        ([1, 2], [[0, 10], [10, 10]], 10, r"range 1 \[10, 10\) is empty"),
+        ([1, 2], [[0, 10], [12, 20]], 20, r"do not cover all 20 frames"),
+        ([1, 2], [[0, 10], [8, 20]], 20, r"overlap"),
+        ([1, 2], [[0, 10], [10, 25]], 20, r"out of \[0, 20\]"),
+        ([1, 2], [[0, 10], [10, 15]], 20, r"do not cover all 20 frames"),
+        ([1, 2], [[3, 10], [10, 20]], 20, r"do not cover all 20 frames"),
+        ([1, 2], [[0, 10], [10, 10]], 10, r"or empty"),
         ([1, float("nan")], [[0, 10], [10, 20]], 20, r"NaN"),
-        ([1, 2, 3], [[0, 10], [10, 20]], 20, r"ranges must have shape \(3, 2\)"),
+        ([1, 2, 3], [[0, 10], [10, 20]], 20, r"expected scores \(C,\) and frame ranges \(C, 2\)"),
     ],
 )
-def test_frame_scores_errors(values, ranges, n, match):
+def test_clip_scores_to_frames_errors(values, ranges, n, match):
     with pytest.raises(ValueError, match=match):
-        frame_scores(values, ranges, n)
+        clip_scores_to_frames(np.array(values, dtype=float), np.array(ranges), n)
 
 
 # ----------------------------------------------------------------------------------- AUC

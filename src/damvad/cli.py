@@ -121,7 +121,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     runs, overrides = _split_overrides(args.runs)
     cfg = load_config(EvalConfig, _config_path(args.config), overrides + args.set_overrides, dataset=args.dataset,
                       features=args.features, runs=runs or None, out=args.out, protocols=args.protocol,
-                      score=args.score)
+                      score=args.score, allow_missing=_flag(args.allow_missing, False))
     report = evaluate(cfg, progress=not args.quiet)
     print(format_table(report))
     print(f"metrics: {report['metrics_json']}")
@@ -319,7 +319,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dataset", help="describe a benchmark or a folder/CSV dataset")
     p.add_argument("name", help="ucf-crime, shanghaitech, xd-violence, a folder or a CSV")
-    p.add_argument("--summary", action="store_true", help="videos per split, frames (the default action)")
     p.add_argument("--features", default=None, help="use this features folder's true frame counts")
     p.set_defaults(func=_cmd_dataset)
 
@@ -347,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="report folder (default: RUN/eval)")
     p.add_argument("--protocol", nargs="+", default=None, choices=["offline", "online"])
     p.add_argument("--score", default=None, choices=["D", "wD"])
+    p.add_argument("--allow-missing", action="store_true",
+                   help="evaluate the videos that have features (a partial benchmark); the missing are listed")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_evaluate, positionals="runs")
 

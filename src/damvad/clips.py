@@ -26,9 +26,10 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from damvad.video import SNIPPET_LEN  # noqa: F401  (re-exported: the snippet length clips are made of)
+
 ArrayLike = TypeVar("ArrayLike", np.ndarray, torch.Tensor)
 
-SNIPPET_LEN = 64
 
 
 def _check_positive(name: str, value: int) -> int:
@@ -175,7 +176,8 @@ def online_clip_frame_ranges(
 
 
 def clip_scores_to_frames(scores: np.ndarray, frame_ranges: np.ndarray, num_frames: int) -> np.ndarray:
-    """Per-frame scores (num_frames,) from per-clip scores and their frame ranges.
+    """Per-frame scores (num_frames,) from per-clip scores and their frame ranges: the one place that paints
+    clip scores onto frames (evaluate, calibrate, detect's timelines and annotated videos).
 
     Each frame takes the score of the first clip that covers it (later clips covering the same frames
     only exist when the last snippet was repeated to fill C clips). Frames no clip covers are an error.
@@ -186,6 +188,9 @@ def clip_scores_to_frames(scores: np.ndarray, frame_ranges: np.ndarray, num_fram
         raise ValueError(f"expected scores (C,) and frame ranges (C, 2), got {scores.shape} and "
                          f"{frame_ranges.shape}")
     f = _check_positive("num_frames", num_frames)
+    if not np.isfinite(scores).all():
+        first = int(np.flatnonzero(~np.isfinite(scores))[0])
+        raise ValueError(f"clip scores contain NaN or infinity (first at clip {first})")
     lengths = frame_ranges[:, 1] - frame_ranges[:, 0]
     if np.any(frame_ranges < 0) or np.any(frame_ranges > f) or np.any(lengths <= 0):
         raise ValueError(f"clip frame ranges out of [0, {f}] or empty")

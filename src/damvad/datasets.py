@@ -29,7 +29,7 @@ import dataclasses
 import io
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -57,6 +57,7 @@ from damvad.annotations import (
     resource_label,
 )
 from damvad.store import InconsistentRecordError
+from damvad.video import VIDEO_EXTENSIONS  # one list: a video extract takes is one a folder dataset lists
 
 __all__ = [
     "BUILTIN_DATASETS",
@@ -72,7 +73,6 @@ __all__ = [
 ]
 
 BUILTIN_DATASETS = (UCF_CRIME, SHANGHAITECH, XD_VIOLENCE)
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".ts", ".m4v")
 SPLITS = ("train", "dev", "test")  # dev: frame labels for decisions, never for training or reporting
 # A quarter of a 64-frame snippet: covers decoders that disagree on the last frames of a stream,
 # catches a different file or frame rate (a 25 vs 30 fps re-encode moves a 1-minute video by 300).
@@ -220,11 +220,14 @@ class Dataset:
         return intervals_to_mask(intervals, num_frames)
 
     def ground_truths(
-        self, split: str = "test", store: FrameSource | None = None, tolerance: int = FRAME_TOLERANCE
+        self, split: str = "test", store: FrameSource | None = None, tolerance: int = FRAME_TOLERANCE,
+        names: Collection[str] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Frame labels of every video of ``split``; frame counts from ``store`` when given."""
+        """Frame labels of every video of ``split`` (or of ``names`` among them); frame counts from ``store``."""
         out = {}
         for item in self.videos(split):
+            if names is not None and item.name not in names:
+                continue
             n = None
             if store is not None:
                 if item.name not in store:
@@ -491,26 +494,39 @@ def get_dataset(name_or_path: str | Path) -> Dataset:
 
 
 def check_features(
-    dataset: Dataset, store: Any, split: str, crops: int | None = None, tolerance: int = FRAME_TOLERANCE
-) -> None:
+    dataset: Dataset, store: Any, split: str, crops: int | None = None, tolerance: int = FRAME_TOLERANCE,
+    allow_missing: bool = False,
+) -> list[str]:
     """Raise one :class:`DatasetError` listing every video of ``split`` with unusable features.
 
     Checked: both files present and readable, shape (ceil(frames / snippet_len), crops, 7, 1024),
     and the frame count against the annotation (within ``tolerance``), including interval ends.
+    ``allow_missing``: videos without features (never downloaded, or failed to extract) are returned
+    instead, for a partial evaluation; features that are present but wrong are still an error.
     """
     items = dataset.videos(split)
     if not items:
         raise DatasetError(f"{dataset.name}: split {split!r} has no videos")
     problems: list[str] = []
+    missing: list[str] = []
     for item in items:
+        if allow_missing and item.name not in store:
+            missing.append(item.name)
+            continue
         problem = _feature_problem(dataset, store, item, crops, tolerance)
         if problem:
             problems.append(f"  {item.name}: {problem}")
+    if len(missing) == len(items):
+        raise DatasetError(f"{getattr(store, 'root', store)}: none of the {len(items)} {split} videos of "
+                           f"{dataset.name} has features")
     if problems:
         raise DatasetError(
             f"{getattr(store, 'root', store)}: {len(problems)} of {len(items)} {split} videos of "
             f"{dataset.name} have missing or unusable features:\n" + "\n".join(problems)
+            + ("\n(damvad evaluate ... --allow-missing evaluates the videos that are present)"
+               if not allow_missing and any(": missing (" in p for p in problems) else "")
         )
+    return missing
 
 
 def _feature_problem(
@@ -619,14 +635,3 @@ def dataset_summary(dataset: Dataset, store: Any = None, snippet_len: int = 64) 
         lines.append(f"frame labels for {split}: {'yes' if dataset.has_frame_labels(split) else 'no'}")
     lines += [f"note: {n}" for n in notes]
     return "\n".join(lines)
-
-
-def frame_counts(dataset: Dataset, split: str, store: Any = None) -> Mapping[str, int | None]:
-    """Per-video frame counts: the store's where it has the video, else the annotation's (or None)."""
-    out: dict[str, int | None] = {}
-    for item in dataset.videos(split):
-        if store is not None and item.name in store:
-            out[item.name] = int(store.frames(item.name))
-        else:
-            out[item.name] = item.num_frames
-    return out

@@ -10,7 +10,6 @@ of state, one open alert event).
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
 import sys
@@ -23,6 +22,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from damvad.clips import clip_scores_to_frames
 from damvad.contract import FeatureContract
 from damvad.scoring import ClipResult, StreamScorer
 from damvad.video import (
@@ -41,6 +41,7 @@ from damvad.video import (
     probe,
     resize_frames,
     snippet_to_input,
+    write_video,
 )
 
 log = logging.getLogger(__name__)
@@ -121,10 +122,11 @@ class DetectionResult:
     warning: str | None = None  # e.g. fewer frames decoded than the container declares
 
     def _per_frame(self, field_name: str) -> np.ndarray:
-        out = np.zeros(self.frames, dtype=np.float64)
-        for r in self.rows:
-            out[r.start_frame : r.end_frame] = getattr(r, field_name)
-        return out
+        """Clip values painted onto frames as evaluate does (zeros when the rows were not kept)."""
+        if not self.rows or not self.frames:
+            return np.zeros(self.frames, dtype=np.float64)
+        return clip_scores_to_frames(np.array([getattr(r, field_name) for r in self.rows], dtype=np.float64),
+                                     np.array([[r.start_frame, r.end_frame] for r in self.rows]), self.frames)
 
     def frame_scores(self) -> np.ndarray:
         return self._per_frame("score")
@@ -433,28 +435,18 @@ def write_report(result: DetectionResult, out_dir: str | Path, threshold: float,
 
 def annotate_video(video_path: str | Path, result: DetectionResult, out_path: str | Path, threshold: float) -> Path:
     """Copy of the video with a score bar (bottom) and a red border while an alert is open."""
-    import av
-
-    from damvad.utils import atomic_open
-
     scores = result.frame_scores()
     in_alert = np.zeros(result.frames, dtype=bool)
     for e in result.events:
         in_alert[e.start_frame : e.end_frame] = True
-    out_path = Path(out_path)
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="mp4") as container:
-        stream = None
+
+    def annotated() -> Iterator[np.ndarray]:
         for i, frame in enumerate(iter_frames(video_path, short_side=None)):
             if i >= result.frames:
                 break
             h, w = frame.shape[:2]
             h2, w2 = h - h % 2, w - w % 2
-            img = np.ascontiguousarray(frame[:h2, :w2])
-            if stream is None:
-                stream = container.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4",
-                                              rate=int(round(result.fps or 25)))
-                stream.width, stream.height, stream.pix_fmt = w2, h2, "yuv420p"
+            img = np.array(frame[:h2, :w2])
             bar_h = max(6, h2 // 24)
             s = float(scores[i])
             img[h2 - bar_h :, :] = (img[h2 - bar_h :, :] * 0.4).astype(np.uint8)
@@ -466,14 +458,10 @@ def annotate_video(video_path: str | Path, result: DetectionResult, out_path: st
                 b = max(3, min(h2, w2) // 60)
                 img[:b], img[-b - bar_h : -bar_h], img[:, :b], img[:, -b:] = (230, 30, 30), (230, 30, 30), \
                     (230, 30, 30), (230, 30, 30)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                container.mux(packet)
-        if stream is not None:
-            for packet in stream.encode():
-                container.mux(packet)
-    with atomic_open(out_path, "wb") as fh:
-        fh.write(buf.getvalue())
-    return out_path
+            yield img
+
+    write_video(out_path, annotated(), result.fps or 25)
+    return Path(out_path)
 
 
 def detect_sources(sources: list[str]) -> list[str]:

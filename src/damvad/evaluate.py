@@ -43,6 +43,7 @@ class EvalConfig:
     far_rates: list[float] = field(default_factory=lambda: [0.01, 0.05])
     split: str = "test"
     timelines: int = 6  # per-video timeline plots (anomalous videos first)
+    allow_missing: bool = False  # evaluate the videos that have features; the others are listed in the report
 
     # ranges and choices checked (with the types above) by damvad.config before anything is written
     limits: ClassVar[dict[str, str | tuple]] = {
@@ -100,13 +101,20 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
         raise ValueError("evaluate needs `dataset` and `features` (none recorded in the model file)")
     dataset = get_dataset(cfg.dataset)
     store = FeatureStore(cfg.features)
-    check_features(dataset, store, cfg.split)
+    missing = set(check_features(dataset, store, cfg.split, allow_missing=cfg.allow_missing))
     if not dataset.has_frame_labels(cfg.split):
         raise ValueError(f"{dataset.name}: the {cfg.split} split has no frame-level ground truth")
-    items = dataset.videos(cfg.split)
+    every = dataset.videos(cfg.split)
+    items = [it for it in every if it.name not in missing]
     names = [it.name for it in items]
     video_labels = {it.name: it.label for it in items}
-    gt = dataset.ground_truths(cfg.split, store)
+    gt = dataset.ground_truths(cfg.split, store, names=set(names))
+    coverage = {"videos": len(items), "of": len(every), "frames": int(sum(len(g) for g in gt.values())),
+                "anomalous_frames": int(sum(int(g.sum()) for g in gt.values())),
+                "anomalous_videos": int(sum(video_labels.values())), "missing": sorted(missing)}
+    if missing:
+        log.warning("%s: evaluating %d of %d %s videos; %d have no features (listed in metrics.json)",
+                    dataset.name, len(items), len(every), cfg.split, len(missing))
     evaluated = contract_of_records((store.meta(n) for n in names), f"{store.root} ({cfg.split} videos)")
     out_dir = Path(cfg.out) if cfg.out else models[0].parent.parent / "eval"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -118,6 +126,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
         "dataset": dataset.name,
         "split": cfg.split,
         "features_contract": evaluated.to_dict(),
+        "coverage": coverage,
         "runs": {},
     }
     curves: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
@@ -218,7 +227,14 @@ def summarize(runs: dict[str, Any], protocols: list[str]) -> dict[str, Any]:
 def format_table(report: dict[str, Any]) -> str:
     """A readable summary: one line per run and protocol, then mean +- std over runs."""
     header = f"{'run':<28} {'protocol':<8} {'AUC%':>7} {'AP%':>7} {'FAR@cal%':>9} {'vidAUC%':>8}"
-    lines = [header, "-" * len(header)]
+    cov = report.get("coverage")
+    lines = []
+    if cov:
+        lines.append(f"{report['dataset']} {report['split']}: {cov['videos']} of {cov['of']} videos evaluated "
+                     f"({cov['frames']:,} frames, {cov['anomalous_frames']:,} anomalous)"
+                     + (f"; {len(cov['missing'])} missing: PARTIAL, not comparable with full-split results"
+                        if cov["missing"] else ""))
+    lines += [header, "-" * len(header)]
 
     def pct(x: Any) -> str:
         return "   -" if x is None else f"{100 * x:7.2f}"

@@ -22,7 +22,6 @@ __all__ = [
     "evaluate_scores",
     "false_alarm_rate",
     "frame_auc",
-    "frame_scores",
     "mean_per_video_auc",
     "per_video_auc",
     "roc_curve_points",
@@ -96,68 +95,6 @@ def _both_classes(y: np.ndarray, what: str) -> None:
         raise ValueError(
             f"{what} is undefined: all {y.size} frames are {'anomalous' if y.all() else 'normal'}"
         )
-
-
-# --------------------------------------------------------------------------- scores onto frames
-
-
-def frame_scores(
-    values: Sequence[float] | np.ndarray, ranges: Sequence[Sequence[int]] | np.ndarray, num_frames: int
-) -> np.ndarray:
-    """Give each frame the score of the clip/snippet that covers it.
-
-    ``ranges`` (K, 2) are 0-based [start, end) frame ranges; together they must tile
-    ``[0, num_frames)`` exactly (no gap, no overlap, nothing past the end), so a misaligned
-    snippet grid is an error instead of a silently shifted ground truth.
-    """
-    vals = np.asarray(values, dtype=np.float64)
-    rng = np.asarray(ranges)
-    if vals.ndim != 1:
-        raise ValueError(f"values must be 1-D, got shape {vals.shape}")
-    if rng.ndim != 2 or rng.shape[1] != 2 or rng.shape[0] != vals.size:
-        raise ValueError(
-            f"ranges must have shape ({vals.size}, 2) to match {vals.size} values, got {rng.shape}"
-        )
-    if rng.size and not np.issubdtype(rng.dtype, np.integer):
-        if not np.array_equal(rng, np.round(rng)):
-            raise ValueError("ranges must be integer frame indices")
-    rng = rng.astype(np.int64)
-    if not np.isfinite(vals).all():
-        raise ValueError(
-            f"values contain NaN or infinity (first at index {int(np.flatnonzero(~np.isfinite(vals))[0])})"
-        )
-    num_frames = int(num_frames)
-    if num_frames <= 0:
-        raise ValueError(f"num_frames must be positive, got {num_frames}")
-    if vals.size == 0:
-        raise ValueError(f"no ranges to cover {num_frames} frames")
-    bad = np.flatnonzero(rng[:, 1] <= rng[:, 0])
-    if bad.size:
-        i = int(bad[0])
-        raise ValueError(f"range {i} [{rng[i, 0]}, {rng[i, 1]}) is empty or reversed")
-    order = np.argsort(rng[:, 0], kind="stable")
-    r = rng[order]
-    if r[0, 0] != 0:
-        raise ValueError(
-            f"ranges leave frames [0, {r[0, 0]}) uncovered"
-            if r[0, 0] > 0
-            else f"range [{r[0, 0]}, {r[0, 1]}) starts before frame 0"
-        )
-    for (s0, e0), (s1, e1) in zip(r[:-1], r[1:], strict=True):
-        if s1 < e0:
-            raise ValueError(f"ranges [{s0}, {e0}) and [{s1}, {e1}) overlap")
-        if s1 > e0:
-            raise ValueError(f"frames [{e0}, {s1}) are not covered by any range")
-    if r[-1, 1] != num_frames:
-        raise ValueError(
-            f"ranges end at frame {r[-1, 1]} but the video has {num_frames} frames"
-            + (
-                " (clip the last range to the frame count)"
-                if r[-1, 1] > num_frames
-                else " (frames uncovered)"
-            )
-        )
-    return np.repeat(vals[order], r[:, 1] - r[:, 0])
 
 
 # --------------------------------------------------------------------------- frame-level metrics

@@ -131,10 +131,6 @@ class FeatureStore:
     def frames(self, name: str) -> int:
         return int(self.meta(name)["frames"])
 
-    def snippet_ranges(self, name: str) -> np.ndarray:
-        """(S, 2) [start, end) frame range of each snippet, ends clipped to the true frame count."""
-        return np.asarray(self.meta(name)["snippet_ranges"], dtype=np.int64).reshape(-1, 2)
-
     def load(self, name: str, mmap: bool = True) -> np.ndarray:
         """The (S, crops, 7, 1024) maps; checked against the manifest row, never unpickled."""
         path = self.npy_path(name)

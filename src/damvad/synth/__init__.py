@@ -26,8 +26,9 @@ central part of the image so that the centre 224 x 224 crop used by I3D sees the
 from __future__ import annotations
 
 from damvad.synth.dataset import generate_dataset, load_ground_truth
-from damvad.synth.render import render_frames, synthetic_stream, write_video
+from damvad.synth.render import render_frames, synthetic_stream
 from damvad.synth.specs import EVENT_KINDS, SYNTH_FORMAT, EventSpec, VideoSpec, make_video_spec, min_anomalous_frames
+from damvad.video import write_video
 
 __all__ = [
     "EVENT_KINDS",

@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from damvad.synth.render import _codec, _frame_count, render_frames, write_video
+from damvad.synth.render import _frame_count, render_frames
 from damvad.synth.specs import EVENT_KINDS, SYNTH_FORMAT, VideoSpec, make_video_spec, min_anomalous_frames
 from damvad.utils import atomic_write_json, atomic_write_text
+from damvad.video import video_codec, write_video
 
 SPLITS = ("train", "dev", "test")
 _SPLITS = tuple((s, lab) for s in SPLITS for lab in ("normal", "anomalous"))
@@ -73,7 +74,7 @@ class SynthParams:
     def as_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d.update(num_frames=[int(v) for v in self.num_frames], size=[int(v) for v in self.size],
-                 synth_format=SYNTH_FORMAT, codec=_codec())
+                 synth_format=SYNTH_FORMAT, codec=video_codec())
         if self.durations is None:
             d.pop("durations")
         return json.loads(json.dumps(d))
