@@ -136,7 +136,7 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, progress: bool =
             m = run["protocols"][protocol]
             cal = m.get("far_at_calibrated_threshold")
             far = (f"false alarms at the calibrated threshold {cal['threshold']:.3f}: {100 * cal['far']:.1f}% "
-                   f"(target {100 * plan.far:.0f}%)" if cal else "not calibrated")
+                   f"(target {100 * plan.far:.0f}%)" if cal else "no threshold calibrated for this protocol")
             print(f"  {label:>10} {protocol:<7}: frame AUC {100 * (m['frame_auc'] or 0):.1f}%  "
                   f"AP {100 * (m['frame_ap'] or 0):.1f}%  {far}")
     print(f"live detection on {test_video.name}: {result.frames} frames in {result.seconds:.1f} s, "
