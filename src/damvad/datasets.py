@@ -522,7 +522,8 @@ def check_features(
     if problems:
         raise DatasetError(
             f"{getattr(store, 'root', store)}: {len(problems)} of {len(items)} {split} videos of "
-            f"{dataset.name} have missing or unusable features:\n" + "\n".join(problems)
+            f"{dataset.name} have missing or unusable features:\n" + "\n".join(problems[:20])
+            + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else "")
             + ("\n(damvad evaluate ... --allow-missing evaluates the videos that are present)"
                if not allow_missing and any(": missing (" in p for p in problems) else "")
         )
