@@ -28,13 +28,14 @@ def calibrate(
     snippets_per_clip: int = 1,
     held_out_only: bool = True,
     write: bool = True,
+    device: Any = None,
 ) -> dict[str, Any]:
     """Set the model file's threshold so that ``far`` of normal *frames* (online protocol, score D) reach it.
 
     Per frame, as :mod:`damvad.evaluate` measures false alarms (a clip covering more frames weighs more)."""
     if not 0 < far < 1:
         raise ValueError(f"far must be a fraction in (0, 1), got {far}")
-    model, meta = load_model(model_path)
+    model, meta = load_model(model_path, device)  # None: auto, a CUDA device when torch sees one
     store = FeatureStore(features)
     if dataset is not None:
         normal = [it.name for it in get_dataset(dataset).videos(split) if it.label == 0]
@@ -69,6 +70,7 @@ def calibrate(
         "calibrated_on": source,
         "num_videos": len(normal),
         "num_frames": int(flat.size),
+        "device": str(next(model.parameters()).device),
     }
     if write:
         update_model_file(meta["path"], threshold=threshold)

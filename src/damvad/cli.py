@@ -18,6 +18,10 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     if args.engine == "ray":
         from damvad.cluster import extract_on_ray
 
+        if args.device not in (None, "auto") or args.batch_size or args.decoders:
+            raise ValueError("--device, --batch-size and --decoders are for --engine local; a Ray worker runs "
+                             "on the GPU Ray gives it (num_gpus), batched by its free memory")
+
         report = extract_on_ray(args.inputs, args.out, address=args.address,
                                 cpus_per_worker=args.cpus_per_worker, **options)
     else:
@@ -25,7 +29,8 @@ def _cmd_extract(args: argparse.Namespace) -> int:
             raise ValueError("--address and --cpus-per-worker are for --engine ray")
         from damvad.extract import extract
 
-        report = extract(args.inputs, args.out, **options)
+        report = extract(args.inputs, args.out, device=args.device, batch_size=args.batch_size,
+                         decoders=args.decoders, **options)
     print(report.summary())
     return 0 if report.ok else 1
 
@@ -75,7 +80,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cfg = load_config(TrainConfig, _config_path(args.config), args.overrides, dataset=args.dataset,
                       features=args.features, out=args.out, variant=args.variant, seeds=args.seeds,
                       iterations=args.iterations)
-    summary = train(cfg, resume=args.resume, progress=not args.quiet)
+    summary = train(cfg, resume=args.resume, progress=not args.quiet, device=args.device)
     print(f"\n{'seed':>5} {'variant':<13} {'params':>10} {'selected':>9} {'val video AUC':>14}")
     for r in summary["runs"]:
         val = r.get("val_video_auc")
@@ -95,7 +100,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     cfg = load_config(EvalConfig, _config_path(args.config), args.overrides, dataset=args.dataset,
                       features=args.features, runs=args.runs or None, out=args.out,
                       protocols=args.protocol, score=args.score)
-    report = evaluate(cfg, progress=not args.quiet)
+    report = evaluate(cfg, progress=not args.quiet, device=args.device)
     print(format_table(report))
     print(f"metrics: {report['metrics_json']}")
     if report.get("roc_plot"):
@@ -108,7 +113,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from damvad.calibrate import calibrate
 
     th = calibrate(args.model, args.features, dataset=args.dataset, split=args.split, far=args.far,
-                   snippets_per_clip=args.snippets_per_clip, held_out_only=not args.all_normal)
+                   snippets_per_clip=args.snippets_per_clip, held_out_only=not args.all_normal,
+                   device=args.device)
     print(f"threshold {th['value']:.4f} for a false-alarm rate of {100 * th['far_target']:.2f}% of normal frames "
           f"({th['num_frames']} frames of {th['num_videos']} videos from {th['calibrated_on']}); "
           f"stored in {args.model}")
@@ -127,8 +133,9 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         raise ValueError(f"no videos found in {args.sources}")
     det = Detector(args.model, precision=args.precision, crops=args.crops, snippets_per_clip=args.snippets_per_clip,
                    threshold=args.threshold, close_after=args.close_after, compile=not args.no_compile,
-                   backend=args.backend, calibration=args.calibration)
-    print(f"threshold {det.threshold:.4f} ({det.threshold_source}); {len(sources)} source(s)", file=sys.stderr)
+                   backend=args.backend, calibration=args.calibration, device=args.device)
+    print(f"threshold {det.threshold:.4f} ({det.threshold_source}); {len(sources)} source(s); on {det.device}",
+          file=sys.stderr)
     fmt = args.format or ("jsonl" if args.output and args.output.endswith((".jsonl", ".json")) else "csv")
     failed = 0
     to_file = bool(args.output and args.output != "-")
@@ -192,19 +199,24 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from damvad.demo import run_demo
 
-    run_demo(args.out, quick=args.quick, progress=not args.quiet)
+    run_demo(args.out, quick=args.quick, progress=not args.quiet, device=args.device)
     return 0
 
 
 def _backend_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default=None, choices=["openvino", "torch"],
                    help="I3D implementation (default openvino: the fastest measured, see README)")
-    p.add_argument("--precision", default=None, choices=["fp32", "bf16", "int8"],
+    p.add_argument("--precision", default=None, choices=["fp32", "bf16", "fp16", "int8"],
                    help="default: the fastest this CPU runs well (openvino: int8 with VNNI, else bf16, else fp32; "
-                        "torch: bf16 or fp32); int8 needs openvino")
+                        "torch: bf16 or fp32); int8 needs openvino; on a GPU: torch fp16 (or bf16, fp32)")
     p.add_argument("--calibration", nargs="+", default=None, metavar="VIDEO",
                    help="int8 only: calibrate on these videos/folders (default: built-in synthetic scenes + "
                         "vtest.avi when found); the quantized model is cached per calibration set")
+
+
+def _device_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default=None, metavar="auto|cpu|cuda[:N]",
+                   help="where torch work runs (default auto: the first CUDA device when torch sees one, else cpu)")
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -240,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local: this machine; ray: every node of a Ray cluster (pip install 'damvad[cluster]')")
     p.add_argument("--address", default=None, help="Ray cluster: auto (the one this machine is part of) or "
                    "HOST:PORT; default $RAY_ADDRESS, else a new Ray instance on this machine")
+    _device_option(p)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="clips per I3D call (default: 1 on the CPU, from the free memory on a GPU); above 1 or on "
+                        "a GPU, several videos are decoded at once and their snippets packed into full batches")
+    p.add_argument("--decoders", type=int, default=None,
+                   help="decoding threads of the batched path (default: half the CPUs, at most 8)")
     p.add_argument("--cpus-per-worker", type=int, default=0,
                    help="Ray: CPUs per worker process (default: one worker per CPU node with all its CPUs, "
                    "one per GPU); on GPU nodes, several workers share a GPU when its CPUs allow")
@@ -265,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", default=None)
     p.add_argument("--iterations", type=int, default=None)
     p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
+    _device_option(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_train)
 
@@ -278,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="report folder (default: RUN/eval)")
     p.add_argument("--protocol", nargs="+", default=None, choices=["offline", "online"])
     p.add_argument("--score", default=None, choices=["D", "wD"])
+    _device_option(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_evaluate)
 
@@ -289,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--far", type=float, default=0.01, help="fraction of normal clips allowed to alert")
     p.add_argument("--snippets-per-clip", type=int, default=1)
     p.add_argument("--all-normal", action="store_true", help="use every normal video, not only held-out ones")
+    _device_option(p)
     p.set_defaults(func=_cmd_calibrate)
 
     p = sub.add_parser("detect", help="score a file, folder, RTSP/HTTP stream or webcam, live, with alerts")
@@ -303,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crops", default="center", choices=["center", "5", "10"])
     p.add_argument("--snippets-per-clip", type=int, default=1)
     p.add_argument("--no-compile", action="store_true")
+    _device_option(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_detect)
 
@@ -329,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the whole pipeline on a generated dataset (no download)")
     p.add_argument("--out", default="demo_out")
     p.add_argument("--quick", action="store_true", help="a smaller dataset and budget (for tests)")
+    _device_option(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_demo)
 

@@ -433,7 +433,7 @@ def extract(
     batch = int(batch_size or getattr(feature_fn, "batch_size", 1) or 1)
     try:
         if todo and (batch > 1 or dev.type == "cuda"):
-            _extract_batched(todo, feature_fn, spec, infos, store, report, bar, batch, decoders)
+            extract_batched_to_store(todo, feature_fn, spec, infos, store, report, bar, batch, decoders)
             return report
         for i, (name, path) in enumerate(todo):
             bar.set_postfix_str(f"video {i + 1}/{len(todo)} {name}")
@@ -467,11 +467,19 @@ def extract(
     return report
 
 
-def _extract_batched(todo: list[tuple[str, Path]], feature_fn: FeatureFn, spec: ExtractorSpec,
-                     infos: dict[str, VideoInfo], store: FeatureStore, report: ExtractReport, bar: Any,
-                     batch: int, decoders: int | None) -> None:
-    """:func:`damvad.batched.extract_batched` writing through ``store`` into ``report`` as the per-video loop."""
+def extract_batched_to_store(todo: list[tuple[str, Path]], feature_fn: FeatureFn, spec: ExtractorSpec,
+                             infos: dict[str, VideoInfo], store: FeatureStore, report: ExtractReport, bar: Any = None,
+                             batch: int | None = None, decoders: int | None = None,
+                             on_frames: Callable[[int], None] | None = None) -> None:
+    """:func:`damvad.batched.extract_batched` writing through ``store`` into ``report`` as the per-video loop
+    does (the GPU path of :func:`extract` and of a GPU cluster worker). ``bar``: a tqdm bar or None."""
     from damvad.batched import extract_batched
+
+    def say(message: str) -> None:
+        if bar is not None:
+            bar.write(message)
+        else:
+            log.error("%s", message)
 
     def done(name: str, arr: np.ndarray, row: dict[str, Any]) -> bool:
         try:
@@ -479,18 +487,21 @@ def _extract_batched(todo: list[tuple[str, Path]], feature_fn: FeatureFn, spec: 
             atomic_write_json(store.json_path(name), row)
         except OSError as exc:  # the features could not be written
             report.failed[name] = f"cannot write its features: {exc}"
-            bar.write(f"error: {name}: {report.failed[name]}")
+            say(f"error: {name}: {report.failed[name]}")
             return exc.errno not in (errno.ENOSPC, errno.EDQUOT)
         report.done.append(name)
         report.frames += row["frames"]
-        bar.set_postfix_str(f"{len(report.done)}/{len(todo)} videos done")
+        if bar is not None:
+            bar.set_postfix_str(f"{len(report.done)}/{len(todo)} videos done")
         return True
 
     def failed(name: str, cause: str) -> None:
         report.failed[name] = cause
-        bar.write(f"error: {name}: {cause}")
+        say(f"error: {name}: {cause}")
 
-    extract_batched(todo, feature_fn, spec, infos, done, failed, on_frames=bar.update, batch_size=batch,
+    if on_frames is None and bar is not None:
+        on_frames = bar.update
+    extract_batched(todo, feature_fn, spec, infos, done, failed, on_frames=on_frames, batch_size=batch,
                     decoders=decoders)
     finished = set(report.done) | set(report.failed)
     for name, _ in todo:  # stopped early (a full disk): the rest is not extracted

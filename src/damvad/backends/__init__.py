@@ -185,5 +185,5 @@ def check_batch(x: Any) -> Any:
     return x
 
 
-__all__ = ["BACKENDS", "CUDA_PRECISIONS", "DEFAULT_BACKEND", "DEFAULT_CUDA_PRECISION", "PRECISIONS", "I3DBackend", "build_backend", "check_batch",
-           "default_precision", "resolve"]
+__all__ = ["BACKENDS", "CUDA_PRECISIONS", "DEFAULT_BACKEND", "DEFAULT_CUDA_PRECISION", "PRECISIONS", "I3DBackend",
+           "build_backend", "check_batch", "default_precision", "resolve"]
