@@ -266,6 +266,7 @@ def load_i3d(checkpoint: str | Path | None = None, device: str | torch.device | 
     """
     from damvad import weights
 
+    target = resolve_device(device)  # a GPU asked for on a machine without one fails before any loading
     path = Path(checkpoint) if checkpoint is not None else weights.fetch_i3d_checkpoint()
     state, sha = weights.load_i3d_state_dict(path)
     logits_key = "Logits.Conv3d_0c_1x1.conv.weight"
@@ -276,7 +277,6 @@ def load_i3d(checkpoint: str | Path | None = None, device: str | torch.device | 
     model.requires_grad_(False)
     model.weights_sha256 = sha
     model.weights_path = str(path)
-    target = resolve_device(device)
     return model if target.type == "cpu" else model.to(target)
 
 
