@@ -260,9 +260,10 @@ def fake_i3d(monkeypatch):
     """I3D replaced by a cheap stand-in, except where a checkpoint is given (its loading is under test)."""
     real = damvad.extract.build_feature_fn
 
-    def build(precision="fp32", compile=True, batch_size=1, checkpoint=None, backend=None, calibration=None):
+    def build(precision="fp32", compile=True, batch_size=1, checkpoint=None, backend=None, calibration=None,
+              device=None):
         if checkpoint is not None:
-            return real(precision, compile, batch_size, checkpoint, backend, calibration)
+            return real(precision, compile, batch_size, checkpoint, backend, calibration, device)
         return fake_features, "fake-i3d"
 
     monkeypatch.setattr(damvad.extract, "build_feature_fn", build)

@@ -12,7 +12,7 @@ import torch
 from damvad import __version__
 from damvad.cli import main
 from damvad.cluster import WorkerShape, _cause, extract_on_ray, plan_workers
-from damvad.cluster_worker import FeatureWorker, torch_device_feature_fn
+from damvad.cluster_worker import FeatureWorker, worker_feature_fn
 from videotools import write_video
 
 
@@ -43,11 +43,13 @@ def test_cause_is_one_readable_line():
     assert _cause(Exception("socket closed\nmore")) == "Exception: socket closed"
 
 
-def test_gpu_feature_path_matches_fast_i3d_on_cpu(i3d_model):
+def test_worker_feature_path_matches_fast_i3d_on_cpu(i3d_model):
     from damvad.i3d import FastI3D
 
     x = torch.rand(1, 3, 16, 224, 224, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    got = torch_device_feature_fn(i3d_model, "fp32", "cpu")(x)
+    fn = worker_feature_fn(i3d_model, {"backend": "torch", "compile": False}, "fp32", "cpu")
+    assert fn.info()["device"] == "cpu" and fn.batch_size == 1
+    got = fn(x)
     want = FastI3D(i3d_model, precision="fp32", compile=False)(x)
     assert got.dtype == torch.float32 and got.shape == want.shape == (1, 1, 1024)
     torch.testing.assert_close(got, want, rtol=0, atol=0)
@@ -69,6 +71,13 @@ def test_worker_refuses_a_folder_it_does_not_share_with_the_driver(tmp_path):
         FeatureWorker(_setup(tmp_path, probe_video=str(tmp_path / "nope.mp4")), b"")
     with pytest.raises(RuntimeError, match="install the same version on every node"):
         FeatureWorker(_setup(tmp_path, damvad_version="0.0.0"), b"")
+
+
+def test_worker_given_a_gpu_that_torch_does_not_see_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    (tmp_path / ".damvad-ray-x.check").write_text("")
+    with pytest.raises(RuntimeError, match="Ray gave this worker a GPU but torch sees no CUDA device"):
+        FeatureWorker(_setup(tmp_path, num_gpus=1), b"")  # before any weights are loaded
 
 
 def test_clear_error_without_ray(tmp_path, monkeypatch, capsys):

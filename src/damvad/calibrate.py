@@ -31,6 +31,7 @@ def calibrate(
     snippets_per_clip: int | None = None,
     held_out_only: bool = True,
     write: bool = True,
+    device: Any = None,
 ) -> dict[str, Any]:
     """Set the model file's threshold so that ``far`` of normal *frames* (online protocol, score D) reach it.
 
@@ -40,7 +41,7 @@ def calibrate(
     features must keep the model's feature contract (:mod:`damvad.contract`); the threshold records theirs."""
     if not 0 < far < 1:
         raise ValueError(f"far must be a fraction in (0, 1), got {far}")
-    model, meta = load_model(model_path)
+    model, meta = load_model(model_path, device)  # None: auto, a CUDA device when torch sees one
     prov = meta.get("provenance") or {}
     features = features if features is not None else prov.get("features")
     dataset = dataset if dataset is not None else (prov.get("dataset_source") or prov.get("dataset"))
@@ -91,6 +92,7 @@ def calibrate(
         "features": {"root": str(store.root), "manifest_sha256": store.manifest_hash(),
                      "contract": used.to_dict()},
         "warnings": warnings,
+        "device": str(next(model.parameters()).device),
     }
     if write:
         update_model_file(meta["path"], threshold=threshold)

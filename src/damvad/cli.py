@@ -20,7 +20,8 @@ def _cmd_extract(args: argparse.Namespace) -> int:
                       crops=args.crops, precision=args.precision, dtype=args.dtype, checkpoint=args.checkpoint,
                       compile=_flag(not args.no_compile, True), overwrite=_flag(args.overwrite, False),
                       backend=args.backend, calibration=args.calibration, engine=args.engine, address=args.address,
-                      cpus_per_worker=args.cpus_per_worker)
+                      cpus_per_worker=args.cpus_per_worker, device=args.device, batch_size=args.batch_size,
+                      decoders=args.decoders)
     if not cfg.inputs or not cfg.features:
         raise ValueError("extract needs videos (arguments or `inputs` in the config) and --out (or `features`)")
     options = dict(crops=cfg.crops, precision=cfg.precision, dtype=cfg.dtype, compile=cfg.compile,
@@ -29,6 +30,9 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     if cfg.engine == "ray":
         from damvad.cluster import extract_on_ray
 
+        if cfg.device not in (None, "auto") or cfg.batch_size or cfg.decoders:
+            raise ValueError("--device, --batch-size and --decoders are for --engine local; a Ray worker runs "
+                             "on the GPU Ray gives it (num_gpus), batched by its free memory")
         report = extract_on_ray(cfg.inputs, cfg.features, address=cfg.address,
                                 cpus_per_worker=cfg.cpus_per_worker, **options)
     else:
@@ -36,7 +40,8 @@ def _cmd_extract(args: argparse.Namespace) -> int:
             raise ValueError("--address and --cpus-per-worker are for --engine ray")
         from damvad.extract import extract
 
-        report = extract(cfg.inputs, cfg.features, **options)
+        report = extract(cfg.inputs, cfg.features, device=cfg.device, batch_size=cfg.batch_size,
+                         decoders=cfg.decoders, **options)
     print(report.summary())
     return 0 if report.ok else 1
 
@@ -101,7 +106,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cfg = load_config(TrainConfig, _config_path(args.config), args.overrides, dataset=args.dataset,
                       features=args.features, out=args.out, variant=args.variant, seeds=args.seeds,
                       iterations=args.iterations)
-    summary = train(cfg, resume=args.resume, progress=not args.quiet)
+    summary = train(cfg, resume=args.resume, progress=not args.quiet, device=args.device)
     print(f"\n{'seed':>5} {'variant':<13} {'params':>10} {'selected':>9} {'val video AUC':>14}")
     for r in summary["runs"]:
         val = r.get("val_video_auc")
@@ -121,8 +126,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     runs, overrides = _split_overrides(args.runs)
     cfg = load_config(EvalConfig, _config_path(args.config), overrides + args.set_overrides, dataset=args.dataset,
                       features=args.features, runs=runs or None, out=args.out, protocols=args.protocol,
-                      score=args.score, allow_missing=_flag(args.allow_missing, False))
-    report = evaluate(cfg, progress=not args.quiet)
+                      score=args.score, allow_missing=_flag(args.allow_missing, False),
+                      device=args.device)
+    report = evaluate(cfg, progress=not args.quiet, device=cfg.device)
     print(format_table(report))
     print(f"metrics: {report['metrics_json']}")
     if report.get("roc_plot"):
@@ -142,11 +148,11 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     cfg = load_config(CalibrateConfig, _config_path(args.config), overrides,
                       model_file=positional[0] if positional else None, features=args.features,
                       dataset=args.dataset, split=args.split, far=args.far, snippets_per_clip=args.snippets_per_clip,
-                      held_out_only=_flag(not args.all_normal, True))
+                      held_out_only=_flag(not args.all_normal, True), device=args.device)
     if not cfg.model_file:
         raise ValueError("calibrate needs a model file (argument or `model_file` in the config)")
     th = calibrate(cfg.model_file, cfg.features, dataset=cfg.dataset, split=cfg.split, far=cfg.far,
-                   snippets_per_clip=cfg.snippets_per_clip, held_out_only=cfg.held_out_only)
+                   snippets_per_clip=cfg.snippets_per_clip, held_out_only=cfg.held_out_only, device=cfg.device)
     print(f"threshold {th['value']:.4f} for a false-alarm rate of {100 * th['far_target']:.2f}% of normal frames "
           f"({th['num_frames']} frames of {th['num_videos']} videos from {th['calibrated_on']}); "
           f"stored in {cfg.model_file}")
@@ -167,7 +173,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
                       model_file=args.model, threshold=args.threshold, close_after=args.close_after,
                       output=args.output, format=args.format, report=args.report, backend=args.backend,
                       precision=args.precision, calibration=args.calibration, crops=args.crops,
-                      snippets_per_clip=args.snippets_per_clip, compile=_flag(not args.no_compile, True))
+                      snippets_per_clip=args.snippets_per_clip, compile=_flag(not args.no_compile, True),
+                      device=args.device)
     if not cfg.model_file:
         raise ValueError("detect needs --model (or `model_file` in the config)")
     sources = detect_sources(cfg.sources)
@@ -175,8 +182,9 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         raise ValueError(f"no videos found in {cfg.sources}")
     det = Detector(cfg.model_file, precision=cfg.precision, crops=cfg.crops, snippets_per_clip=cfg.snippets_per_clip,
                    threshold=cfg.threshold, close_after=cfg.close_after, compile=cfg.compile,
-                   backend=cfg.backend, calibration=cfg.calibration)
-    print(f"threshold {det.threshold:.4f} ({det.threshold_source}); {len(sources)} source(s)", file=sys.stderr)
+                   backend=cfg.backend, calibration=cfg.calibration, device=cfg.device)
+    print(f"threshold {det.threshold:.4f} ({det.threshold_source}); {len(sources)} source(s); on {det.device}",
+          file=sys.stderr)
     output = cfg.output
     fmt = cfg.format or ("jsonl" if output and output.endswith((".jsonl", ".json")) else "csv")
     failed = 0
@@ -253,16 +261,16 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from damvad.demo import run_demo
 
-    run_demo(args.out, quick=args.quick, progress=not args.quiet)
+    run_demo(args.out, quick=args.quick, progress=not args.quiet, device=args.device)
     return 0
 
 
 def _backend_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default=None, choices=["openvino", "torch"],
                    help="I3D implementation (default openvino: the fastest measured, see README)")
-    p.add_argument("--precision", default=None, choices=["fp32", "bf16", "int8"],
+    p.add_argument("--precision", default=None, choices=["fp32", "bf16", "fp16", "int8"],
                    help="default: the fastest this CPU runs well (openvino: int8 with VNNI, else bf16, else fp32; "
-                        "torch: bf16 or fp32); int8 needs openvino")
+                        "torch: bf16 or fp32); int8 needs openvino; on a GPU: torch fp16 (or bf16, fp32)")
     p.add_argument("--calibration", nargs="+", default=None, metavar="VIDEO",
                    help="int8 only: calibrate on these videos/folders (default: built-in synthetic scenes + "
                         "vtest.avi when found); the quantized model is cached per calibration set")
@@ -271,6 +279,11 @@ def _backend_options(p: argparse.ArgumentParser) -> None:
 def _config_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None, help="YAML file or shipped config name (ucf-crime, ...): top-level "
                    "keys shared by the stages that have them, a section per stage (see `damvad config show`)")
+
+
+def _device_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default=None, metavar="auto|cpu|cuda[:N]",
+                   help="where torch work runs (default auto: the first CUDA device when torch sees one, else cpu)")
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -308,6 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local: this machine; ray: every node of a Ray cluster (pip install 'damvad[cluster]')")
     p.add_argument("--address", default=None, help="Ray cluster: auto (the one this machine is part of) or "
                    "HOST:PORT; default $RAY_ADDRESS, else a new Ray instance on this machine")
+    _device_option(p)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="clips per I3D call (default: 1 on the CPU, from the free memory on a GPU); above 1 or on "
+                        "a GPU, several videos are decoded at once and their snippets packed into full batches")
+    p.add_argument("--decoders", type=int, default=None,
+                   help="decoding threads of the batched path (default: half the CPUs, at most 8)")
     p.add_argument("--cpus-per-worker", type=int, default=None,
                    help="Ray: CPUs per worker process (default: one worker per CPU node with all its CPUs, "
                    "one per GPU); on GPU nodes, several workers share a GPU when its CPUs allow")
@@ -332,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", default=None)
     p.add_argument("--iterations", type=int, default=None)
     p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
+    _device_option(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_train, positionals="overrides")
 
@@ -348,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--score", default=None, choices=["D", "wD"])
     p.add_argument("--allow-missing", action="store_true",
                    help="evaluate the videos that have features (a partial benchmark); the missing are listed")
+    _device_option(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_evaluate, positionals="runs")
 
@@ -362,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--snippets-per-clip", type=int, default=None,
                    help="online clip length (default: the model's, else 1)")
     p.add_argument("--all-normal", action="store_true", help="use every normal video, not only held-out ones")
+    _device_option(p)
     p.set_defaults(func=_cmd_calibrate, positionals="items")
 
     p = sub.add_parser("detect", help="score a file, folder, RTSP/HTTP stream or webcam, live, with alerts")
@@ -381,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--snippets-per-clip", type=int, default=None,
                    help="default: the clip length the threshold was calibrated for, else 1")
     p.add_argument("--no-compile", action="store_true")
+    _device_option(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_detect, positionals="sources")
 
@@ -415,6 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the whole pipeline on a generated dataset (no download)")
     p.add_argument("--out", default="demo_out")
     p.add_argument("--quick", action="store_true", help="a smaller dataset and budget (for tests)")
+    _device_option(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_demo)
 

@@ -12,30 +12,30 @@ from pathlib import Path
 from typing import Any
 
 from damvad import __version__
-from damvad.extract import ExtractorSpec, FeatureFn, extract_to_store
+from damvad.extract import ExtractorSpec, ExtractReport, FeatureFn, extract_batched_to_store, extract_to_store
 from damvad.store import FeatureStore
 from damvad.video import VideoError, VideoInfo
 
 
-def torch_device_feature_fn(model: Any, precision: str, device: str) -> FeatureFn:
-    """I3D on a torch device (a GPU worker's path): BN folded, channels_last_3d, eager, fp32 or bf16.
+def worker_feature_fn(model: Any, setup: dict[str, Any], precision: str, device: Any) -> FeatureFn:
+    """The worker's I3D: the local extraction's backend for ``device`` (:func:`damvad.backends.build_backend`).
 
-    The CPU path is :class:`damvad.i3d.FastI3D`; this one exists because FastI3D's compiled graph is
-    built for the CPU. Without a GPU here it is tested on ``device="cpu"`` against FastI3D.
+    On the CPU the backend the driver resolved (torch or OpenVINO); on a GPU the torch backend, in the
+    spec's precision (the features of every worker share one spec), batched by the GPU's free memory.
     """
-    import torch
+    from damvad.backends import CUDA_PRECISIONS, build_backend
+    from damvad.device import resolve_device
 
-    from damvad.i3d import build_runner
-
-    runner = build_runner(model, precision, compile=False).to(device)
-
-    def features(x: Any) -> Any:
-        with torch.inference_mode():
-            staged = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last_3d)
-            feats, _ = runner(staged)
-        return feats.float().cpu()
-
-    return features
+    dev = resolve_device(device)
+    backend = setup.get("backend")
+    if dev.type == "cuda":
+        if precision not in CUDA_PRECISIONS:
+            raise RuntimeError(f"{socket.gethostname()}: a GPU worker runs the torch backend, which has no "
+                               f"{precision}; pass --precision {' / '.join(CUDA_PRECISIONS)} for a cluster with GPUs")
+        backend = "torch"
+    return build_backend(backend, precision, model=model, compile=setup["compile"], device=dev,
+                         calibration=setup.get("calibration"), progress=False,
+                         batch_size=None if dev.type == "cuda" else 1)
 
 
 def _materialise_weights(data: bytes, filename: str, sha256: str) -> Path:
@@ -81,6 +81,11 @@ class FeatureWorker:
                 f"{host}: does not see the videos (no {setup['probe_video']}); "
                 "the videos must be on a filesystem every node sees at the same path"
             )
+        device = "cpu"
+        if setup["num_gpus"]:  # Ray sets CUDA_VISIBLE_DEVICES to the GPU it gave this worker: it is cuda:0 here
+            if not torch.cuda.is_available():
+                raise RuntimeError(f"{host}: Ray gave this worker a GPU but torch sees no CUDA device")
+            device = "cuda:0"
         threads = max(1, int(setup["num_cpus"]))
         torch.set_num_threads(threads)
         self.store = FeatureStore(out)
@@ -88,24 +93,14 @@ class FeatureWorker:
         model = load_i3d(_materialise_weights(weights, setup["weights_name"], self.spec.weights_sha256))
         if model.weights_sha256 != self.spec.weights_sha256:
             raise RuntimeError(f"{host}: loaded weights {model.weights_sha256}, expected {self.spec.weights_sha256}")
-        device = "cpu"
-        if setup["num_gpus"]:
-            if not torch.cuda.is_available():
-                raise RuntimeError(f"{host}: Ray gave this worker a GPU but torch sees no CUDA device")
-            device = "cuda"
         t0 = time.perf_counter()
-        if device == "cpu":  # the local extraction's backend (torch or OpenVINO), warmed up before any video
-            from damvad.backends import build_backend
-
-            fn = build_backend(setup.get("backend"), self.spec.precision, model=model,
-                               compile=setup["compile"], calibration=setup.get("calibration"), progress=False)
-            if hasattr(fn, "warmup"):
-                fn.warmup(self.spec.snippet_len)
-            self.feature_fn: FeatureFn = fn
-            if hasattr(fn, "info"):
-                self.spec.backend_info = fn.info()
-        else:
-            self.feature_fn = torch_device_feature_fn(model, self.spec.precision, device)
+        fn = worker_feature_fn(model, setup, self.spec.precision, device)
+        if hasattr(fn, "warmup"):  # compiled (torch) or converted (OpenVINO) before any video
+            fn.warmup(self.spec.snippet_len)
+        self.feature_fn: FeatureFn = fn
+        if hasattr(fn, "info"):
+            self.spec.backend_info = fn.info()
+        self.spec.device = device
         self.info = {
             "host": host,
             "pid": os.getpid(),
@@ -125,8 +120,17 @@ class FeatureWorker:
         self._frames += frames
 
     def extract(self, name: str, path: str, info: VideoInfo | None) -> dict[str, Any]:
-        """Extract and store one video; a bad video comes back as its error, anything else raises."""
+        """Extract and store one video; a bad video comes back as its error, anything else raises.
+
+        On a GPU the video's snippets go through in full batches (decoded on a CPU thread meanwhile)."""
         self._frames = 0
+        if self.spec.device.startswith("cuda"):
+            report = ExtractReport()
+            extract_batched_to_store([(name, Path(path))], self.feature_fn, self.spec, {name: info} if info else {},
+                                     self.store, report, decoders=1, on_frames=self._count)
+            if name in report.failed:
+                return {"name": name, "error": report.failed[name]}
+            return {"name": name, "frames": report.frames, "warning": self.store.meta(name).get("warning")}
         try:
             row = extract_to_store(
                 self.store, name, Path(path), self.feature_fn, self.spec, on_frames=self._count, info=info

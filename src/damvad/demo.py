@@ -55,9 +55,12 @@ def _step(msg: str) -> float:
     return time.perf_counter()
 
 
-def run_demo(out: str | Path = "demo_out", quick: bool = False, progress: bool = True) -> dict[str, Any]:
+def run_demo(out: str | Path = "demo_out", quick: bool = False, progress: bool = True,
+             device: Any = None) -> dict[str, Any]:
+    """Every stage on ``device`` (``None`` / ``auto``: a CUDA device when torch sees one)."""
     from damvad.calibrate import calibrate
     from damvad.detect import Detector, RowWriter, write_report
+    from damvad.device import device_info, resolve_device
     from damvad.evaluate import EvalConfig, evaluate, format_table
     from damvad.extract import extract
     from damvad.synth import generate_dataset
@@ -65,6 +68,7 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, progress: bool =
     from damvad.train import TrainConfig, train
 
     plan = QUICK if quick else FULL
+    dev = resolve_device(device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
@@ -77,7 +81,8 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, progress: bool =
     timings["generate_s"] = time.perf_counter() - t
 
     t = _step(f"2/6 extracting I3D features ({plan.precision}, centre crop; first use compiles the model)")
-    report = extract([data], out / "features", crops="center", precision=plan.precision, progress=progress)
+    report = extract([data], out / "features", crops="center", precision=plan.precision, progress=progress,
+                     device=dev)
     print(report.summary())
     if not report.ok:
         raise RuntimeError("feature extraction failed for some generated videos (see above)")
@@ -91,21 +96,22 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, progress: bool =
                           variant=variant, model={"hidden": plan.hidden}, iterations=plan.iterations,
                           batch_anomalous=plan.batch, batch_normal=plan.batch, val_fraction=0.25,
                           eval_every=max(10, plan.iterations // 10), checkpoint_every=max(10, plan.iterations // 10))
-        runs[variant] = train(cfg, resume=True, progress=progress)
+        runs[variant] = train(cfg, resume=True, progress=progress, device=dev)
         timings[f"train_{variant}_s"] = time.perf_counter() - t
 
     t = _step("4/6 calibrating Dist-DAM's alert threshold on its held-out normal training videos")
     model_path = out / "runs" / "dist" / "seed0" / "model.pt"
-    threshold = calibrate(model_path, out / "features", dataset=str(data), split="train", far=plan.far)
+    threshold = calibrate(model_path, out / "features", dataset=str(data), split="train", far=plan.far,
+                          device=dev)
     timings["calibrate_s"] = time.perf_counter() - t
 
     t = _step("5/6 evaluating on the test split (frame labels used only here), then live detection")
     ev = evaluate(EvalConfig(dataset=str(data), features=str(out / "features"),
                              runs=[str(out / "runs" / "dist"), str(out / "runs" / "mlp")], out=str(out / "eval"),
-                             timelines=4), progress=progress)
+                             timelines=4), progress=progress, device=dev)
     print(format_table(ev))
     test_video = sorted((data / "test" / "anomalous").glob("*.mp4"))[0]
-    det = Detector(model_path, precision=plan.precision)
+    det = Detector(model_path, precision=plan.precision, device=dev)
     live_dir = out / "live"
     live_dir.mkdir(parents=True, exist_ok=True)
     with open(live_dir / f"{test_video.stem}.csv", "w") as fh:
@@ -117,7 +123,7 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, progress: bool =
     _step("6/6 summary")
     test_videos = len(list((data / "test").rglob("*.mp4")))
     summary = {
-        "provenance": provenance(),
+        "provenance": {**provenance(), **device_info(dev)},
         "benchmark": plan.benchmark,
         "generator": params,
         "timings": timings,

@@ -120,6 +120,7 @@ class DetectionResult:
     seconds: float = 0.0
     error: str | None = None
     warning: str | None = None  # e.g. fewer frames decoded than the container declares
+    device: str = ""  # where I3D and the head ran ("cpu", "cuda:0")
 
     def _per_frame(self, field_name: str) -> np.ndarray:
         """Clip values painted onto frames as evaluate does (zeros when the rows were not kept)."""
@@ -244,15 +245,19 @@ class Detector:
         feature_fn: FeatureFn | None = None,
         backend: str | None = None,
         calibration: Any = None,
+        device: Any = None,
     ):
         """``None`` settings come from the model file's feature contract (:mod:`damvad.contract`): the crops,
         backend and precision of its training features, the clip length its threshold was calibrated for.
         Features that would differ (other I3D weights, crops) are refused; another precision or backend is
-        allowed and listed in :attr:`warnings`."""
+        allowed and listed in :attr:`warnings`. ``device`` (``None`` / ``auto``: a CUDA device when torch
+        sees one) runs I3D and the DAM head."""
         from damvad.contract import check_contract, model_contract, model_snippets_per_clip
+        from damvad.device import resolve_device
         from damvad.modelfile import load_model
 
-        self.model, self.meta = load_model(model_path)
+        self.device = resolve_device(getattr(feature_fn, "device", "cpu") if feature_fn is not None else device)
+        self.model, self.meta = load_model(model_path, self.device)
         expected = model_contract(self.meta)
         self.crops = normalize_crops(crops if crops is not None else (expected.crops if expected else "center"))
         calibrated_k = model_snippets_per_clip(self.meta)
@@ -270,10 +275,11 @@ class Detector:
         if feature_fn is None:
             from damvad.extract import build_feature_fn
 
-            backend, precision = _contract_backend(expected, backend, precision)
+            if self.device.type == "cpu":  # a GPU runs its own default (torch fp16); the difference is reported
+                backend, precision = _contract_backend(expected, backend, precision)
             # one compiled shape (batch 1) for every crop mode
             feature_fn, _ = build_feature_fn(precision, compile, batch_size=1, backend=backend,
-                                             calibration=calibration)
+                                             calibration=calibration, device=self.device)
         self.feature_fn = feature_fn
         self.input_dtype = "uint8" if getattr(feature_fn, "accepts_uint8", False) else "float32"
         self.contract = FeatureContract(weights_sha256=str(getattr(feature_fn, "weights_sha256", "") or ""),
@@ -329,7 +335,7 @@ class Detector:
             label = name or "<frames>"
             frames, planar = resize_frames(source), False
         fps = float(fps or 25.0)
-        result = DetectionResult(label, fps)
+        result = DetectionResult(label, fps, device=str(self.device))
         scorer = StreamScorer(self.model, crops=len(CROP_NAMES[self.crops]), snippets_per_clip=self.snippets_per_clip)
         alerts = AlertTracker(self.threshold, fps, self.close_after)
         pending_arrival = 0.0
@@ -426,7 +432,7 @@ def write_report(result: DetectionResult, out_dir: str | Path, threshold: float,
             events=[(e.start_frame, e.end_frame) for e in result.events], fps=result.fps))
     atomic_write_json(out / f"{stem}_events.json", {
         "source": result.source, "threshold": threshold, "frames": result.frames, "fps": result.fps,
-        "events": [asdict(e) for e in result.events], "error": result.error})
+        "events": [asdict(e) for e in result.events], "error": result.error, "device": result.device})
     paths["events"] = str(out / f"{stem}_events.json")
     if video_path is not None and Path(video_path).is_file() and result.frames:
         paths["video"] = str(annotate_video(video_path, result, out / f"{stem}_annotated.mp4", threshold))

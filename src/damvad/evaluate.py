@@ -44,6 +44,7 @@ class EvalConfig:
     split: str = "test"
     timelines: int = 6  # per-video timeline plots (anomalous videos first)
     allow_missing: bool = False  # evaluate the videos that have features; the others are listed in the report
+    device: str | None = None  # auto | cpu | cuda[:N]: where the heads run
 
     # ranges and choices checked (with the types above) by damvad.config before anything is written
     limits: ClassVar[dict[str, str | tuple]] = {
@@ -81,14 +82,17 @@ def score_split(model, store: FeatureStore, names: list[str], protocol: str, num
     return out
 
 
-def evaluate(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
-    """Evaluate every model of ``cfg.runs``; writes metrics.json, roc.png and timelines; returns the report."""
+def evaluate(cfg: EvalConfig, progress: bool = True, device: Any = None) -> dict[str, Any]:
+    """Evaluate every model of ``cfg.runs`` on ``device`` (``None`` / ``auto``: a CUDA device when torch sees
+    one); writes metrics.json, roc.png and timelines; returns the report."""
     from tqdm import tqdm
 
+    from damvad.device import device_info, resolve_device
     from damvad.plots import roc_plot, timeline_plot
 
     if cfg.score not in ("D", "wD"):
         raise ValueError(f"score must be D or wD, got {cfg.score!r}")
+    dev = resolve_device(device)
     models = find_model_files(cfg.runs)
     if not models:
         raise ValueError("no runs to evaluate")
@@ -121,7 +125,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
 
     report: dict[str, Any] = {
         "provenance": {**provenance(), "features": str(store.root),
-                       "features_manifest_sha256": store.manifest_hash()},
+                       "features_manifest_sha256": store.manifest_hash(), **device_info(dev)},
         "config": cfg.__dict__,
         "dataset": dataset.name,
         "split": cfg.split,
@@ -134,7 +138,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
     bar = tqdm(total=len(jobs) * len(names), desc="evaluate", unit="video", disable=not progress)
     timeline_data: dict[str, Any] = {}
     for path in models:
-        model, meta = load_model(path)
+        model, meta = load_model(path, dev)
         label = run_label(path)
         expected = model_contract(meta)
         warnings = check_contract(expected, evaluated, "its training features", f"features in {store.root}") \

@@ -53,6 +53,7 @@ class ExtractorSpec:
     weights_sha256: str = ""
     snippet_len: int = SNIPPET_LEN
     backend: str = ""  # recorded, not compared: torch and OpenVINO fp32 features agree to ~1e-6
+    device: str = ""  # recorded, not compared: "cpu", "cuda:0" (fp32 on a GPU agrees with the CPU to ~1e-6)
     backend_info: dict[str, Any] = field(default_factory=dict)  # provenance (versions, int8 calibration)
 
 
@@ -181,19 +182,21 @@ def video_name(path: Path) -> str:
 def build_feature_fn(
     precision: str | None = None,
     compile: bool = True,
-    batch_size: int = 1,
+    batch_size: int | None = 1,
     checkpoint: str | Path | None = None,
     backend: str | None = None,
     calibration: Any = None,
+    device: Any = None,
 ) -> tuple[FeatureFn, str]:
-    """An I3D backend (:mod:`damvad.backends`; ``None``: the defaults) and its weights' sha256.
+    """An I3D backend (:mod:`damvad.backends`; ``None``: the defaults for ``device``) and its weights' sha256.
 
-    Cached per process (torch: compiled once) or on disk (OpenVINO: converted once).
+    Cached per process (torch: compiled once) or on disk (OpenVINO: converted once). ``batch_size``
+    ``None``: 1 on the CPU, from the free memory on a GPU.
     """
     from damvad.backends import build_backend
 
     fn = build_backend(backend, precision, checkpoint=checkpoint, compile=compile, calibration=calibration,
-                       progress=True)
+                       progress=True, device=device, batch_size=batch_size)
     return fn, fn.weights_sha256
 
 
@@ -208,10 +211,7 @@ def extract_video(
     import torch
 
     info = info or probe(path)
-    try:
-        source = source_fingerprint(path)
-    except OSError as exc:
-        raise VideoError(path, f"cannot read the file ({exc.strerror or exc})") from exc
+    source = read_source_fingerprint(path)
     maps: list[np.ndarray] = []
     ranges: list[list[int]] = []
     frames = 0
@@ -227,6 +227,21 @@ def extract_video(
         frames = snip.end
         if on_frames is not None:
             on_frames(snip.end - snip.start)
+    return finish_video(path, info, source, spec, maps, ranges, frames)
+
+
+def read_source_fingerprint(path: Path) -> dict[str, Any]:
+    """:func:`source_fingerprint` before decoding; an unreadable file is the video's error."""
+    try:
+        return source_fingerprint(path)
+    except OSError as exc:
+        raise VideoError(path, f"cannot read the file ({exc.strerror or exc})") from exc
+
+
+def finish_video(path: Path, info: VideoInfo, source: dict[str, Any], spec: ExtractorSpec, maps: list[np.ndarray],
+                 ranges: list[list[int]], frames: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """(features (S, crops, 7, 1024), manifest row) from one video's snippet maps, once it is decoded;
+    a VideoError if the file changed while it was read. Shared by the per-video and the batched paths."""
     arr = np.stack(maps)
     try:
         after = source_fingerprint(path, sample=False)
@@ -251,6 +266,7 @@ def extract_video(
         "dtype": spec.dtype,
         "precision": spec.precision,
         "backend": spec.backend,
+        **({"device": spec.device} if spec.device else {}),
         "shape": list(arr.shape),
         "snippet_ranges": ranges,
         "weights_sha256": spec.weights_sha256,
@@ -266,9 +282,9 @@ def extract_video(
 
 
 def check_options(crops: str, precision: str | None, dtype: str, backend: str | None = None,
-                  feature_fn: FeatureFn | None = None) -> tuple[str, str | None, str]:
+                  feature_fn: FeatureFn | None = None, device: Any = "cpu") -> tuple[str, str | None, str]:
     """(crops, backend, precision) normalised: ``None`` backend/precision resolve to the fastest measured
-    (:func:`damvad.backends.resolve`); a ValueError for anything extraction does not know."""
+    on ``device`` (:func:`damvad.backends.resolve`); a ValueError for anything extraction does not know."""
     from damvad.backends import resolve
 
     crops = normalize_crops(crops)
@@ -277,7 +293,7 @@ def check_options(crops: str, precision: str | None, dtype: str, backend: str | 
     if feature_fn is not None and precision is None:
         precision = getattr(feature_fn, "precision", "fp32")
     elif feature_fn is None:
-        backend, precision = resolve(backend, precision)
+        backend, precision = resolve(backend, precision, device)
     return crops, backend, str(precision)
 
 
@@ -374,24 +390,37 @@ def extract(
     progress: bool = True,
     backend: str | None = None,
     calibration: Any = None,
+    device: Any = None,
+    batch_size: int | None = None,
+    decoders: int | None = None,
 ) -> ExtractReport:
     """Extract features for every video in ``inputs`` (files, folders, ``.txt`` lists) into ``out_dir``.
 
-    ``backend`` / ``precision`` (``None``: the fastest measured, see :mod:`damvad.backends`) choose the I3D
-    implementation; ``calibration`` (videos) is the int8 calibration set (default: built in).
+    ``backend`` / ``precision`` (``None``: the fastest measured on ``device``, see :mod:`damvad.backends`)
+    choose the I3D implementation; ``calibration`` (videos) is the int8 calibration set (default: built in).
+    ``device``: ``None`` / ``"auto"`` (a CUDA device when torch sees one), ``"cpu"``, ``"cuda[:N]"``.
+    ``batch_size`` clips per I3D call (``None``: 1 on the CPU, from the free memory on a GPU): above 1, or on
+    a GPU, videos are decoded by ``decoders`` threads at once and their snippets packed into full batches
+    (:mod:`damvad.batched`); batch 1 on the CPU is the per-video path.
     """
     from tqdm import tqdm
 
-    crops, backend, precision = check_options(crops, precision, dtype, backend, feature_fn)
+    from damvad.device import resolve_device
+
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    dev = resolve_device(getattr(feature_fn, "device", "cpu") if feature_fn is not None else device)
+    crops, backend, precision = check_options(crops, precision, dtype, backend, feature_fn, device=dev)
     names = collect_videos(inputs)
     store = open_store(out_dir)
     report = ExtractReport()
     spec = ExtractorSpec(crops=crops, precision=str(precision), dtype=dtype, weights_sha256=weights_sha256,
-                         backend=str(getattr(feature_fn, "name", backend or "")))
+                         backend=str(getattr(feature_fn, "name", backend or "")), device=str(dev))
     todo = plan_videos(store, names, spec, report, overwrite)
     if todo and feature_fn is None:
         feature_fn, spec.weights_sha256 = build_feature_fn(
-            precision, compile, batch_size=1, checkpoint=checkpoint, backend=backend, calibration=calibration
+            precision, compile, batch_size=batch_size, checkpoint=checkpoint, backend=backend,
+            calibration=calibration, device=dev,
         )
         spec.backend = str(getattr(feature_fn, "name", backend))
         todo = plan_videos(store, names, spec, report, overwrite)  # the sha is known only now
@@ -401,7 +430,11 @@ def extract(
     total = sum(info.declared_frames for info in infos.values())
     start = time.perf_counter()
     bar = tqdm(total=total or None, unit="frame", disable=not progress, dynamic_ncols=True, desc="extract")
+    batch = int(batch_size or getattr(feature_fn, "batch_size", 1) or 1)
     try:
+        if todo and (batch > 1 or dev.type == "cuda"):
+            extract_batched_to_store(todo, feature_fn, spec, infos, store, report, bar, batch, decoders)
+            return report
         for i, (name, path) in enumerate(todo):
             bar.set_postfix_str(f"video {i + 1}/{len(todo)} {name}")
             try:
@@ -432,3 +465,45 @@ def extract(
             report.problems.append(f"manifest.csv not rewritten ({exc}); the per-video .json rows are complete, "
                                    "a rerun rewrites it")
     return report
+
+
+def extract_batched_to_store(todo: list[tuple[str, Path]], feature_fn: FeatureFn, spec: ExtractorSpec,
+                             infos: dict[str, VideoInfo], store: FeatureStore, report: ExtractReport, bar: Any = None,
+                             batch: int | None = None, decoders: int | None = None,
+                             on_frames: Callable[[int], None] | None = None) -> None:
+    """:func:`damvad.batched.extract_batched` writing through ``store`` into ``report`` as the per-video loop
+    does (the GPU path of :func:`extract` and of a GPU cluster worker). ``bar``: a tqdm bar or None."""
+    from damvad.batched import extract_batched
+
+    def say(message: str) -> None:
+        if bar is not None:
+            bar.write(message)
+        else:
+            log.error("%s", message)
+
+    def done(name: str, arr: np.ndarray, row: dict[str, Any]) -> bool:
+        try:
+            atomic_save_npy(store.npy_path(name), arr)
+            atomic_write_json(store.json_path(name), row)
+        except OSError as exc:  # the features could not be written
+            report.failed[name] = f"cannot write its features: {exc}"
+            say(f"error: {name}: {report.failed[name]}")
+            return exc.errno not in (errno.ENOSPC, errno.EDQUOT)
+        report.done.append(name)
+        report.frames += row["frames"]
+        if bar is not None:
+            bar.set_postfix_str(f"{len(report.done)}/{len(todo)} videos done")
+        return True
+
+    def failed(name: str, cause: str) -> None:
+        report.failed[name] = cause
+        say(f"error: {name}: {cause}")
+
+    if on_frames is None and bar is not None:
+        on_frames = bar.update
+    extract_batched(todo, feature_fn, spec, infos, done, failed, on_frames=on_frames, batch_size=batch,
+                    decoders=decoders)
+    finished = set(report.done) | set(report.failed)
+    for name, _ in todo:  # stopped early (a full disk): the rest is not extracted
+        if name not in finished:
+            report.failed[name] = f"not extracted: no space left in {store.root}; free some and rerun to resume"

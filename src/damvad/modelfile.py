@@ -46,8 +46,13 @@ def read_model_file(path: str | Path) -> dict[str, Any]:
     return payload
 
 
-def load_model(path: str | Path) -> tuple[DAMModel, dict[str, Any]]:
-    """The model in eval mode and the file's metadata (config, provenance, threshold...)."""
+def load_model(path: str | Path, device: Any = "cpu") -> tuple[DAMModel, dict[str, Any]]:
+    """The model in eval mode on ``device`` (``auto | cpu | cuda[:N]``) and the file's metadata (config,
+    provenance, threshold...). Files are read onto the CPU first, so a model trained on any device loads
+    on any other."""
+    from damvad.device import resolve_device
+
+    target = resolve_device(device)
     payload = read_model_file(path)
     try:
         model = DAMModel(DAMConfig.from_dict(payload["model_config"]))
@@ -55,7 +60,7 @@ def load_model(path: str | Path) -> tuple[DAMModel, dict[str, Any]]:
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise LoadError(f"{payload['path']}: damaged damvad model file ({type(exc).__name__}: {exc})") from exc
     model.eval()
-    return model, payload
+    return model.to(target), payload
 
 
 def update_model_file(path: str | Path, **fields: Any) -> None:

@@ -29,6 +29,11 @@ from damvad.model import DAMModel, StreamState
 Protocol = Literal["offline", "online"]
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where a model's parameters are: its inputs go there, its outputs come back as CPU numpy arrays."""
+    return next(model.parameters()).device
+
+
 @dataclass
 class VideoScores:
     """Per-clip outputs of one video, crops averaged, with the exact frames each clip covers."""
@@ -105,8 +110,8 @@ def score_clips(model: DAMModel, clips: torch.Tensor) -> tuple[np.ndarray, np.nd
     Also what training's held-out selection scores, on the clips it pooled once."""
     was_training = model.training
     model.eval()
-    try:
-        out = model(clips.float().transpose(0, 1).contiguous())  # crops as the batch: (crops, K, ...)
+    try:  # crops as the batch: (crops, K, ...), on the model's device
+        out = model(clips.to(model_device(model)).float().transpose(0, 1).contiguous())
     finally:
         model.train(was_training)
     return _mean_over_crops(out)
@@ -174,7 +179,7 @@ class StreamScorer:
 
     @torch.no_grad()
     def _score_buffer(self) -> ClipResult:
-        clip = torch.stack(self._buffer).amax(dim=0)  # (crops, t, n)
+        clip = torch.stack(self._buffer).amax(dim=0).to(model_device(self.model))  # (crops, t, n)
         out, self._state = self.model.step(clip, self._state)
         score, weighted, att = _mean_over_crops({k: out[k] for k in ("score", "weighted", "clip_attention")})
         result = ClipResult(

@@ -61,11 +61,15 @@ class ExtractConfig:
     dtype: str = "float32"
     checkpoint: str | None = None
     compile: bool = True
+    device: str | None = None  # auto | cpu | cuda[:N]
     overwrite: bool = False
     calibration: list[str] | None = None  # int8 calibration videos
     engine: str = "local"
     address: str | None = None
     cpus_per_worker: int = 0
+    device: str | None = None  # auto | cpu | cuda[:N]; None: auto (damvad.device)
+    batch_size: int | None = None  # clips per I3D call; None: 1 on the CPU, from free memory on a GPU
+    decoders: int | None = None  # decoding threads of the batched path
 
     limits: ClassVar[dict[str, str | tuple]] = {
         "crops": CROPS, "backend": BACKENDS, "precision": PRECISIONS, "dtype": ("float32", "float16"),
@@ -85,6 +89,7 @@ class CalibrateConfig:
     far: float = 0.01  # share of normal frames allowed to alert
     snippets_per_clip: int | None = None  # None: the model's, else 1
     held_out_only: bool = True
+    device: str | None = None  # auto | cpu | cuda[:N]
 
     limits: ClassVar[dict[str, str | tuple]] = {"far": "(0, 1)", "snippets_per_clip": "[1, inf)"}
 
@@ -107,6 +112,7 @@ class DetectConfig:
     crops: str | None = None  # idem
     snippets_per_clip: int | None = None  # None: what the threshold was calibrated for
     compile: bool = True
+    device: str | None = None  # auto | cpu | cuda[:N]
 
     limits: ClassVar[dict[str, str | tuple]] = {
         "crops": CROPS, "backend": BACKENDS, "precision": PRECISIONS, "format": ("csv", "jsonl"),

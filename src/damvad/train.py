@@ -25,6 +25,7 @@ import torch
 from damvad.clips import pool_clips
 from damvad.config import check_fields, dump_config
 from damvad.datasets import Dataset, check_features, get_dataset
+from damvad.device import device_info, resolve_device
 from damvad.diagnostics import grad_norms, head_stats
 from damvad.losses import ranking_loss, regularization
 from damvad.metrics import video_level_auc
@@ -187,8 +188,11 @@ class Trainer:
     """One seed's run in ``run_dir``; :meth:`run` resumes from ``checkpoint.pt`` when present."""
 
     def __init__(self, cfg: TrainConfig, data: TrainData, run_dir: Path, seed: int, meta: dict[str, Any],
-                 monitor: Monitor | None = None):
+                 monitor: Monitor | None = None, device: Any = "cpu"):
+        """``device`` (``auto | cpu | cuda[:N]``): where the model and its batches are; the clips stay in
+        CPU memory, a batch moves per step. Not part of the config: a run resumes on any device."""
         self.cfg, self.data, self.run_dir, self.seed, self.meta = cfg, data, Path(run_dir), seed, meta
+        self.device = resolve_device(device)
         self.monitor = monitor
         self._grads: dict[str, float] = {}
         t, n = data.clips.shape[-2:]
@@ -200,7 +204,7 @@ class Trainer:
             model_config = dataclasses.replace(model_config, dnt_scale=dnt_scale_for(
                 data.clips[torch.as_tensor(self.train_idx), :, 0].float(), model_config))
         torch.manual_seed(seed)
-        self.model = DAMModel(model_config)
+        self.model = DAMModel(model_config).to(self.device)  # initialised on the CPU: the same weights anywhere
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.rng = np.random.default_rng(seed)
         self.iteration = 0
@@ -215,6 +219,10 @@ class Trainer:
         self.anom = self.train_idx[data.labels[self.train_idx] == 1]
         self.norm = self.train_idx[data.labels[self.train_idx] == 0]
 
+    def provenance(self) -> dict[str, Any]:
+        """The run's provenance: the training data's, the seed, and the device it trained on."""
+        return {**self.meta, "seed": self.seed, **device_info(self.device)}
+
     # ------------------------------------------------------------ checkpoints
     @property
     def checkpoint_path(self) -> Path:
@@ -226,6 +234,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "torch_rng": torch.get_rng_state(),
+            **({"cuda_rng": torch.cuda.get_rng_state(self.device)} if self.device.type == "cuda" else {}),
             "numpy_rng": self.rng.bit_generator.state,
             "history": self.history,
             "best": self.best,
@@ -254,6 +263,8 @@ class Trainer:
             self.model.load_state_dict(ckpt["model"])
             self.optimizer.load_state_dict(ckpt["optimizer"])
             torch.set_rng_state(ckpt["torch_rng"])
+            if self.device.type == "cuda" and "cuda_rng" in ckpt:
+                torch.cuda.set_rng_state(ckpt["cuda_rng"], self.device)
             self.rng.bit_generator.state = ckpt["numpy_rng"]
             self.iteration = int(ckpt["iteration"])
             self.history = list(ckpt["history"])
@@ -275,7 +286,7 @@ class Trainer:
             picked = clips[torch.arange(len(idx)), :, crop]
         else:
             picked = clips[:, :, 0]
-        return picked.float()
+        return picked.float().to(self.device, non_blocking=True)
 
     def train_step(self) -> dict[str, float]:
         cfg = self.cfg
@@ -288,7 +299,7 @@ class Trainer:
         ka = len(a_idx)
         loss = ranking_loss(wd[:ka], wd[ka:], cfg.lambda_smooth, cfg.lambda_sparse, cfg.pairing, cfg.reduction)
         total = loss.total
-        reg = torch.zeros(())
+        reg = torch.zeros((), device=self.device)
         if cfg.regularize:
             reg = regularization(self.model, out, cfg.weight_l2, cfg.activity_l2)
             total = total + reg
@@ -303,7 +314,7 @@ class Trainer:
     def inspect(self) -> dict[str, float]:
         """:func:`damvad.diagnostics.head_stats` on the held-out videos (else the training videos), crop 0."""
         idx = self.val_idx if len(self.val_idx) else self.train_idx
-        return head_stats(self.model, self.data.clips[torch.as_tensor(idx), :, 0])
+        return head_stats(self.model, self.data.clips[torch.as_tensor(idx), :, 0].to(self.device))
 
     @torch.no_grad()
     def validate(self) -> float:
@@ -323,7 +334,7 @@ class Trainer:
         resumed = self.load_checkpoint()
         if not resumed:
             atomic_write_text(self.run_dir / "config.yaml", dump_config(cfg))
-            atomic_write_json(self.run_dir / "provenance.json", {**self.meta, "seed": self.seed})
+            atomic_write_json(self.run_dir / "provenance.json", self.provenance())
         bar = tqdm(total=cfg.iterations, initial=self.iteration, desc=f"train seed {self.seed}",
                    disable=not progress, unit="it", dynamic_ncols=True)
         running: list[float] = []
@@ -346,7 +357,7 @@ class Trainer:
                     # ties go to the later, longer-trained model (a small held-out set saturates early)
                     if row["val_video_auc"] >= self.best["metric"]:
                         self.best = {"metric": row["val_video_auc"], "iteration": it}
-                        self.best_state = {k: v.clone() for k, v in self.model.state_dict().items()}
+                        self.best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
                     bar.set_postfix(loss=f"{row['loss']:.3f}", val_auc=f"{row['val_video_auc']:.3f}")
                 else:
                     bar.set_postfix(loss=f"{row['loss']:.3f}")
@@ -370,6 +381,7 @@ class Trainer:
             "parameters": count_parameters(self.model),
             "iterations": self.iteration,
             "seconds": seconds,
+            "device": str(self.device),
             **chosen,
         }
         save_model_file(self.run_dir / "model.pt", self.model, {
@@ -378,7 +390,7 @@ class Trainer:
                          "clips": {"train_protocol": "offline", "num_clips": self.cfg.num_clips,
                                    "protocol": "online", "snippets_per_clip": 1}},
             "train": result,
-            "provenance": {**self.meta, "seed": self.seed},
+            "provenance": self.provenance(),
             "threshold": None,
             "held_out_videos": [self.data.names[i] for i in self.val_idx],
         })
@@ -407,8 +419,9 @@ def training_meta(dataset: Dataset, store: FeatureStore, data: TrainData) -> dic
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
-          monitor: Monitor | None = None) -> dict[str, Any]:
-    """Train every seed of ``cfg``; returns the summary (also written to ``out/summary.json``).
+          monitor: Monitor | None = None, device: Any = None) -> dict[str, Any]:
+    """Train every seed of ``cfg`` on ``device`` (``None`` / ``auto``: a CUDA device when torch sees one);
+    returns the summary (also written to ``out/summary.json``).
 
     ``monitor(model, iteration)`` adds fields to each evaluation row of the history (e.g. a dev-set AUC
     for a diagnosis; never used for selection)."""
@@ -416,6 +429,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
         raise ValueError("training needs `dataset` and `features` (set them in the config or on the command line)")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    dev = resolve_device(device)  # a bad or missing device fails before anything is written
     out = Path(cfg.out)
     if out.exists() and any(out.iterdir()) and not resume:
         raise FileExistsError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
@@ -433,12 +447,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     atomic_write_text(saved, dump_config(cfg))
     results = []
     for seed in cfg.seeds:
-        trainer = Trainer(cfg, data, out / f"seed{seed}", seed, meta, monitor)
+        trainer = Trainer(cfg, data, out / f"seed{seed}", seed, meta, monitor, device=dev)
         log.info("seed %d: %d training videos (%d anomalous), %d held out; selection: %s", seed,
                  len(trainer.train_idx), len(trainer.anom), len(trainer.val_idx), trainer.selection)
         results.append(trainer.run(progress))
     summary = summarize_seeds(results)
-    summary["provenance"] = meta
+    summary["provenance"] = {**meta, **device_info(dev)}
     summary["config"] = dataclasses.asdict(cfg)
     atomic_write_json(out / "summary.json", summary)
     return summary

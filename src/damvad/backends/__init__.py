@@ -6,13 +6,17 @@ A backend turns a batch of snippets ``(N, 3, T, 224, 224)`` -- float32 in [-1, 1
 accuracy checks). Outputs are float32 CPU torch tensors whatever the backend runs on, so callers are
 device-agnostic.
 
-* ``"torch"`` (:mod:`damvad.backends.torch`): :class:`damvad.i3d.FastI3D`, torch.compile, fp32 / bf16.
+* ``"torch"`` (:mod:`damvad.backends.torch`): :class:`damvad.i3d.FastI3D`, torch.compile, fp32 / bf16 on
+  the CPU, fp32 / bf16 / fp16 on a CUDA device (``device=``; the backend a GPU runs).
 * ``"openvino"`` (:mod:`damvad.backends.openvino`): the OpenVINO CPU runtime on a model converted once
   and cached on disk (``<cache>/openvino``), fp32 / bf16 / int8 (NNCF post-training quantization).
 
-The default (``backend=None``, ``precision=None``) is the fastest measured on the reference 2-core AMD
-EPYC (benchmarks/README.md, ``bench_backends.py``): OpenVINO int8 where the CPU has int8 dot products
-(VNNI / AMX), else OpenVINO bf16 where it has bf16 ones, else OpenVINO fp32.
+The default (``backend=None``, ``precision=None``) depends on the device (:func:`damvad.device.resolve_device`,
+``None`` / ``"auto"``: a CUDA device when torch sees one). On the CPU it is the fastest measured on the
+reference 2-core AMD EPYC (benchmarks/README.md, ``bench_backends.py``): OpenVINO int8 where the CPU has
+int8 dot products (VNNI / AMX), else OpenVINO bf16 where it has bf16 ones, else OpenVINO fp32. On a CUDA
+device it is torch fp16 (tensor cores; fp16 keeps 3 more mantissa bits than bf16, and I3D's activations
+stay far below fp16's range).
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ import numpy as np
 
 BACKENDS: tuple[str, ...] = ("torch", "openvino")
 PRECISIONS: dict[str, tuple[str, ...]] = {"torch": ("fp32", "bf16"), "openvino": ("fp32", "bf16", "int8")}
+CUDA_PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")  # the torch backend on a CUDA device
 DEFAULT_BACKEND = "openvino"
+DEFAULT_CUDA_PRECISION = "fp16"
 
 
 @runtime_checkable
@@ -32,7 +38,9 @@ class I3DBackend(Protocol):
     """What the extractor and the detector need from an I3D implementation."""
 
     name: str  # "torch" | "openvino"
-    precision: str  # "fp32" | "bf16" | "int8"
+    precision: str  # "fp32" | "bf16" | "fp16" | "int8"
+    # Optional (read with getattr): ``device``, the torch.device it runs on (default the CPU; outputs are
+    # on the CPU regardless), and ``batch_size``, the clips per call that fill it (default 1).
     weights_sha256: str
     num_classes: int
     accepts_uint8: bool  # True: hand it uint8 crops, it scales them itself
@@ -71,16 +79,41 @@ def default_precision(backend: str) -> str:
     return "bf16" if bf16 is not None and bf16() else "fp32"
 
 
-def resolve(backend: str | None = None, precision: str | None = None) -> tuple[str, str]:
-    """(backend, precision) with ``None`` replaced by the defaults; a clear error for bad names."""
+def resolve(backend: str | None = None, precision: str | None = None, device: Any = "cpu") -> tuple[str, str]:
+    """(backend, precision) with ``None`` replaced by the defaults for ``device``; a clear error for bad
+    names and for what the device cannot run (OpenVINO or int8 on a GPU, fp16 on the CPU)."""
+    from damvad.device import resolve_device
+
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        return _resolve_cuda(backend, precision, dev)
     backend = DEFAULT_BACKEND if backend in (None, "auto") else str(backend).lower()
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     precision = default_precision(backend) if precision in (None, "auto") else str(precision).lower()
     if precision not in PRECISIONS[backend]:
-        hint = " (int8 needs --backend openvino)" if precision == "int8" else ""
+        hint = {"int8": " (int8 needs --backend openvino)", "fp16": " (fp16 runs on a CUDA device: --device cuda; "
+                "on the CPU use bf16)"}.get(precision, "")
         raise ValueError(f"precision for the {backend} backend must be one of {PRECISIONS[backend]}, "
                          f"got {precision!r}{hint}")
+    return backend, precision
+
+
+def _resolve_cuda(backend: str | None, precision: str | None, device: Any) -> tuple[str, str]:
+    import torch
+
+    backend = "torch" if backend in (None, "auto") else str(backend).lower()
+    if backend == "openvino":
+        raise ValueError(f"the OpenVINO backend runs on the CPU only, not on {device}; use --backend torch (the "
+                         "default on a GPU) or --device cpu")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    precision = DEFAULT_CUDA_PRECISION if precision in (None, "auto") else str(precision).lower()
+    if precision not in CUDA_PRECISIONS:
+        hint = " (int8 is OpenVINO's, on the CPU)" if precision == "int8" else ""
+        raise ValueError(f"precision on {device} must be one of {CUDA_PRECISIONS}, got {precision!r}{hint}")
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        raise ValueError(f"{device} ({torch.cuda.get_device_name(device)}) has no bf16 support; use --precision fp16")
     return backend, precision
 
 
@@ -93,20 +126,31 @@ def build_backend(
     compile: bool = True,
     calibration: Any = None,
     progress: bool = False,
+    device: Any = None,
+    batch_size: int | None = None,
 ) -> I3DBackend:
     """An I3D backend ready to run; ``None`` picks the defaults (:func:`resolve`).
 
     ``model`` is an already loaded :class:`~damvad.i3d.InceptionI3d` (else ``checkpoint`` or the pretrained
     weights); ``compile`` only concerns the torch backend; ``calibration`` (videos, see
-    :func:`damvad.backends.calibration.calibration_snippets`) only int8.
+    :func:`damvad.backends.calibration.calibration_snippets`) only int8. ``device``: ``None`` / ``"auto"``
+    (a CUDA device when torch sees one, else the CPU), ``"cpu"``, ``"cuda[:N]"`` or a ``torch.device`` (a
+    cluster worker passes the GPU it was given). ``batch_size``: clips per call; ``None``: 1 on the CPU,
+    on a GPU as many as its free memory holds (:func:`damvad.backends.torch.auto_batch_size`).
     """
-    backend, precision = resolve(backend, precision)
+    from damvad.device import resolve_device
+
+    dev = resolve_device(device)
+    backend, precision = resolve(backend, precision, dev)
     if backend == "torch":
         from damvad.backends.torch import TorchBackend
 
-        return TorchBackend(model=model, precision=precision, compile=compile, checkpoint=checkpoint)
+        return TorchBackend(model=model, precision=precision, compile=compile, checkpoint=checkpoint,
+                            batch_size=batch_size, device=dev)
     from damvad.backends.openvino import OpenVINOBackend
 
+    # batch 1 whatever batch_size says: another batch is another converted (and quantized) model, and
+    # batching measured no faster on the CPU (benchmarks/README.md); larger calls run clip by clip.
     return OpenVINOBackend(precision=precision, model=model, checkpoint=checkpoint, calibration=calibration,
                            progress=progress)
 
@@ -141,5 +185,5 @@ def check_batch(x: Any) -> Any:
     return x
 
 
-__all__ = ["BACKENDS", "DEFAULT_BACKEND", "PRECISIONS", "I3DBackend", "build_backend", "check_batch",
-           "default_precision", "resolve"]
+__all__ = ["BACKENDS", "CUDA_PRECISIONS", "DEFAULT_BACKEND", "DEFAULT_CUDA_PRECISION", "PRECISIONS", "I3DBackend",
+           "build_backend", "check_batch", "default_precision", "resolve"]

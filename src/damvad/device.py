@@ -1,0 +1,112 @@
+"""Where torch work runs: the one place that turns ``auto | cpu | cuda[:N]`` into a ``torch.device``.
+
+Every stage (extract, train, evaluate, calibrate, detect, demo) takes a device spec and resolves it here,
+so ``auto`` means the same everywhere (the first visible CUDA device when torch sees one, else the CPU)
+and asking for a GPU on a machine without one fails with one clear message, before any work starts.
+What a run used is recorded with :func:`device_info` (provenance, manifest rows, model files).
+
+Models and files are device-neutral: model files and checkpoints are read with ``map_location="cpu"``
+(:func:`damvad.utils.load_torch_file`) and then moved, so a head trained on a GPU loads on a CPU-only
+machine and the other way round.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import Any
+
+import torch
+
+DeviceSpec = str | torch.device | None
+SPECS = "auto, cpu, cuda or cuda:N"
+
+
+def _no_cuda_reason() -> str:
+    """Why torch sees no CUDA device, in words a user can act on."""
+    if not torch.backends.cuda.is_built():
+        return (f"this torch ({torch.__version__}) is a CPU-only build; install a CUDA build of torch "
+                "to use a GPU")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    hint = f" (CUDA_VISIBLE_DEVICES={visible!r})" if visible is not None else ""
+    return f"torch {torch.__version__} was built with CUDA but sees no GPU{hint}: no driver, or no device visible"
+
+
+def resolve_device(spec: DeviceSpec = "auto") -> torch.device:
+    """``auto`` (or None): ``cuda:0`` when torch sees a CUDA device, else ``cpu``; ``cpu``; ``cuda[:N]``.
+
+    A CUDA spec is checked now (a ``ValueError`` that says why there is no such GPU), and always comes
+    back with its index, so what a run records names the exact device (``cuda:1``, not ``cuda``).
+    """
+    if isinstance(spec, torch.device):
+        text = str(spec)
+    elif spec is None:
+        text = "auto"
+    elif isinstance(spec, str):
+        text = spec.strip().lower()
+    else:
+        raise ValueError(f"device must be one of {SPECS}, got {spec!r}")
+    if text == "auto":
+        return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+    if text == "cpu":
+        return torch.device("cpu")
+    if text == "gpu":
+        text = "cuda"
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        device = None
+    if device is None or device.type != "cuda":
+        raise ValueError(f"device must be one of {SPECS}, got {spec!r}")
+    if not torch.cuda.is_available():
+        raise ValueError(f"device {text!r} asked for, but {_no_cuda_reason()}; use --device cpu (or auto)")
+    count = torch.cuda.device_count()
+    index = torch.cuda.current_device() if device.index is None else device.index
+    if not 0 <= index < count:
+        raise ValueError(f"device {text!r} asked for, but torch sees {count} CUDA device(s) (cuda:0..cuda:{count - 1})")
+    return torch.device("cuda", index)
+
+
+def is_cuda(device: DeviceSpec) -> bool:
+    return resolve_device(device).type == "cuda"
+
+
+def device_info(device: DeviceSpec) -> dict[str, Any]:
+    """What a run records about the device it used: ``device`` ("cpu", "cuda:0") and its model name."""
+    device = resolve_device(device)
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        return {"device": str(device), "device_name": props.name,
+                "device_memory_gib": round(props.total_memory / 2**30, 1),
+                "cuda_version": str(torch.version.cuda)}
+    return {"device": "cpu", "device_name": _cpu_name(), "cpu_count": os.cpu_count() or 1}
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def free_memory(device: DeviceSpec) -> int | None:
+    """Bytes free on a CUDA device right now (None on the CPU)."""
+    device = resolve_device(device)
+    if device.type != "cuda":
+        return None
+    free, _total = torch.cuda.mem_get_info(device)
+    return int(free)
+
+
+def synchronize(device: DeviceSpec) -> None:
+    """Wait for queued GPU work (timings); nothing on the CPU."""
+    device = resolve_device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+__all__ = ["SPECS", "DeviceSpec", "device_info", "free_memory", "is_cuda", "resolve_device", "synchronize"]

@@ -1,0 +1,219 @@
+"""The device option on the CPU: specs, the default, what runs record, models moving between devices, and
+the batched extraction path (the GPU's) run on the CPU against the per-video path."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from damvad.cli import main
+from damvad.device import device_info, resolve_device
+from damvad.extract import extract
+from damvad.modelfile import load_model
+from damvad.store import FeatureStore
+from damvad.train import TrainConfig, train
+from featuretools import make_feature_dataset
+from videotools import fake_features, write_video
+
+
+@pytest.fixture()
+def no_cuda(monkeypatch):
+    """A machine where torch sees no GPU, whatever this one has."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+
+def test_device_specs_resolve_to_exact_devices(no_cuda):
+    assert resolve_device("cpu") == resolve_device(" CPU ") == resolve_device(torch.device("cpu"))
+    assert resolve_device(None) == resolve_device("auto") == torch.device("cpu")  # auto without a GPU
+    for bad in ("tpu", "cuda:x", "mps", 3):
+        with pytest.raises(ValueError, match="auto, cpu, cuda or cuda:N"):
+            resolve_device(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("spec", ["cuda", "cuda:1", "gpu"])
+def test_cuda_without_a_gpu_is_a_clear_error(no_cuda, spec):
+    with pytest.raises(ValueError, match=r"asked for, but .*use --device cpu"):
+        resolve_device(spec)
+
+
+def test_device_info_names_the_cpu():
+    info = device_info("cpu")
+    assert info["device"] == "cpu" and info["device_name"] and info["cpu_count"] >= 1
+
+
+def test_backend_defaults_on_cpu_equal_the_default_and_fp16_is_refused(no_cuda):
+    from damvad.backends import resolve
+
+    assert resolve(None, None, "cpu") == resolve(None, None, None) == resolve()
+    with pytest.raises(ValueError, match="fp16 runs on a CUDA device"):
+        resolve("torch", "fp16", "cpu")
+
+
+def test_auto_batch_size_from_free_memory():
+    from damvad.backends.torch import MAX_AUTO_BATCH, auto_batch_size
+
+    assert auto_batch_size("cpu", "fp16") == 1  # the CPU: batching measured no faster
+    gib = 2**30
+    assert auto_batch_size("cpu", "fp16", free_bytes=4 * gib) == 8  # half of 4 GiB / 256 MiB a clip
+    assert auto_batch_size("cpu", "fp32", free_bytes=4 * gib) == 4  # fp32: 400 MiB a clip, a power of 2
+    assert auto_batch_size("cpu", "fp16", free_bytes=140 * gib) == MAX_AUTO_BATCH
+    assert auto_batch_size("cpu", "fp16", free_bytes=100 * 2**20) == 1  # too little: one clip, OOM halves
+
+
+@pytest.fixture()
+def videos(tmp_path):
+    root = tmp_path / "videos"
+    root.mkdir()
+    write_video(root / "a.mp4", 150, seed=1)
+    write_video(root / "b.mp4", 64, seed=2)
+    write_video(root / "d.mp4", 200, seed=4)
+    write_video(root / "c.avi", 1, seed=3)  # one frame: one padded snippet
+    (root / "e.mp4").write_bytes(b"not a video at all" * 100)  # fails on both paths
+    return root
+
+
+def _rows(out):
+    store = FeatureStore(out)
+    return {n: (store.load(n), {k: v for k, v in store.meta(n).items()}) for n in store.names()}
+
+
+def test_batched_extraction_equals_the_per_video_path(videos, tmp_path):
+    """Snippets of several videos, decoded by two threads, packed into batches of 4 clips (5 crops each: a
+    batch mixes snippets and videos): the same files as one snippet at a time (fake I3D is batch-invariant)."""
+    ref = extract([videos], tmp_path / "ref", crops="5", feature_fn=fake_features, weights_sha256="w",
+                  progress=False)
+    got = extract([videos], tmp_path / "batched", crops="5", feature_fn=fake_features, weights_sha256="w",
+                  progress=False, batch_size=4, decoders=2)
+    assert sorted(got.done) == sorted(ref.done) == ["a", "b", "c", "d"]
+    assert set(got.failed) == set(ref.failed) == {"e"} and got.failed["e"] == ref.failed["e"]
+    assert got.frames == ref.frames
+    want, have = _rows(tmp_path / "ref"), _rows(tmp_path / "batched")
+    for name, (arr, row) in want.items():
+        np.testing.assert_array_equal(have[name][0], arr)
+        assert {k: v for k, v in have[name][1].items() if k != "path"} == {k: v for k, v in row.items() if k != "path"}
+        assert row["device"] == "cpu"
+    # a rerun on the batched path resumes: everything is already there
+    again = extract([videos], tmp_path / "batched", crops="5", feature_fn=fake_features, weights_sha256="w",
+                    progress=False, batch_size=4)
+    assert sorted(again.skipped) == ["a", "b", "c", "d"] and not again.done
+
+
+@pytest.mark.slow  # four eager I3D passes on the CPU
+def test_batched_torch_backend_matches_batch_one(i3d_model, tmp_path):
+    """The real I3D (torch backend, eager, CPU) at batch 2 through the batched path: the per-video features."""
+    from damvad.backends import build_backend
+
+    write_video(tmp_path / "v.mp4", 128, seed=5)
+    one = build_backend("torch", "fp32", model=i3d_model, compile=False, device="cpu", batch_size=1)
+    two = build_backend("torch", "fp32", model=i3d_model, compile=False, device="cpu", batch_size=2)
+    assert one.info()["device"] == "cpu" and two.batch_size == 2
+    extract([tmp_path / "v.mp4"], tmp_path / "one", feature_fn=one, weights_sha256="w", progress=False)
+    extract([tmp_path / "v.mp4"], tmp_path / "two", feature_fn=two, weights_sha256="w", progress=False)
+    a, b = FeatureStore(tmp_path / "one").load("v"), FeatureStore(tmp_path / "two").load("v")
+    assert a.shape == b.shape == (2, 1, 7, 1024)
+    assert np.linalg.norm(a - b) / np.linalg.norm(a) <= 1e-5
+
+
+def _cfg(data, feats, out, **kw):
+    base = dict(dataset=str(data), features=str(feats), out=str(out), variant="dist",
+                model={"hidden": 16, "mlp_hidden": 8}, iterations=20, eval_every=10, checkpoint_every=10,
+                batch_anomalous=3, batch_normal=3, val_fraction=0.25, lr=3e-3)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    return make_feature_dataset(tmp_path_factory.mktemp("synth"), n_train=12, n_test=6)
+
+
+def test_train_on_cpu_equals_the_default_and_records_the_device(synth, tmp_path, no_cuda):
+    from damvad.calibrate import calibrate
+    from damvad.evaluate import EvalConfig, evaluate
+
+    data, feats = synth
+    default = train(_cfg(data, feats, tmp_path / "default"), progress=False)
+    on_cpu = train(_cfg(data, feats, tmp_path / "cpu"), progress=False, device="cpu")
+    assert default["runs"][0]["device"] == on_cpu["runs"][0]["device"] == "cpu"
+    assert on_cpu["provenance"]["device"] == "cpu"
+    a, meta = load_model(tmp_path / "default" / "seed0")
+    b, _ = load_model(tmp_path / "cpu" / "seed0", device="cpu")
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert ka == kb and torch.equal(va, vb)
+    assert meta["provenance"]["device"] == "cpu" and meta["provenance"]["device_name"]
+    assert json.loads((tmp_path / "cpu" / "seed0" / "provenance.json").read_text())["device"] == "cpu"
+    report = evaluate(EvalConfig(dataset=str(data), features=str(feats), runs=[str(tmp_path / "cpu")], timelines=0),
+                      progress=False, device="cpu")
+    assert report["provenance"]["device"] == "cpu"
+    assert calibrate(tmp_path / "cpu" / "seed0", feats, dataset=str(data), device="cpu")["device"] == "cpu"
+
+
+def _as_if_saved_on_gpu(path):
+    """Rewrite a torch file so that its tensors say they were saved on cuda:0 (as a GPU run's files do)."""
+    src = zipfile.ZipFile(io.BytesIO(path.read_bytes()))
+    out = io.BytesIO()
+    moved = 0
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename.endswith("data.pkl"):
+                moved = data.count(b"X\x03\x00\x00\x00cpu")
+                data = data.replace(b"X\x03\x00\x00\x00cpu", b"X\x06\x00\x00\x00cuda:0")
+            dst.writestr(info, data)
+    assert moved > 0
+    path.write_bytes(out.getvalue())
+
+
+def test_files_of_a_gpu_run_load_and_resume_on_the_cpu(synth, tmp_path, no_cuda):
+    data, feats = synth
+    train(_cfg(data, feats, tmp_path / "run"), progress=False, device="cpu")
+    model_pt = tmp_path / "run" / "seed0" / "model.pt"
+    want, _ = load_model(model_pt)
+    _as_if_saved_on_gpu(model_pt)
+    with pytest.raises(RuntimeError, match="CUDA"):  # what a plain torch.load does with it here
+        torch.load(model_pt, weights_only=True)
+    got, _ = load_model(model_pt, device="cpu")
+    for va, vb in zip(want.state_dict().values(), got.state_dict().values(), strict=True):
+        assert vb.device.type == "cpu" and torch.equal(va, vb)
+    # a training checkpoint from a GPU loads here (resume): optimizer, RNG and best state included
+    from damvad.datasets import get_dataset
+    from damvad.train import Trainer, load_train_data, training_meta
+
+    cfg = _cfg(data, feats, tmp_path / "run")
+    ckpt = tmp_path / "run" / "seed0" / "checkpoint.pt"
+    _as_if_saved_on_gpu(ckpt)
+    dataset, store = get_dataset(str(data)), FeatureStore(feats)
+    tdata = load_train_data(dataset, store, cfg.num_clips, progress=False)
+    trainer = Trainer(cfg, tdata, tmp_path / "run" / "seed0", 0, training_meta(dataset, store, tdata), device="cpu")
+    assert trainer.load_checkpoint() and trainer.iteration == 20
+    assert all(v.device.type == "cpu" for v in trainer.best_state.values())
+    trainer.train_step()  # and training goes on
+
+
+def test_cli_device_option_everywhere_and_a_clear_error_without_a_gpu(no_cuda, tmp_path, capsys):
+    for argv in (["extract", str(tmp_path), "--out", str(tmp_path / "f")],
+                 ["train", "--dataset", "x", "--features", "y"],
+                 ["evaluate", "run"], ["calibrate", "m", "--features", "f", "--dataset", "d"],
+                 ["detect", "v.mp4", "--model", "m"], ["demo"]):
+        with pytest.raises(SystemExit):
+            main([*argv, "--help"])
+        assert "--device" in capsys.readouterr().out, argv[0]
+    write_video(tmp_path / "a.mp4", 3)
+    assert main(["extract", str(tmp_path / "a.mp4"), "--out", str(tmp_path / "f"), "--device", "cuda"]) == 2
+    assert main(["train", "--dataset", "x", "--features", "y", "--out", str(tmp_path / "r"),
+                 "--device", "cuda:0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("asked for, but") == 2 and "--device cpu" in err
+    assert not (tmp_path / "f").exists() and not (tmp_path / "r").exists()  # nothing started
+
+
+def test_load_i3d_refuses_a_missing_gpu_before_loading(no_cuda, tmp_path):
+    from damvad.i3d import load_i3d
+
+    with pytest.raises(ValueError, match="use --device cpu"):
+        load_i3d(tmp_path / "does-not-exist.pt", device="cuda")  # the device is checked first
