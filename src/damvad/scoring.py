@@ -31,7 +31,8 @@ Protocol = Literal["offline", "online"]
 
 def model_device(model: torch.nn.Module) -> torch.device:
     """Where a model's parameters are: its inputs go there, its outputs come back as CPU numpy arrays."""
-    return next(model.parameters()).device
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")  # parameter-free (the change detector)
 
 
 @dataclass
