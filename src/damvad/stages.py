@@ -61,7 +61,6 @@ class ExtractConfig:
     dtype: str = "float32"
     checkpoint: str | None = None
     compile: bool = True
-    device: str | None = None  # auto | cpu | cuda[:N]
     overwrite: bool = False
     calibration: list[str] | None = None  # int8 calibration videos
     engine: str = "local"
