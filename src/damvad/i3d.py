@@ -466,6 +466,9 @@ class FastI3D:
         self.compile = compile
         self.batch_size = batch_size
         self.device = model_device(model) if device is None else resolve_device(device)
+        if precision == "fp16" and self.device.type != "cuda":
+            raise ValueError("precision fp16 runs on a CUDA device (no fast fp16 convolutions on the CPU); "
+                             "use bf16 on the CPU")
         self.weights_key = getattr(model, "weights_sha256", None) or _weights_fingerprint(model)
         self.num_classes = model.num_classes
         self.compile_seconds: dict[int, float] = {}  # T -> seconds spent on the first call (compile)
