@@ -580,14 +580,3 @@ class FastI3D:
     def logits(self, x: Tensor) -> Tensor:
         return self.features_and_logits(x)[1]
 
-
-def build_feature_extractor(
-    model: InceptionI3d | None = None,
-    precision: Precision = "fp32",
-    compile: bool = True,
-    batch_size: int = 1,
-    device: str | torch.device | None = None,
-) -> FastI3D:
-    """:class:`FastI3D` over ``model`` (default: the pretrained :func:`load_i3d`) on ``device`` (default:
-    where ``model`` is; the CPU for the pretrained one)."""
-    return FastI3D(model if model is not None else load_i3d(), precision, compile, batch_size, device)
