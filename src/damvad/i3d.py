@@ -311,6 +311,21 @@ def fold_batchnorm(model: InceptionI3d) -> InceptionI3d:
     return folded
 
 
+class _Traceable(nn.Module):
+    def __init__(self, net: InceptionI3d) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, video: Tensor) -> tuple[Tensor, Tensor]:
+        return self.net.head(self.net.mixed_5c(video))
+
+
+def traceable_i3d(model: InceptionI3d) -> nn.Module:
+    """``model`` with BN folded and (features, logits) from ``forward`` without the input checks, which
+    graph converters (ONNX export, OpenVINO) cannot trace."""
+    return _Traceable(fold_batchnorm(model)).eval()
+
+
 class _Runner(nn.Module):
     """What gets compiled: the (BN-folded) trunk in fp32, bf16 or fp16, the head in fp32; float32 outputs.
 

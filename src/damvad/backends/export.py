@@ -55,22 +55,6 @@ def specs_markdown(specs: list[dict[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _i3d_graph(model: Any) -> Any:
-    import torch
-
-    from damvad.i3d import fold_batchnorm
-
-    class I3DGraph(torch.nn.Module):
-        def __init__(self, net: Any) -> None:
-            super().__init__()
-            self.net = net
-
-        def forward(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            return self.net.head(self.net.mixed_5c(video))
-
-    return I3DGraph(fold_batchnorm(model)).eval()
-
-
 def head_step_module(head: Any) -> Any:
     """One streaming step of a DAM head as a module: (current, previous) -> (score, weighted)."""
     import torch
@@ -125,12 +109,12 @@ def export_all(
     """Write the files listed in the module docstring into ``out``; returns their paths."""
     import torch
 
-    from damvad.i3d import load_i3d
+    from damvad.i3d import load_i3d, traceable_i3d
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    i3d = _i3d_graph(load_i3d(checkpoint))
+    i3d = traceable_i3d(load_i3d(checkpoint))
     video = (torch.zeros(1, 3, 64, 224, 224),)
     if "onnx" in formats:
         written.append(export_onnx(i3d, video, out / "i3d.onnx", ["video"], ["features", "logits"]))

@@ -88,19 +88,11 @@ def convert_i3d(model: Any, num_frames: int = 64, batch: int = 1) -> Any:
     outputs ``features`` (batch, t, 1024) and ``logits`` (batch, classes)."""
     import torch
 
-    from damvad.i3d import INPUT_SIZE, fold_batchnorm
-
-    class Graph(torch.nn.Module):
-        def __init__(self, net: Any) -> None:
-            super().__init__()
-            self.net = net
-
-        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            return self.net.head(self.net.mixed_5c(x))
+    from damvad.i3d import INPUT_SIZE, traceable_i3d
 
     ov = _ov()
     shape = (batch, 3, num_frames, INPUT_SIZE, INPUT_SIZE)
-    graph = Graph(fold_batchnorm(model)).eval()
+    graph = traceable_i3d(model)
     with torch.no_grad():
         ov_model = ov.convert_model(graph, example_input=torch.zeros(shape), input=[shape])
     ov_model.inputs[0].get_tensor().set_names({VIDEO})

@@ -80,24 +80,16 @@ def _plot(histories: dict[str, list[dict[str, Any]]], keys: list[str], path: Pat
 
 
 def run_diagnosis(cfg: DiagnoseConfig, progress: bool = True) -> dict[str, Any]:
-    from damvad.benchmark.prepare import prepare
-    from damvad.benchmark.table1 import Table1Config, _train_config
-    from damvad.datasets import get_dataset
-    from damvad.store import FeatureStore
-    from damvad.train import Trainer, load_train_data, training_meta
+    from damvad.benchmark.table1 import Table1Config, _train_config, prepare_training
+    from damvad.train import Trainer
     from damvad.utils import atomic_write_json
 
-    prepared = prepare(cfg.benchmark, cfg.root or None, cfg.crops, cfg.precision, progress)
     out = Path(cfg.out or f"runs/diagnose-{cfg.benchmark}")
-    out.mkdir(parents=True, exist_ok=True)
-    dataset = get_dataset(prepared.data)
-    store = FeatureStore(prepared.features)
-    t1 = Table1Config(benchmark=cfg.benchmark, variants=cfg.variants, rows=cfg.rows,
-                      train={**cfg.train, "diagnostics": True}, seeds=[cfg.seed], change_detector=False)
+    t1 = Table1Config(benchmark=cfg.benchmark, root=cfg.root, crops=cfg.crops, precision=cfg.precision,
+                      variants=cfg.variants, rows=cfg.rows, train={**cfg.train, "diagnostics": True},
+                      seeds=[cfg.seed], change_detector=False)
+    prepared, dataset, store, probe, data, meta = prepare_training(t1, out, cfg.seed, progress)
     specs = t1.row_specs()
-    probe = _train_config(t1, {"variant": "mlp"}, prepared.data, prepared.features, out, cfg.seed)
-    data = load_train_data(dataset, store, probe.num_clips, progress)
-    meta = training_meta(dataset, store, data)
     monitor = dev_monitor(store, dataset, probe.num_clips)
     histories: dict[str, list[dict[str, Any]]] = {}
     curve: dict[str, dict[int, dict[str, float]]] = {}

@@ -209,27 +209,35 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def prepare_training(cfg: Table1Config, out: Path, seed: int, progress: bool) -> tuple:
+    """What every run of a benchmark experiment shares, loaded once: (prepared benchmark, dataset, feature
+    store, a probe TrainConfig, the pooled training data, the training metadata)."""
+    from damvad.benchmark.prepare import prepare
+    from damvad.datasets import get_dataset
+    from damvad.store import FeatureStore
+    from damvad.train import load_train_data, training_meta
+
+    prepared = prepare(cfg.benchmark, cfg.root or None, cfg.crops, cfg.precision, progress)
+    out.mkdir(parents=True, exist_ok=True)
+    dataset = get_dataset(prepared.data)
+    store = FeatureStore(prepared.features)
+    probe = _train_config(cfg, {"variant": "mlp"}, prepared.data, prepared.features, out, seed)
+    data = load_train_data(dataset, store, probe.num_clips, progress)
+    return prepared, dataset, store, probe, data, training_meta(dataset, store, data)
+
+
 def run_table1(cfg: Table1Config, progress: bool = True) -> dict[str, Any]:
     """Prepare the benchmark (cached), train every row x seed that is not done yet, evaluate, summarise."""
     from tqdm import tqdm
 
     from damvad.benchmark.changedet import ChangeDetector
-    from damvad.benchmark.prepare import prepare
-    from damvad.datasets import get_dataset
     from damvad.modelfile import load_model
-    from damvad.store import FeatureStore
-    from damvad.train import Trainer, load_train_data, training_meta
+    from damvad.train import Trainer
     from damvad.utils import atomic_write_json, atomic_write_text, provenance
 
-    prepared = prepare(cfg.benchmark, cfg.root or None, cfg.crops, cfg.precision, progress)
     out = Path(cfg.out or f"runs/table1-{cfg.benchmark}-{cfg.split}")
-    out.mkdir(parents=True, exist_ok=True)
-    dataset = get_dataset(prepared.data)
-    store = FeatureStore(prepared.features)
+    prepared, dataset, store, probe, data, meta = prepare_training(cfg, out, 0, progress)
     specs = cfg.row_specs()
-    probe = _train_config(cfg, {"variant": "mlp"}, prepared.data, prepared.features, out, 0)
-    data = load_train_data(dataset, store, probe.num_clips, progress)
-    meta = training_meta(dataset, store, data)
     runs: dict[str, dict[int, dict[str, Any]]] = {}
     rows_info: dict[str, Any] = {}
     jobs = [(label, seed) for label in specs for seed in cfg.seeds]
