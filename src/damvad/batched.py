@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from damvad.video import CROP, CROP_NAMES, VideoError, VideoInfo, iter_frames, iter_snippets, probe, snippet_to_input
+from damvad.video import CROP, CROP_NAMES, VideoError, VideoInfo, iter_frames, probe, snippet_inputs
 
 log = logging.getLogger(__name__)
 
@@ -181,8 +181,8 @@ def extract_batched(
             assembler.ready.put(("start", vid, _Video(name, path, info, source)))
             count, frames = 0, 0
             frames_iter = iter_frames(path, planar=True)
-            for snip in iter_snippets(frames_iter, spec.snippet_len, source=path, planar=True):
-                x = snippet_to_input(snip.frames, spec.crops, planar=True, dtype="uint8" if uint8 else "float32")
+            for snip, x in snippet_inputs(frames_iter, spec.crops, spec.snippet_len, source=path, planar=True,
+                                          dtype="uint8" if uint8 else "float32"):
                 for crop in range(crops):
                     slot = assembler.reserve((vid, snip.index, crop, snip.end - snip.start))
                     if slot is None:

@@ -29,18 +29,15 @@ from damvad.video import (
     CROP_NAMES,
     SNIPPET_LEN,
     VIDEO_EXTENSIONS,
-    BackgroundIterator,
-    Snippet,
     VideoError,
     VideoInfo,
     find_videos,
     is_live_source,
     iter_frames,
-    iter_snippets,
     normalize_crops,
+    preprocessed_snippets,
     probe,
     resize_frames,
-    snippet_to_input,
     write_video,
 )
 
@@ -294,18 +291,6 @@ class Detector:
                                    "the features the threshold was calibrated on", "detect")
             self.warnings += [w for w in found if w not in self.warnings]
 
-    def _snippets(self, frames: Iterable[np.ndarray], source: str,
-                  planar: bool = False) -> Iterator[tuple[Snippet, np.ndarray, float]]:
-        """(snippet, model input, time its last frame arrived), produced in a background thread."""
-
-        def produce() -> Iterator[tuple[Snippet, np.ndarray, float]]:
-            for snip in iter_snippets(frames, SNIPPET_LEN, source=source, planar=planar):
-                arrived = time.perf_counter()
-                yield snip, snippet_to_input(snip.frames, self.crops, planar=snip.planar,
-                                             dtype=self.input_dtype), arrived  # type: ignore[arg-type]
-
-        return iter(BackgroundIterator(produce(), maxsize=2))
-
     def run(
         self,
         source: str | Path | Iterable[np.ndarray],
@@ -361,12 +346,14 @@ class Detector:
                 writer.write(row)
 
         try:
-            for snip, x, arrived in self._snippets(frames, label, planar):
+            # extraction's own path from frames to I3D inputs, two snippets ahead in a background thread
+            for snip, x in preprocessed_snippets(label, self.crops, SNIPPET_LEN, prefetch=2, dtype=self.input_dtype,
+                                                 frames=frames, planar=planar):
                 with torch.inference_mode():
                     maps = self.feature_fn(torch.from_numpy(x))
                 maps = maps.float().cpu().numpy() if hasattr(maps, "cpu") else np.asarray(maps, np.float32)
-                pending_arrival = arrived
-                emit(scorer.push(maps, snip.start, snip.end), arrived)
+                pending_arrival = snip.arrived  # latency: from the snippet's last frame to its score
+                emit(scorer.push(maps, snip.start, snip.end), snip.arrived)
                 result.frames = snip.end
                 now = time.perf_counter()
                 r = last_row[0]

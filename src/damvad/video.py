@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -88,6 +89,7 @@ class Snippet:
     end: int  # exclusive; end - start < 64 for a padded last snippet
     frames: np.ndarray  # (64, H, W, 3) uint8, resized; (64, 3, H, W) when planar
     planar: bool = False
+    arrived: float = 0.0  # time.perf_counter() when its last frame arrived (detect's latency starts there)
 
 
 def normalize_crops(crops: str | int) -> str:
@@ -243,14 +245,16 @@ def iter_snippets(
     for frame in frames:
         buf.append(frame)
         if len(buf) == snippet_len:
-            yield Snippet(index, start, start + snippet_len, np.stack(buf), planar)
+            arrived = time.perf_counter()
+            yield Snippet(index, start, start + snippet_len, np.stack(buf), planar, arrived)
             index += 1
             start += snippet_len
             buf = []
     if buf:
+        arrived = time.perf_counter()
         true_len = len(buf)
         buf.extend([buf[-1]] * (snippet_len - true_len))
-        yield Snippet(index, start, start + true_len, np.stack(buf), planar)
+        yield Snippet(index, start, start + true_len, np.stack(buf), planar, arrived)
         index += 1
     if index == 0:
         raise VideoError(source, "no frames could be decoded (empty or unreadable video)")
@@ -382,21 +386,43 @@ class _Raised:
     exc: BaseException
 
 
+def snippet_inputs(
+    frames: Iterable[np.ndarray],
+    crops: str = "center",
+    snippet_len: int = SNIPPET_LEN,
+    *,
+    source: Any = "<frames>",
+    planar: bool = False,
+    dtype: InputDType = "float32",
+) -> Iterator[tuple[Snippet, np.ndarray]]:
+    """(snippet, model input (crops, 3, T, 224, 224)) pairs from frames: the one path from frames to I3D
+    inputs, shared by extraction (:func:`preprocessed_snippets`, the batched GPU path) and live detection,
+    so a live camera's inputs are exactly those its features were extracted from. Runs in the caller's
+    thread; :func:`preprocessed_snippets` runs it in a background one."""
+    mode = normalize_crops(crops)
+    for snip in iter_snippets(frames, snippet_len, source=source, planar=planar):
+        yield snip, snippet_to_input(snip.frames, mode, planar=planar, dtype=dtype)
+
+
 def preprocessed_snippets(
     source: str | int | os.PathLike,
     crops: str = "center",
     snippet_len: int = SNIPPET_LEN,
     prefetch: int = 3,
     dtype: InputDType = "float32",
+    *,
+    frames: Iterable[np.ndarray] | None = None,
+    planar: bool = True,
 ) -> Iterator[tuple[Snippet, np.ndarray]]:
-    """(snippet, model input) pairs, decoded (planar) and preprocessed in a background thread."""
-    mode = normalize_crops(crops)
+    """:func:`snippet_inputs` in a background thread, ``prefetch`` snippets ahead of the consumer.
 
-    def produce() -> Iterator[tuple[Snippet, np.ndarray]]:
-        for snip in iter_snippets(iter_frames(source, planar=True), snippet_len, source=source, planar=True):
-            yield snip, snippet_to_input(snip.frames, mode, planar=True, dtype=dtype)
-
-    return iter(BackgroundIterator(produce(), maxsize=prefetch))
+    ``frames``: frames already coming from ``source`` (a reconnecting stream, a camera SDK), ``planar``
+    saying their layout; default: ``source`` decoded as planar frames (the fast path)."""
+    crops = normalize_crops(crops)  # a bad crop mode fails here, not in the background thread
+    if frames is None:
+        frames, planar = iter_frames(source, planar=True), True
+    inputs = snippet_inputs(frames, crops, snippet_len, source=source, planar=planar, dtype=dtype)
+    return iter(BackgroundIterator(inputs, maxsize=prefetch))
 
 
 def find_videos(inputs: Iterable[str | os.PathLike]) -> list[Path]:
