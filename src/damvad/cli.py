@@ -105,8 +105,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     cfg = load_config(TrainConfig, _config_path(args.config), args.overrides, dataset=args.dataset,
                       features=args.features, out=args.out, variant=args.variant, seeds=args.seeds,
-                      iterations=args.iterations)
-    summary = train(cfg, resume=args.resume, progress=not args.quiet, device=args.device)
+                      iterations=args.iterations, device=args.device)
+    summary = train(cfg, resume=args.resume, progress=not args.quiet)
     print(f"\n{'seed':>5} {'variant':<13} {'params':>10} {'selected':>9} {'val video AUC':>14}")
     for r in summary["runs"]:
         val = r.get("val_video_auc")

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+import yaml
 
 from damvad.clips import pool_clips
 from damvad.config import check_fields, dump_config
@@ -77,6 +78,7 @@ class TrainConfig:
     calibrate_dnt: bool = False  # declared departure: model.dnt_scale = 1 / median |D_nt| of the training pairs
     diagnostics: bool = False  # record attention, gate saturation and gradient norms at each evaluation
     threads: int = 0  # torch threads; 0 keeps torch's default
+    device: str | None = None  # auto | cpu | cuda[:N]; None: auto. Saved, not compared on resume (any device)
 
     # ranges and choices checked (with the types above) by damvad.config before anything is written
     limits: ClassVar[dict[str, str | tuple]] = {
@@ -190,9 +192,11 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, data: TrainData, run_dir: Path, seed: int, meta: dict[str, Any],
                  monitor: Monitor | None = None, device: Any = "cpu"):
         """``device`` (``auto | cpu | cuda[:N]``): where the model and its batches are; the clips stay in
-        CPU memory, a batch moves per step. Not part of the config: a run resumes on any device."""
+        CPU memory, a batch moves per step. A run resumes on any device (:func:`same_run`); the devices it
+        ran on are recorded in order (``self.devices``)."""
         self.cfg, self.data, self.run_dir, self.seed, self.meta = cfg, data, Path(run_dir), seed, meta
         self.device = resolve_device(device)
+        self.devices = [str(self.device)]
         self.monitor = monitor
         self._grads: dict[str, float] = {}
         t, n = data.clips.shape[-2:]
@@ -240,6 +244,7 @@ class Trainer:
             "best": self.best,
             "best_state": self.best_state,
             "config_yaml": dump_config(self.cfg),
+            "devices": self.devices,
         }
 
     def save_checkpoint(self) -> None:
@@ -254,7 +259,7 @@ class Trainer:
         ckpt = load_torch_file(self.checkpoint_path, "a training checkpoint")
         if not isinstance(ckpt, dict) or "config_yaml" not in ckpt:
             raise LoadError(f"{self.checkpoint_path}: not a damvad training checkpoint")
-        if ckpt.get("config_yaml") != dump_config(self.cfg):
+        if not same_run(ckpt.get("config_yaml"), self.cfg):
             raise ValueError(
                 f"{self.checkpoint_path}: the run was started with another config; use a new --out "
                 "or delete the folder to start again"
@@ -270,9 +275,15 @@ class Trainer:
             self.history = list(ckpt["history"])
             self.best = dict(ckpt["best"])
             self.best_state = ckpt["best_state"]
+            before = [str(d) for d in ckpt.get("devices") or []]
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise LoadError(f"{self.checkpoint_path}: damaged training checkpoint ({type(exc).__name__}: {exc}); "
                             "delete it to restart this seed") from exc
+        self.devices = before or self.devices  # checkpoints written before devices were recorded have none
+        if self.devices[-1] != str(self.device):
+            log.info("%s: resuming on %s (the checkpoint was written on %s)", self.run_dir, self.device,
+                     self.devices[-1])
+            self.devices = [*self.devices, str(self.device)]
         return True
 
     # ------------------------------------------------------------ training
@@ -382,6 +393,7 @@ class Trainer:
             "iterations": self.iteration,
             "seconds": seconds,
             "device": str(self.device),
+            "devices": self.devices,  # every device the run trained on, in order (a resumed run may move)
             **chosen,
         }
         save_model_file(self.run_dir / "model.pt", self.model, {
@@ -418,10 +430,29 @@ def training_meta(dataset: Dataset, store: FeatureStore, data: TrainData) -> dic
     }
 
 
+def same_run(saved_yaml: str | None, cfg: TrainConfig) -> bool:
+    """Whether a run started with the config ``saved_yaml`` may be resumed with ``cfg``: every key but
+    ``device`` agrees. The device may differ (checkpoints load onto the CPU, then move to the run's device;
+    results then match an uninterrupted run up to the devices' kernels, not bit for bit)."""
+    def comparable(data: Any) -> dict[str, Any]:
+        data = dict(data) if isinstance(data, dict) else {}
+        data.pop("device", None)  # configs saved before device was a key have none
+        return data
+
+    if not saved_yaml:
+        return False
+    try:
+        saved = yaml.safe_load(saved_yaml)
+    except yaml.YAMLError:
+        return False
+    return isinstance(saved, dict) and comparable(saved) == comparable(dataclasses.asdict(cfg))
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
           monitor: Monitor | None = None, device: Any = None) -> dict[str, Any]:
-    """Train every seed of ``cfg`` on ``device`` (``None`` / ``auto``: a CUDA device when torch sees one);
-    returns the summary (also written to ``out/summary.json``).
+    """Train every seed of ``cfg`` on ``device`` (default ``cfg.device``; ``None`` / ``auto``: a CUDA device
+    when torch sees one); returns the summary (also written to ``out/summary.json``). A ``device`` given
+    here is saved in the run's config like one from the config.
 
     ``monitor(model, iteration)`` adds fields to each evaluation row of the history (e.g. a dev-set AUC
     for a diagnosis; never used for selection)."""
@@ -429,7 +460,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
         raise ValueError("training needs `dataset` and `features` (set them in the config or on the command line)")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    dev = resolve_device(device)  # a bad or missing device fails before anything is written
+    if device is not None:
+        cfg = dataclasses.replace(cfg, device=str(device))
+    dev = resolve_device(cfg.device)  # a bad or missing device fails before anything is written
     out = Path(cfg.out)
     if out.exists() and any(out.iterdir()) and not resume:
         raise FileExistsError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
@@ -440,7 +473,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     # what get_dataset() was given: calibrate and evaluate default to it
     meta["dataset_source"] = str(Path(cfg.dataset).resolve()) if Path(cfg.dataset).exists() else cfg.dataset
     saved = out / "config.yaml"
-    if resume and saved.is_file() and saved.read_text() != dump_config(cfg):
+    if resume and saved.is_file() and not same_run(saved.read_text(), cfg):
         raise ValueError(f"{saved}: the run in {out} was started with another config; resume it with the same "
                          "settings, or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
