@@ -144,3 +144,29 @@ def test_uint8_and_planar_inputs_match_the_float_input():
     np.testing.assert_array_equal(snippet_to_input(planar, "5", planar=True), snippet_to_input(frames, "5"))
     with pytest.raises(ValueError, match=r"\(T, 3, H, W\)"):
         snippet_to_input(frames, planar=True)
+
+
+def test_one_path_from_frames_to_inputs_for_files_streams_and_packed_frames(tmp_path):
+    """Extraction (a file, decoded planar in the background) and detection (frames handed over, packed or
+    planar) get bit-identical inputs from :func:`snippet_inputs`, equal to cutting and cropping by hand."""
+    from damvad.video import preprocessed_snippets, snippet_inputs
+
+    path = write_video(tmp_path / "v.mp4", 64 + 9, width=240, height=180, seed=3)
+    by_hand = [(s.start, s.end, snippet_to_input(s.frames, "5", dtype="uint8"))
+               for s in iter_snippets(iter_frames(path))]
+    runs = {
+        "file": list(preprocessed_snippets(path, "5", dtype="uint8")),
+        "packed": list(preprocessed_snippets("cam", "5", dtype="uint8", frames=iter_frames(path), planar=False)),
+        "planar": list(preprocessed_snippets("cam", "5", dtype="uint8", frames=iter_frames(path, planar=True))),
+        "inline": list(snippet_inputs(iter_frames(path), "5", dtype="uint8")),
+    }
+    assert [(a, b) for a, b, _ in by_hand] == [(0, 64), (64, 73)]
+    for name, got in runs.items():
+        assert [(s.start, s.end) for s, _ in got] == [(a, b) for a, b, _ in by_hand], name
+        for (_, x), (_, _, ref) in zip(got, by_hand, strict=True):
+            assert x.shape == (5, 3, 64, 224, 224) and x.dtype == np.uint8
+            np.testing.assert_array_equal(x, ref)
+        arrived = [s.arrived for s, _ in got]
+        assert 0 < arrived[0] <= arrived[1]  # when each snippet's last frame came (detect's latency)
+    with pytest.raises(ValueError, match="crops must be"):
+        preprocessed_snippets(path, "7")  # refused at the call, not later in the background thread
