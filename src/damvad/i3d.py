@@ -366,6 +366,10 @@ def _weights_fingerprint(model: nn.Module) -> str:
     return "tensors:" + digest.hexdigest()
 
 
+# Compiled runners, for the life of the process: a second video or FastI3D reuses one without recompiling.
+# No way to clear it is offered: dropping a compiled module does not give its memory back (torch's own
+# compile caches keep the frozen weights alive, even after torch._dynamo.reset(); checked on torch 2.13),
+# and every damvad stage is its own process (a cluster worker wants the reuse).
 _CACHE: dict[tuple[Any, ...], Callable[[Tensor], tuple[Tensor, Tensor]]] = {}
 _CACHE_LOCK = threading.Lock()
 # Freezing turns the (BN-folded) weights into constants, so inductor prepacks them for oneDNN and fuses
@@ -438,12 +442,6 @@ def model_device(model: nn.Module) -> torch.device:
     """The device of a module's parameters (the CPU for a module without any)."""
     param = next(model.parameters(), None)
     return param.device if param is not None else torch.device("cpu")
-
-
-def clear_compiled_cache() -> None:
-    """Forget every compiled I3D (frees memory; the next FastI3D call compiles again)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()
 
 
 class FastI3D:
