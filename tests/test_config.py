@@ -81,3 +81,13 @@ def test_config_show_prints_every_stage_merged(tmp_path, capsys):
     assert list(out) == ["train"] and out["train"]["lr"] == 0.5 and out["train"]["iterations"] == 9
     assert main(["config", "show", "bogus=1"]) == 2
     assert "unknown key(s) ['bogus']" in capsys.readouterr().err
+
+
+def test_device_is_a_key_of_every_torch_stage_train_included(tmp_path):
+    path = _write(tmp_path, "device: cpu\ntrain: {device: 'cuda:1'}\n")
+    shown = yaml.safe_load(show_config(path))
+    assert {s: shown[s]["device"] for s in shown} == {"extract": "cpu", "train": "cuda:1", "evaluate": "cpu",
+                                                      "calibrate": "cpu", "detect": "cpu"}
+    assert load_config(TrainConfig, None, ["device=cuda:0"]).device == "cuda:0"
+    assert load_config(TrainConfig, path, ["device=cpu"]).device == "cpu"  # key=value beats the file
+    assert build_parser().parse_args(["train", "--device", "cpu"]).device == "cpu"  # the flag is kept

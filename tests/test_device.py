@@ -217,3 +217,60 @@ def test_load_i3d_refuses_a_missing_gpu_before_loading(no_cuda, tmp_path):
 
     with pytest.raises(ValueError, match="use --device cpu"):
         load_i3d(tmp_path / "does-not-exist.pt", device="cuda")  # the device is checked first
+
+
+def test_device_is_a_train_config_key_saved_with_the_run(synth, tmp_path, no_cuda):
+    from damvad.config import load_config
+
+    assert load_config(TrainConfig, None, ["device=cpu"]).device == "cpu"
+    data, feats = synth
+    summary = train(_cfg(data, feats, tmp_path / "run", device="cpu"), progress=False)
+    assert summary["config"]["device"] == "cpu" and summary["runs"][0]["devices"] == ["cpu"]
+    for saved in (tmp_path / "run" / "config.yaml", tmp_path / "run" / "seed0" / "config.yaml"):
+        assert "device: cpu" in saved.read_text().splitlines()
+    # a device given to train() is what the run records, like one from the config
+    train(_cfg(data, feats, tmp_path / "arg"), progress=False, device="cpu")
+    assert "device: cpu" in (tmp_path / "arg" / "config.yaml").read_text().splitlines()
+    with pytest.raises(ValueError, match="asked for, but"):
+        train(_cfg(data, feats, tmp_path / "gpu", device="cuda"), progress=False)
+    assert not (tmp_path / "gpu").exists()
+
+
+def test_a_run_started_on_a_gpu_resumes_on_the_cpu_and_records_both(synth, tmp_path, no_cuda, monkeypatch):
+    """The config and checkpoint of a run killed on cuda:0 (as a GPU machine writes them); resumed here with
+    device cpu: the device is the one key that may differ, and the run says where it trained."""
+    import yaml
+
+    from damvad.train import Trainer
+
+    data, feats = synth
+    run = tmp_path / "run"
+    step, calls = Trainer.train_step, []
+
+    def dying_step(self):
+        calls.append(1)
+        if len(calls) > 12:  # killed after the checkpoint at iteration 10
+            raise KeyboardInterrupt
+        return step(self)
+
+    monkeypatch.setattr(Trainer, "train_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(data, feats, run, device="cpu"), progress=False)
+    monkeypatch.setattr(Trainer, "train_step", step)
+    ckpt_path = run / "seed0" / "checkpoint.pt"
+    ckpt = torch.load(ckpt_path, weights_only=True)
+    for doc in (run / "config.yaml", run / "seed0" / "config.yaml"):
+        doc.write_text(doc.read_text().replace("device: cpu", "device: cuda:0"))
+    ckpt["config_yaml"] = ckpt["config_yaml"].replace("device: cpu", "device: cuda:0")
+    ckpt["devices"] = ["cuda:0"]
+    torch.save(ckpt, ckpt_path)
+    _as_if_saved_on_gpu(ckpt_path)
+    summary = train(_cfg(data, feats, run, device="cpu"), progress=False, resume=True)
+    result = summary["runs"][0]
+    assert result["iterations"] == 20 and result["device"] == "cpu" and result["devices"] == ["cuda:0", "cpu"]
+    assert yaml.safe_load((run / "config.yaml").read_text())["device"] == "cpu"  # the latest session's
+    _, meta = load_model(run / "seed0" / "model.pt")
+    assert meta["train"]["devices"] == ["cuda:0", "cpu"] and meta["provenance"]["device"] == "cpu"
+    # any other difference is still refused
+    with pytest.raises(ValueError, match="started with another config"):
+        train(_cfg(data, feats, run, device="cpu", lr=1e-2), progress=False, resume=True)
