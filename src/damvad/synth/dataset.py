@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from damvad.datasets import SPLITS
 from damvad.synth.render import _frame_count, render_frames
 from damvad.synth.specs import EVENT_KINDS, SYNTH_FORMAT, VideoSpec, make_video_spec, min_anomalous_frames
 from damvad.utils import atomic_write_json, atomic_write_text
 from damvad.video import video_codec, write_video
 
-SPLITS = ("train", "dev", "test")
 _SPLITS = tuple((s, lab) for s in SPLITS for lab in ("normal", "anomalous"))
 LABELLED_SPLITS = ("dev", "test")  # splits whose frame labels are written (annotations.csv)
 _DEBUG_KEY = "debug_only_train_events_not_for_training"
