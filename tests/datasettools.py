@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
+
+from damvad.store import FeatureStore
+from featuretools import synthetic_record
 
 
 def touch(path: Path) -> Path:
@@ -27,26 +29,8 @@ def fake_feature_files(
 ) -> None:
     """A feature file + manifest row as the extractor writes them (zeros; only shapes matter here)."""
     s = math.ceil(frames / 64) if snippets is None else snippets
-    root.mkdir(parents=True, exist_ok=True)
     arr = np.zeros((s, crops, *tail), dtype=dtype)
-    np.save(root / f"{name}.npy", arr)
-    meta = {
-        "name": name,
-        "path": f"/videos/{name}.mp4",
-        "frames": frames,
-        "fps": 30.0,
-        "snippet_len": 64,
-        "num_snippets": s,
-        "crops": crops,
-        "crop_names": ["center"][:crops] or ["center"],
-        "dtype": np.dtype(dtype).name,
-        "shape": list(arr.shape),
-        "weights_sha256": "0" * 64,
-        "damvad_version": "0.1.0",
-        "precision": "fp32",
-        "snippet_ranges": [[i * 64, min((i + 1) * 64, frames)] for i in range(s)],
-    }
-    (root / f"{name}.json").write_text(json.dumps(meta))
+    FeatureStore(root).save(arr, synthetic_record(name, f"/videos/{name}.mp4", arr, frames, fps=30.0))
 
 
 def split_folder(tmp_path: Path) -> Path:

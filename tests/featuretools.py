@@ -7,8 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from damvad.store import FeatureStore
-from damvad.utils import atomic_save_npy, atomic_write_json
+from damvad.store import FeatureRecord, FeatureStore
+
+
+def synthetic_record(name: str, path: Path | str, maps: np.ndarray, frames: int, **fields) -> FeatureRecord:
+    """The record extract would write for ``maps`` covering ``frames`` frames (snippet count, shape, ranges
+    from the array), with the provenance of test features (weights "synthetic", fp32; backend not recorded);
+    ``fields`` override any field."""
+    defaults = {"fps": 25.0, "precision": "fp32", "weights_sha256": "synthetic", "damvad_version": "test"}
+    return FeatureRecord.for_maps(name, path, maps, frames, **{**defaults, **fields})
 
 
 def make_feature_dataset(root: Path, n_train: int = 24, n_test: int = 12, crops: int = 1, seed: int = 0,
@@ -33,15 +40,7 @@ def make_feature_dataset(root: Path, n_train: int = 24, n_test: int = 12, crops:
                 x[start : start + length, :, :, :64] += shift
                 if split == "test":  # training videos keep only their video-level label
                     rows.append(f"{name},{start * 64},{min((start + length) * 64, frames)}")
-            ranges = [[s * 64, min((s + 1) * 64, frames)] for s in range(num_snippets)]
-            store = FeatureStore(feats)
-            atomic_save_npy(store.npy_path(name), x)
-            atomic_write_json(store.json_path(name), {
-                "name": name, "path": str(folder / f"{name}.mp4"), "frames": frames, "fps": 25.0,
-                "snippet_len": 64, "num_snippets": num_snippets, "crops": crops, "dtype": "float32",
-                "precision": "fp32", "shape": list(x.shape), "snippet_ranges": ranges,
-                "weights_sha256": "synthetic", "damvad_version": "test",
-            })
+            FeatureStore(feats).save(x, synthetic_record(name, folder / f"{name}.mp4", x, frames))
     (data / "test" / "annotations.csv").write_text("\n".join(rows) + "\n")
     FeatureStore(feats).write_manifest()
     return data, feats

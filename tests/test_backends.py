@@ -184,10 +184,9 @@ def test_extract_and_detect_through_openvino_int8(tmp_path, ov_backends):
     report = extract([video], tmp_path / "feats", backend="openvino", precision="int8", progress=False)
     assert report.ok, report.summary()
     store = FeatureStore(tmp_path / "feats")
-    meta = store.meta("cam")
-    assert meta["backend"] == "openvino" and meta["precision"] == "int8"
-    assert meta["backend_info"]["calibration"]["source"].startswith("built-in")
-    feats = store.load("cam")
+    record, feats = store.load("cam").record, store.load("cam").maps
+    assert record.backend == "openvino" and record.precision == "int8"
+    assert record.backend_info["calibration"]["source"].startswith("built-in")
     assert feats.shape == (3, 1, 7, 1024) and np.isfinite(feats).all()
 
     torch.manual_seed(0)

@@ -8,6 +8,7 @@ sources served by a real local server, stale features, concurrent extractions an
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import http.server
 import json
@@ -32,7 +33,6 @@ from damvad.cli import main
 from damvad.model import build_model
 from damvad.modelfile import save_model_file
 from damvad.store import FeatureStore
-from damvad.utils import atomic_save_npy, atomic_write_json
 from featuretools import make_feature_dataset
 from videotools import fake_features, write_video
 
@@ -184,10 +184,8 @@ class Inputs:
         feats = self.tmp / name
         shutil.copytree(self.feats, feats)
         store = FeatureStore(feats)
-        arr, row = np.load(store.npy_path(video)), store.meta(video)
-        edit(arr, row)
-        atomic_save_npy(store.npy_path(video), arr)
-        atomic_write_json(store.json_path(video), row)
+        arr, record = np.load(store.npy_path(video)), store.record(video)
+        store.save(arr, edit(arr, record) or record)
         return feats
 
     @cached_property
@@ -201,8 +199,8 @@ class Inputs:
 
     @cached_property
     def feats_inconsistent(self) -> Path:
-        def shift_frames(arr, row):  # same snippet count, so only the ranges can tell
-            row["frames"] = row["snippet_ranges"][-1][0] + 1
+        def shift_frames(arr, record):  # same snippet count, so only the ranges can tell
+            return dataclasses.replace(record, frames=record.snippet_ranges[-1][0] + 1)
 
         return self._edited_features("feats_inconsistent", "test_norm_000", shift_frames)
 
@@ -411,7 +409,7 @@ def test_replaced_source_is_extracted_again(tmp_path, fake_i3d, capsys):
     capsys.readouterr()
     assert main(["extract", str(videos), "--out", str(out), "--quiet"]) == 0
     assert "changed" in capsys.readouterr().out
-    assert FeatureStore(out).meta("clip")["frames"] == 150
+    assert FeatureStore(out).record("clip").frames == 150
 
 
 def test_other_source_with_the_same_name_is_refused(tmp_path, fake_i3d, capsys):
@@ -427,7 +425,7 @@ def test_other_source_with_the_same_name_is_refused(tmp_path, fake_i3d, capsys):
     assert "FAILED clip" in text and f"{tmp_path / 'a' / 'clip.mp4'}" in text and "--overwrite" in text
     assert (out / "clip.npy").read_bytes() == before
     assert main(["extract", str(tmp_path / "b"), "--out", str(out), "--quiet", "--overwrite"]) == 0
-    assert FeatureStore(out).meta("clip")["frames"] == 90
+    assert FeatureStore(out).record("clip").frames == 90
 
 
 def test_moved_source_with_the_same_content_stays_done(tmp_path, fake_i3d, capsys):
@@ -503,7 +501,7 @@ def test_full_disk_while_writing_features_is_a_clear_error(tmp_path, fake_i3d, m
 def test_feature_record_consistency_is_checked_on_load(tmp_path):
     _, feats = make_feature_dataset(tmp_path / "ds", n_train=2, n_test=1)
     store = FeatureStore(feats)
-    row = store.meta("train_norm_000")
+    row = store.record("train_norm_000").to_json()
     row["snippet_ranges"][1] = [70, 128]  # a gap between snippets
     (feats / "train_norm_000.json").write_text(json.dumps(row))
     with pytest.raises(RuntimeError, match=r"train_norm_000\.json.*snippet_ranges"):

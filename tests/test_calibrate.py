@@ -31,7 +31,8 @@ def _normal_frame_scores(path, feats, names, k):
     store = FeatureStore(feats)
     out = []
     for name in names:
-        vs = score_video(model, store.features(name), store.frames(name), "online", snippets_per_clip=k)
+        video = store.load(name)
+        vs = score_video(model, video.maps, video.frames, "online", snippets_per_clip=k)
         out.append(np.repeat(vs.score, vs.frame_ranges[:, 1] - vs.frame_ranges[:, 0]))  # causal clips tile
     return np.concatenate(out)
 

@@ -22,26 +22,24 @@ from damvad.evaluate import EvalConfig, evaluate
 from damvad.model import build_model
 from damvad.modelfile import load_model, save_model_file
 from damvad.train import TrainConfig, train
-from featuretools import make_feature_dataset
+from featuretools import make_feature_dataset, synthetic_record
 from videotools import fake_features
 
 VTEST = Path(__file__).resolve().parents[1].parent / "shared" / "media" / "vtest.avi"
 
 
-def _row(**kw):
-    row = {"weights_sha256": "a" * 64, "crops": 1, "crop_names": ["center"], "snippet_len": 64,
-           "precision": "fp32", "backend": "torch"}
-    row.update(kw)
-    return row
+def _record(**kw):
+    fields = {"weights_sha256": "a" * 64, "crop_names": ("center",), "precision": "fp32", "backend": "torch", **kw}
+    return synthetic_record("v", "v.mp4", np.zeros((1, len(fields["crop_names"]), 7, 1024), np.float32), 64, **fields)
 
 
 def test_records_must_agree_on_the_feature_fields_and_may_mix_precisions():
-    mixed = contract_of_records([_row(), _row(precision="bf16", backend="openvino")])
+    mixed = contract_of_records([_record(), _record(precision="bf16", backend="openvino")])
     assert mixed.precision == "bf16,fp32" and mixed.backend == "openvino,torch" and mixed.crops == "center"
     with pytest.raises(ContractError, match="disagree on weights_sha256"):
-        contract_of_records([_row(), _row(weights_sha256="b" * 64)])
+        contract_of_records([_record(), _record(weights_sha256="b" * 64)])
     five = ["center", "top_left", "top_right", "bottom_left", "bottom_right"]
-    assert contract_of_records([_row(crops=5, crop_names=five)]).crops == "5"
+    assert contract_of_records([_record(crop_names=tuple(five))]).crops == "5"
 
 
 def test_a_feature_difference_is_refused_naming_both_sides_and_rounding_is_warned(caplog):

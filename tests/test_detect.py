@@ -37,7 +37,8 @@ def test_live_scores_equal_online_protocol(tmp_path, model_file):
     extract([video], tmp_path / "feats", feature_fn=fake_features, progress=False)
     store = FeatureStore(tmp_path / "feats")
     model, _ = load_model(model_file)
-    offline_online = score_video(model, store.load("cam"), store.frames("cam"), "online")
+    video = store.load("cam")
+    offline_online = score_video(model, video.maps, video.frames, "online")
 
     det = Detector(model_file, feature_fn=fake_features, threshold=0.5)
     out = io.StringIO()
@@ -55,7 +56,8 @@ def test_online_groups_of_several_snippets_match(tmp_path, model_file):
     extract([video], tmp_path / "feats", feature_fn=fake_features, progress=False)
     store = FeatureStore(tmp_path / "feats")
     model, _ = load_model(model_file)
-    ref = score_video(model, store.load("cam"), store.frames("cam"), "online", snippets_per_clip=2)
+    video = store.load("cam")
+    ref = score_video(model, video.maps, video.frames, "online", snippets_per_clip=2)
     result = Detector(model_file, feature_fn=fake_features, snippets_per_clip=2).run(video, progress=False)
     np.testing.assert_allclose([r.score for r in result.rows], ref.score, rtol=1e-6)
     assert len(result.rows) == 3  # 2 + 2 + the partial last group

@@ -3,6 +3,7 @@ the batched extraction path (the GPU's) run on the CPU against the per-video pat
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import zipfile
@@ -77,9 +78,9 @@ def videos(tmp_path):
     return root
 
 
-def _rows(out):
+def _videos(out):
     store = FeatureStore(out)
-    return {n: (store.load(n), {k: v for k, v in store.meta(n).items()}) for n in store.names()}
+    return {n: store.load(n) for n in store.names()}
 
 
 def test_batched_extraction_equals_the_per_video_path(videos, tmp_path):
@@ -92,11 +93,11 @@ def test_batched_extraction_equals_the_per_video_path(videos, tmp_path):
     assert sorted(got.done) == sorted(ref.done) == ["a", "b", "c", "d"]
     assert set(got.failed) == set(ref.failed) == {"e"} and got.failed["e"] == ref.failed["e"]
     assert got.frames == ref.frames
-    want, have = _rows(tmp_path / "ref"), _rows(tmp_path / "batched")
-    for name, (arr, row) in want.items():
-        np.testing.assert_array_equal(have[name][0], arr)
-        assert {k: v for k, v in have[name][1].items() if k != "path"} == {k: v for k, v in row.items() if k != "path"}
-        assert row["device"] == "cpu"
+    want, have = _videos(tmp_path / "ref"), _videos(tmp_path / "batched")
+    for name, video in want.items():
+        np.testing.assert_array_equal(have[name].maps, video.maps)
+        assert dataclasses.replace(have[name].record, path=video.record.path) == video.record
+        assert video.record.device == "cpu"
     # a rerun on the batched path resumes: everything is already there
     again = extract([videos], tmp_path / "batched", crops="5", feature_fn=fake_features, weights_sha256="w",
                     progress=False, batch_size=4)
@@ -114,7 +115,7 @@ def test_batched_torch_backend_matches_batch_one(i3d_model, tmp_path):
     assert one.info()["device"] == "cpu" and two.batch_size == 2
     extract([tmp_path / "v.mp4"], tmp_path / "one", feature_fn=one, weights_sha256="w", progress=False)
     extract([tmp_path / "v.mp4"], tmp_path / "two", feature_fn=two, weights_sha256="w", progress=False)
-    a, b = FeatureStore(tmp_path / "one").load("v"), FeatureStore(tmp_path / "two").load("v")
+    a, b = FeatureStore(tmp_path / "one").load("v").maps, FeatureStore(tmp_path / "two").load("v").maps
     assert a.shape == b.shape == (2, 1, 7, 1024)
     assert np.linalg.norm(a - b) / np.linalg.norm(a) <= 1e-5
 

@@ -43,8 +43,9 @@ def _ground_truth_by_hand(data, store) -> dict[str, np.ndarray]:
 
 
 def _painted(model, store, name: str, protocol: str) -> np.ndarray:
-    frames = store.frames(name)
-    vs = score_video(model, store.features(name), frames, protocol)
+    video = store.load(name)
+    frames = video.frames
+    vs = score_video(model, video.maps, frames, protocol)
     out = np.full(frames, np.nan)
     for value, (a, b) in zip(vs.score, vs.frame_ranges, strict=True):
         out[a:b] = value
@@ -110,7 +111,8 @@ def test_weighted_score_and_a_single_protocol(setup, tmp_path):
     names = sorted(gt)
     weighted = []
     for n in names:
-        vs = score_video(model, store.features(n), store.frames(n), "online")
+        video = store.load(n)
+        vs = score_video(model, video.maps, video.frames, "online")
         weighted.append(np.repeat(vs.weighted, np.diff(vs.frame_ranges, axis=1)[:, 0]))  # causal ranges tile
     assert m["frame_auc"] == pytest.approx(roc_auc_score(np.concatenate([gt[n] for n in names]),
                                                          np.concatenate(weighted)), abs=1e-9)

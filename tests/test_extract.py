@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -33,12 +34,14 @@ def test_manifest_rows_and_shapes(videos, tmp_path):
     report = extract([videos], out, feature_fn=fake_features, weights_sha256="abc", progress=False)
     assert report.ok and sorted(report.done) == ["a", "b", "c"]
     store = FeatureStore(out)
-    meta = store.meta("a")
-    assert meta["frames"] == 150 and meta["num_snippets"] == 3
-    assert meta["snippet_ranges"] == [[0, 64], [64, 128], [128, 150]]
-    assert store.load("a").shape == (3, 1, 7, 1024)
-    assert store.meta("c")["frames"] == 1 and store.load("c").shape == (1, 1, 7, 1024)
-    assert meta["weights_sha256"] == "abc" and meta["damvad_version"]
+    video = store.load("a")
+    record = video.record
+    assert record.frames == 150 and record.num_snippets == 3
+    assert record.snippet_ranges == ((0, 64), (64, 128), (128, 150)) == record.expected_ranges
+    assert video.maps.shape == (3, 1, 7, 1024)
+    c = store.load("c")
+    assert c.frames == 1 and c.maps.shape == (1, 1, 7, 1024)
+    assert record.weights_sha256 == "abc" and record.damvad_version and record.source.size > 0
     manifest = (out / "manifest.csv").read_text().splitlines()
     assert manifest[0].startswith("name,path,frames") and len(manifest) == 4
 
@@ -47,8 +50,9 @@ def test_five_crops_stored_per_snippet(videos, tmp_path):
     report = extract([videos / "b.mp4"], tmp_path / "f5", crops="5", feature_fn=fake_features, progress=False)
     assert report.ok
     store = FeatureStore(tmp_path / "f5")
-    assert store.load("b").shape == (1, 5, 7, 1024)
-    assert store.meta("b")["crop_names"][0] == "center"
+    video = store.load("b")
+    assert video.maps.shape == (1, 5, 7, 1024)
+    assert video.record.crop_names[0] == "center" and video.record.crop_setting == "5"
 
 
 def test_broken_video_is_reported_not_fatal(videos, tmp_path):
@@ -119,9 +123,8 @@ def test_killed_run_resumes_to_the_same_files(videos, tmp_path):
     store, ref = FeatureStore(out), FeatureStore(reference)
     assert store.names() == ref.names()
     for name in ref.names():
-        np.testing.assert_array_equal(store.load(name), ref.load(name))
-        a, b = store.meta(name), ref.meta(name)
-        a.pop("path"), b.pop("path")
-        assert a == b
+        a, b = store.load(name), ref.load(name)
+        np.testing.assert_array_equal(a.maps, b.maps)
+        assert dataclasses.replace(a.record, path=b.record.path) == b.record
     assert not list(out.glob(".*.tmp")), "temporary files of the killed run are cleaned up"
     assert json.loads((out / "a.json").read_text())["frames"] == 150

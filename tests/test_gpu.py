@@ -81,8 +81,9 @@ def test_batched_extraction_on_the_gpu_matches_the_cpu(i3d_model, tmp_path):
     assert report.ok and len(report.done) == 3
     a, b = FeatureStore(tmp_path / "cpu"), FeatureStore(tmp_path / "gpu")
     for name in a.names():
-        assert b.meta(name)["device"].startswith("cuda")
-        assert _rel_l2(torch.from_numpy(np.asarray(b.load(name))), torch.from_numpy(np.asarray(a.load(name)))) <= 1e-5
+        got = b.load(name)
+        assert got.record.device.startswith("cuda")
+        assert _rel_l2(torch.from_numpy(got.maps), torch.from_numpy(a.load(name).maps)) <= 1e-5
 
 
 def test_dam_trains_on_the_gpu_and_loads_on_the_cpu(tmp_path):

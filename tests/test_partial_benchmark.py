@@ -88,7 +88,7 @@ def test_detect_on_the_real_videos_equals_the_online_protocol(real):
     for name, frames in FRAMES.items():
         result = det.run(UCF / f"{name}.mp4", progress=False)
         assert result.error is None and result.frames == frames and result.warning is None
-        ref = score_video(model, store.features(name), frames, "online")
+        ref = score_video(model, store.load(name).maps, frames, "online")
         assert len(result.rows) == -(-frames // 64)
         np.testing.assert_allclose([r.score for r in result.rows], ref.score, rtol=1e-5, atol=1e-6)
         assert result.frame_scores().shape == (frames,)

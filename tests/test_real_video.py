@@ -28,11 +28,11 @@ def test_extract_cli_on_vtest(tmp_path, i3d_model, capsys):
     out = tmp_path / "feats"
     assert main(["extract", str(VTEST), "--out", str(out), "--quiet"]) == 0
     store = FeatureStore(out)
-    meta = store.meta("vtest")
-    assert meta["frames"] == 795 and meta["num_snippets"] == 13 and meta["fps"] == 10.0
-    assert meta["snippet_ranges"][-1] == [768, 795]
-    assert meta["weights_sha256"] == i3d_model.weights_sha256
-    feats = store.load("vtest")
+    video = store.load("vtest")
+    record, feats = video.record, video.maps
+    assert record.frames == 795 and record.num_snippets == 13 and record.fps == 10.0
+    assert record.snippet_ranges[-1] == (768, 795)
+    assert record.weights_sha256 == i3d_model.weights_sha256
     assert feats.shape == (13, 1, 7, 1024) and np.isfinite(feats).all() and feats.min() >= 0  # ReLU'd maps
     assert "795" in (out / "manifest.csv").read_text()
     # a rerun skips the finished video

@@ -56,9 +56,10 @@ def test_variant_trains_saves_loads_calibrates_evaluates_and_streams(synth, tmp_
     store = FeatureStore(feats)
     streamed, truth = [], []
     for name in sorted(n for n in store.names() if n.startswith("test_")):
-        maps, frames = store.features(name), store.frames(name)
+        video = store.load(name)
+        maps, frames = video.maps, video.frames
         scorer = StreamScorer(model, crops=1, snippets_per_clip=K)
-        clips = [scorer.push(maps[s], s * 64, min((s + 1) * 64, frames)) for s in range(len(maps))]
+        clips = [scorer.push(maps[s], a, b) for s, (a, b) in enumerate(video.record.frame_ranges)]
         clips = [c for c in [*clips, scorer.flush()] if c is not None]
         whole = score_video(model, maps, frames, "online", snippets_per_clip=K)
         np.testing.assert_allclose([c.score for c in clips], whole.score, rtol=1e-5, atol=1e-6)

@@ -29,12 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from damvad.store import FeatureRecord, SourceFile
 from damvad.video import CROP, CROP_NAMES, VideoError, VideoInfo, iter_frames, probe, snippet_inputs
 
 log = logging.getLogger(__name__)
 
-# (name, features (S, crops, t, n), manifest row) of a finished video, or (name, error) of a failed one
-OnDone = Callable[[str, np.ndarray, dict[str, Any]], bool]  # False: stop the batch (e.g. disk full)
+# (name, features (S, crops, t, n), its record) of a finished video, or (name, error) of a failed one
+OnDone = Callable[[str, np.ndarray, FeatureRecord], bool]  # False: stop the batch (e.g. disk full)
 OnFailed = Callable[[str, str], None]
 
 
@@ -60,7 +61,7 @@ class _Video:
     name: str
     path: Path
     info: VideoInfo
-    source: dict[str, Any]
+    source: SourceFile
     maps: dict[int, np.ndarray] = field(default_factory=dict)  # snippet -> (crops, t, n)
     filled: dict[int, int] = field(default_factory=dict)  # snippet -> crops scored
     ranges: list[list[int]] = field(default_factory=list)
@@ -237,12 +238,12 @@ def extract_batched(
             on_failed(video.name, f"I3D produced non-finite features at snippet {bad}")
             return True
         try:
-            arr, row = finish_video(video.path, video.info, video.source, spec,
-                                    [m.astype(spec.dtype) for m in maps], video.ranges, video.frames)
+            arr, record = finish_video(video.path, video.info, video.source, spec,
+                                       [m.astype(spec.dtype) for m in maps], video.ranges, video.frames)
         except VideoError as exc:
             on_failed(video.name, exc.cause)
             return True
-        return on_done(video.name, arr, row)
+        return on_done(video.name, arr, record)
 
     started: set[int] = set()
     try:

@@ -66,16 +66,15 @@ def calibrate(
     if missing:
         raise ValueError(f"{store.root}: no features for {len(missing)} normal video(s): {', '.join(missing[:10])}")
     expected = model_contract(meta)
-    rows = {name: store.meta(name) for name in normal}
-    used = contract_of_records(rows.values(), f"{store.root} (calibration videos)")
+    used = contract_of_records((store.record(n) for n in normal), f"{store.root} (calibration videos)")
     warnings = check_contract(expected, used, "the model's training features", f"features in {store.root}") \
         if expected is not None else []
     scores = []
     for name in normal:
-        frames = int(rows[name]["frames"])
-        vs = score_video(model, store.features(name), frames, "online", snippets_per_clip=snippets_per_clip,
-                         snippet_len=used.snippet_len)
-        scores.append(clip_scores_to_frames(vs.score, vs.frame_ranges, frames))
+        video = store.load(name)
+        vs = score_video(model, video.maps, video.frames, "online", snippets_per_clip=snippets_per_clip,
+                         snippet_len=video.snippet_len)
+        scores.append(clip_scores_to_frames(vs.score, vs.frame_ranges, video.frames))
     flat = np.concatenate(scores)
     value = threshold_for_far(flat, far)
     threshold = {

@@ -130,11 +130,11 @@ class FeatureWorker:
                                      self.store, report, decoders=1, on_frames=self._count)
             if name in report.failed:
                 return {"name": name, "error": report.failed[name]}
-            return {"name": name, "frames": report.frames, "warning": self.store.meta(name).get("warning")}
+            return {"name": name, "frames": report.frames, "warning": self.store.record(name).warning}
         try:
-            row = extract_to_store(
+            record = extract_to_store(
                 self.store, name, Path(path), self.feature_fn, self.spec, on_frames=self._count, info=info
             )
         except VideoError as exc:
             return {"name": name, "error": exc.cause}
-        return {"name": name, "frames": int(row["frames"]), "warning": row.get("warning")}
+        return {"name": name, "frames": record.frames, "warning": record.warning}

@@ -17,9 +17,12 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from damvad.video import SNIPPET_LEN, normalize_crops
+
+if TYPE_CHECKING:
+    from damvad.store import FeatureRecord
 
 log = logging.getLogger(__name__)
 
@@ -64,22 +67,16 @@ def _short(value: Any) -> str:
     return text[:12] + "..." if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else text
 
 
-def contract_of_record(row: dict[str, Any]) -> FeatureContract:
-    """The contract of one video's feature-store row (as written by ``damvad extract``)."""
-    crops = row.get("crops", 1)
-    return FeatureContract(
-        weights_sha256=str(row.get("weights_sha256") or UNKNOWN),
-        crops=normalize_crops(len(row["crop_names"]) if row.get("crop_names") else crops),
-        snippet_len=int(row.get("snippet_len") or SNIPPET_LEN),
-        precision=str(row.get("precision") or UNKNOWN),
-        backend=str(row.get("backend") or UNKNOWN),
-    )
+def contract_of_record(record: FeatureRecord) -> FeatureContract:
+    """The contract of one video's feature-store record (as written by ``damvad extract``)."""
+    return FeatureContract(weights_sha256=record.weights_sha256, crops=record.crop_setting,
+                           snippet_len=record.snippet_len, precision=record.precision, backend=record.backend)
 
 
-def contract_of_records(rows: Iterable[dict[str, Any]], where: str = "features") -> FeatureContract:
-    """One contract for many videos' rows: they must agree on the feature fields (a folder mixing I3D
+def contract_of_records(records: Iterable[FeatureRecord], where: str = "features") -> FeatureContract:
+    """One contract for many videos' records: they must agree on the feature fields (a folder mixing I3D
     weights or crops would silently mix two feature spaces); mixed precisions/backends are listed."""
-    contracts = [contract_of_record(r) for r in rows]
+    contracts = [contract_of_record(r) for r in records]
     if not contracts:
         raise ValueError(f"{where}: no videos to take the feature contract from")
     for name in FEATURE_FIELDS:

@@ -76,9 +76,9 @@ def score_split(model, store: FeatureStore, names: list[str], protocol: str, num
                 snippets_per_clip: int) -> dict[str, VideoScores]:
     out = {}
     for name in names:
-        meta = store.meta(name)  # one read of the row for the frame count and the snippet length
-        out[name] = score_video(model, store.features(name), int(meta["frames"]), protocol, num_clips,
-                                snippets_per_clip, meta.get("snippet_len", 64))
+        video = store.load(name)  # the one read of a video: its record and its maps
+        out[name] = score_video(model, video.maps, video.frames, protocol, num_clips, snippets_per_clip,
+                                video.snippet_len)
     return out
 
 
@@ -119,7 +119,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True, device: Any = None) -> dict
     if missing:
         log.warning("%s: evaluating %d of %d %s videos; %d have no features (listed in metrics.json)",
                     dataset.name, len(items), len(every), cfg.split, len(missing))
-    evaluated = contract_of_records((store.meta(n) for n in names), f"{store.root} ({cfg.split} videos)")
+    evaluated = contract_of_records((store.record(n) for n in names), f"{store.root} ({cfg.split} videos)")
     out_dir = Path(cfg.out) if cfg.out else models[0].parent.parent / "eval"
     out_dir.mkdir(parents=True, exist_ok=True)
 

@@ -23,8 +23,8 @@ from typing import Any, Literal
 import numpy as np
 
 from damvad import __version__
-from damvad.store import FeatureStore, FeatureStoreError
-from damvad.utils import atomic_save_npy, atomic_write_json, remove_stale_temps
+from damvad.store import FeatureRecord, FeatureStore, FeatureStoreError, SourceFile
+from damvad.utils import remove_stale_temps
 from damvad.video import (
     CROP_NAMES,
     SNIPPET_LEN,
@@ -97,13 +97,13 @@ class VideoStatus:
 SAMPLE = 1 << 20  # bytes hashed at each end of a source video
 
 
-def source_fingerprint(path: str | Path, sample: bool = True) -> dict[str, Any]:
+def source_fingerprint(path: str | Path, sample: bool = True) -> SourceFile:
     """What identifies a source video's content: its resolved path, size, mtime and (``sample``) a sha256 of
     its size and its first and last MiB, where a re-encoded, completed or other file differs. Cheap enough
     to check on every rerun (whole-file hashes would read the whole dataset again)."""
     path = Path(path)
     st = path.stat()
-    out: dict[str, Any] = {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    sample_sha256 = None
     if sample:
         digest = hashlib.sha256(str(st.st_size).encode())
         with open(path, "rb") as fh:
@@ -111,29 +111,29 @@ def source_fingerprint(path: str | Path, sample: bool = True) -> dict[str, Any]:
             if st.st_size > SAMPLE:
                 fh.seek(max(SAMPLE, st.st_size - SAMPLE))
                 digest.update(fh.read(SAMPLE))
-        out["sample_sha256"] = digest.hexdigest()
-    return out
+        sample_sha256 = digest.hexdigest()
+    return SourceFile(str(path.resolve()), st.st_size, st.st_mtime_ns, sample_sha256)
 
 
-def _same_source(recorded: dict[str, Any], path: Path) -> tuple[bool, str]:
+def _same_source(recorded: SourceFile, path: Path) -> tuple[bool, str]:
     """(same content, what differs): size first, then mtime (unchanged: same), then the sampled hash."""
     now = source_fingerprint(path, sample=False)
-    if now["size"] != recorded.get("size"):
-        return False, f"size {recorded.get('size')} -> {now['size']} bytes"
-    if now["mtime_ns"] == recorded.get("mtime_ns"):
+    if now.size != recorded.size:
+        return False, f"size {recorded.size} -> {now.size} bytes"
+    if now.mtime_ns == recorded.mtime_ns:
         return True, ""
-    if source_fingerprint(path)["sample_sha256"] == recorded.get("sample_sha256"):
+    if source_fingerprint(path).sample_sha256 == recorded.sample_sha256:
         return True, ""  # copied or touched: same bytes
     return False, "same size, different content"
 
 
-def _same_settings(meta: dict[str, Any], spec: ExtractorSpec) -> bool:
+def _same_settings(record: FeatureRecord, spec: ExtractorSpec) -> bool:
     return (
-        meta.get("crops") == len(CROP_NAMES[spec.crops])
-        and meta.get("precision") == spec.precision
-        and meta.get("dtype") == spec.dtype
-        and meta.get("snippet_len") == spec.snippet_len
-        and (not spec.weights_sha256 or meta.get("weights_sha256") == spec.weights_sha256)
+        record.crops == len(CROP_NAMES[spec.crops])
+        and record.precision == spec.precision
+        and record.dtype == spec.dtype
+        and record.snippet_len == spec.snippet_len
+        and (not spec.weights_sha256 or record.weights_sha256 == spec.weights_sha256)
     )
 
 
@@ -152,26 +152,25 @@ def video_status(store: FeatureStore, name: str, path: str | Path, spec: Extract
     if name not in store:
         return VideoStatus("extract", "new")
     try:
-        meta = store.meta(name)
-        store.load(name)
+        record = store.load(name, raw=True).record
     except FeatureStoreError as exc:
         return VideoStatus("extract", f"its features were unusable ({exc})")
-    if not _same_settings(meta, spec):
+    if not _same_settings(record, spec):
         return VideoStatus("extract", "extracted with other settings or weights")
     if not path.is_file():
         return VideoStatus("skip", "done (its source is no longer there)")
-    recorded = meta.get("source")
-    if not isinstance(recorded, dict):  # a row written before sources were recorded: its path is all there is
-        if os.path.abspath(str(meta.get("path", ""))) in (str(path.resolve()), os.path.abspath(path)):
+    recorded = record.source
+    if recorded is None:  # a row written before sources were recorded: its path is all there is
+        if os.path.abspath(record.path) in (str(path.resolve()), os.path.abspath(path)):
             return VideoStatus("skip", "done")
-        return VideoStatus("refuse", f"{store.json_path(name)} was extracted from {meta.get('path')}, not {path}; "
+        return VideoStatus("refuse", f"{store.json_path(name)} was extracted from {record.path}, not {path}; "
                                      "use another --out, or --overwrite to replace it")
     same, change = _same_source(recorded, path)
     if same:
         return VideoStatus("skip", "done")
-    if recorded.get("path") == str(path.resolve()):
+    if recorded.path == str(path.resolve()):
         return VideoStatus("extract", f"its source changed since it was extracted ({change})")
-    return VideoStatus("refuse", f"{store.json_path(name)} holds the features of {recorded.get('path')}, another "
+    return VideoStatus("refuse", f"{store.json_path(name)} holds the features of {recorded.path}, another "
                                  f"file than {path} ({change}); use another --out, or --overwrite to replace them")
 
 
@@ -206,8 +205,8 @@ def extract_video(
     spec: ExtractorSpec,
     on_frames: Callable[[int], None] | None = None,
     info: VideoInfo | None = None,
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """Features (S, crops, 7, 1024) and the manifest row for one video; raises VideoError."""
+) -> tuple[np.ndarray, FeatureRecord]:
+    """Features (S, crops, 7, 1024) and the record for one video; raises VideoError."""
     import torch
 
     info = info or probe(path)
@@ -230,7 +229,7 @@ def extract_video(
     return finish_video(path, info, source, spec, maps, ranges, frames)
 
 
-def read_source_fingerprint(path: Path) -> dict[str, Any]:
+def read_source_fingerprint(path: Path) -> SourceFile:
     """:func:`source_fingerprint` before decoding; an unreadable file is the video's error."""
     try:
         return source_fingerprint(path)
@@ -238,47 +237,32 @@ def read_source_fingerprint(path: Path) -> dict[str, Any]:
         raise VideoError(path, f"cannot read the file ({exc.strerror or exc})") from exc
 
 
-def finish_video(path: Path, info: VideoInfo, source: dict[str, Any], spec: ExtractorSpec, maps: list[np.ndarray],
-                 ranges: list[list[int]], frames: int) -> tuple[np.ndarray, dict[str, Any]]:
-    """(features (S, crops, 7, 1024), manifest row) from one video's snippet maps, once it is decoded;
+def finish_video(path: Path, info: VideoInfo, source: SourceFile, spec: ExtractorSpec, maps: list[np.ndarray],
+                 ranges: list[list[int]], frames: int) -> tuple[np.ndarray, FeatureRecord]:
+    """(features (S, crops, 7, 1024), record) from one video's snippet maps, once it is decoded;
     a VideoError if the file changed while it was read. Shared by the per-video and the batched paths."""
     arr = np.stack(maps)
     try:
         after = source_fingerprint(path, sample=False)
+        changed = (after.size, after.mtime_ns) != (source.size, source.mtime_ns)
     except OSError:
-        after = {}
-    if (after.get("size"), after.get("mtime_ns")) != (source["size"], source["mtime_ns"]):
+        changed = True
+    if changed:
         raise VideoError(path, "the file changed while it was being read (still being written or downloaded?); "
                                "rerun once it is complete")
-    row = {
-        "name": video_name(path),
-        "path": str(path),
-        "source": source,
-        "frames": frames,
-        "fps": info.fps,
-        "width": info.width,
-        "height": info.height,
-        "declared_frames": info.declared_frames,
-        "snippet_len": spec.snippet_len,
-        "num_snippets": int(arr.shape[0]),
-        "crops": int(arr.shape[1]),
-        "crop_names": CROP_NAMES[spec.crops],
-        "dtype": spec.dtype,
-        "precision": spec.precision,
-        "backend": spec.backend,
-        **({"device": spec.device} if spec.device else {}),
-        "shape": list(arr.shape),
-        "snippet_ranges": ranges,
-        "weights_sha256": spec.weights_sha256,
-        "damvad_version": __version__,
-    }
-    if spec.backend_info:
-        row["backend_info"] = spec.backend_info
     warning = info.frame_count_warning(frames)
     if warning:
-        row["warning"] = warning
         log.warning("%s: %s", path, warning)
-    return arr, row
+    record = FeatureRecord(
+        name=video_name(path), path=str(path), source=source, frames=frames, fps=info.fps, width=info.width,
+        height=info.height, declared_frames=info.declared_frames, snippet_len=spec.snippet_len,
+        num_snippets=int(arr.shape[0]), crops=int(arr.shape[1]), crop_names=tuple(CROP_NAMES[spec.crops]),
+        dtype=spec.dtype, precision=spec.precision, backend=spec.backend, device=spec.device or None,
+        shape=tuple(int(d) for d in arr.shape), snippet_ranges=tuple((int(a), int(b)) for a, b in ranges),
+        weights_sha256=spec.weights_sha256, damvad_version=__version__, backend_info=spec.backend_info or None,
+        warning=warning or None,
+    )
+    return arr, record
 
 
 def check_options(crops: str, precision: str | None, dtype: str, backend: str | None = None,
@@ -368,12 +352,11 @@ def extract_to_store(
     spec: ExtractorSpec,
     on_frames: Callable[[int], None] | None = None,
     info: VideoInfo | None = None,
-) -> dict[str, Any]:
+) -> FeatureRecord:
     """Extract one video and write it: features first, then the row that marks it done (both atomic)."""
-    arr, row = extract_video(path, feature_fn, spec, on_frames=on_frames, info=info)
-    atomic_save_npy(store.npy_path(name), arr)
-    atomic_write_json(store.json_path(name), row)
-    return row
+    arr, record = extract_video(path, feature_fn, spec, on_frames=on_frames, info=info)
+    store.save(arr, record)
+    return record
 
 
 def extract(
@@ -454,7 +437,7 @@ def extract(
                     break
                 continue
             report.done.append(name)
-            report.frames += row["frames"]
+            report.frames += row.frames
     finally:
         bar.close()
         report.seconds = time.perf_counter() - start
@@ -481,16 +464,15 @@ def extract_batched_to_store(todo: list[tuple[str, Path]], feature_fn: FeatureFn
         else:
             log.error("%s", message)
 
-    def done(name: str, arr: np.ndarray, row: dict[str, Any]) -> bool:
+    def done(name: str, arr: np.ndarray, record: FeatureRecord) -> bool:
         try:
-            atomic_save_npy(store.npy_path(name), arr)
-            atomic_write_json(store.json_path(name), row)
+            store.save(arr, record)
         except OSError as exc:  # the features could not be written
             report.failed[name] = f"cannot write its features: {exc}"
             say(f"error: {name}: {report.failed[name]}")
             return exc.errno not in (errno.ENOSPC, errno.EDQUOT)
         report.done.append(name)
-        report.frames += row["frames"]
+        report.frames += record.frames
         if bar is not None:
             bar.set_postfix_str(f"{len(report.done)}/{len(todo)} videos done")
         return True

@@ -134,8 +134,8 @@ def load_train_data(dataset: Dataset, store: FeatureStore, num_clips: int, progr
         raise ValueError(f"{dataset.name}: training needs both normal and anomalous videos")
     pooled = []
     for it in tqdm(items, desc="pool clips", disable=not progress, unit="video"):
-        arr = store.features(it.name)  # finite, float32
-        pooled.append(torch.from_numpy(np.asarray(pool_clips(arr, num_clips))))
+        maps = store.load(it.name).maps  # finite, float32
+        pooled.append(torch.from_numpy(np.asarray(pool_clips(maps, num_clips))))
     clips = torch.stack(pooled)
     if clips.shape[2] > 1 and clips.numel() * 4 > 4 << 30:
         clips = clips.half()  # many crops of a large dataset: keep RAM in check
@@ -415,17 +415,17 @@ def training_meta(dataset: Dataset, store: FeatureStore, data: TrainData) -> dic
     and the feature contract of every training video (refused when they disagree, see damvad.contract)."""
     from damvad.contract import contract_of_records
 
-    first = store.meta(data.names[0])
-    contract = contract_of_records((store.meta(n) for n in data.names), f"{store.root} (training videos)")
+    first = store.record(data.names[0])
+    contract = contract_of_records((store.record(n) for n in data.names), f"{store.root} (training videos)")
     return {
         **provenance(),
         "dataset": dataset.name,
         "features": str(store.root),
         "features_manifest_sha256": store.manifest_hash(),
-        "i3d_weights_sha256": first.get("weights_sha256", ""),
+        "i3d_weights_sha256": first.weights_sha256,
         "feature_crops": data.crops,
-        "feature_precision": first.get("precision"),
-        "snippet_len": first.get("snippet_len"),
+        "feature_precision": first.precision,
+        "snippet_len": first.snippet_len,
         "feature_contract": contract.to_dict(),
     }
 

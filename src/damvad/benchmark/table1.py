@@ -94,10 +94,9 @@ def _train_config(cfg: Table1Config, row: dict[str, Any], data: Path, features: 
 def _score_frames(model, store, names, protocol, num_clips, which) -> dict[str, np.ndarray]:
     out = {}
     for name in names:
-        meta = store.meta(name)
-        frames = int(meta["frames"])
-        vs = score_video(model, store.features(name), frames, protocol, num_clips, 1, int(meta.get("snippet_len", 64)))
-        out[name] = clip_scores_to_frames(vs.values(which), vs.frame_ranges, frames)
+        video = store.load(name)
+        vs = score_video(model, video.maps, video.frames, protocol, num_clips, 1, video.snippet_len)
+        out[name] = clip_scores_to_frames(vs.values(which), vs.frame_ranges, video.frames)
     return out
 
 

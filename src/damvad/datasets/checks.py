@@ -57,10 +57,8 @@ def _feature_problem(
     if item.name not in store:
         return f"missing (expected {item.name}.npy and {item.name}.json)"
     try:
-        meta = store.meta(item.name)
-        arr = store.load(item.name, mmap=True)
-        frames = int(meta["frames"])
-        snippet_len = int(meta.get("snippet_len", 64))
+        video = store.load(item.name, raw=True)
+        arr, frames, snippet_len = video.maps, video.frames, video.snippet_len
     except InconsistentRecordError as exc:
         return f"{exc.problem} ({store.json_path(item.name)})"
     except (KeyError, TypeError, ValueError, OSError, RuntimeError) as exc:
