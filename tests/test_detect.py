@@ -37,8 +37,8 @@ def test_live_scores_equal_online_protocol(tmp_path, model_file):
     extract([video], tmp_path / "feats", feature_fn=fake_features, progress=False)
     store = FeatureStore(tmp_path / "feats")
     model, _ = load_model(model_file)
-    video = store.load("cam")
-    offline_online = score_video(model, video.maps, video.frames, "online")
+    feats = store.load("cam")
+    offline_online = score_video(model, feats.maps, feats.frames, "online")
 
     det = Detector(model_file, feature_fn=fake_features, threshold=0.5)
     out = io.StringIO()
@@ -47,6 +47,7 @@ def test_live_scores_equal_online_protocol(tmp_path, model_file):
     np.testing.assert_allclose([r.score for r in result.rows], offline_online.score, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose([r.clip_attention for r in result.rows], offline_online.clip_attention, rtol=1e-6)
     assert [[r.start_frame, r.end_frame] for r in result.rows] == offline_online.frame_ranges.tolist()
+    assert [list(r) for r in feats.record.frame_ranges] == offline_online.frame_ranges.tolist()
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("source,clip,start_frame") and len(lines) == 6
 
@@ -56,8 +57,8 @@ def test_online_groups_of_several_snippets_match(tmp_path, model_file):
     extract([video], tmp_path / "feats", feature_fn=fake_features, progress=False)
     store = FeatureStore(tmp_path / "feats")
     model, _ = load_model(model_file)
-    video = store.load("cam")
-    ref = score_video(model, video.maps, video.frames, "online", snippets_per_clip=2)
+    feats = store.load("cam")
+    ref = score_video(model, feats.maps, feats.frames, "online", snippets_per_clip=2)
     result = Detector(model_file, feature_fn=fake_features, snippets_per_clip=2).run(video, progress=False)
     np.testing.assert_allclose([r.score for r in result.rows], ref.score, rtol=1e-6)
     assert len(result.rows) == 3  # 2 + 2 + the partial last group
