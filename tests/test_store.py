@@ -155,6 +155,13 @@ def test_a_record_contradicting_itself_or_its_file_is_refused(tmp_path, change, 
     assert err.value.problem == record.problem(3) and str(store.json_path("v")) in str(err.value)
 
 
+def test_a_row_copied_from_another_video_is_refused(tmp_path):
+    store = _write(tmp_path / "f", "new", OLD_ROW, _maps(3))  # old.json copied as new.json
+    with pytest.raises(InconsistentRecordError, match=r"new\.json: the record of video 'new' contradicts itself: "
+                                                      r"it is the row of video 'old'"):
+        store.load("new")
+
+
 def test_load_checks_shape_and_values_once_raw_skips_the_scan(tmp_path):
     maps = _maps(3, crops=2, dtype=np.float16)
     maps[1, 1, 3, 7] = np.nan

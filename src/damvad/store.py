@@ -43,9 +43,9 @@ class InconsistentRecordError(FeatureStoreError):
         self.problem = problem
 
 
-def _column(default: Any = MISSING, *, csv: bool = False) -> Any:
-    """A record field; ``csv``: also a column of manifest.csv."""
-    return field(default=default, metadata={"csv": csv})
+def _field(default: Any = MISSING, *, in_csv: bool = False) -> Any:
+    """A record field; ``in_csv``: also a column of manifest.csv."""
+    return field(default=default, metadata={"csv": in_csv})
 
 
 @dataclass(frozen=True)
@@ -73,28 +73,28 @@ class FeatureRecord:
 
     ``""`` in weights_sha256 / precision / backend and ``None`` elsewhere mean "not recorded"."""
 
-    name: str = _column(csv=True)
-    path: str = _column(csv=True)  # the video file as given to extract
-    frames: int = _column(csv=True)  # decoded frames the features cover
-    fps: float | None = _column(None, csv=True)
-    width: int | None = _column(None)
-    height: int | None = _column(None)
-    declared_frames: int | None = _column(None)  # what the container said (0: nothing)
-    snippet_len: int = _column(SNIPPET_LEN, csv=True)
-    num_snippets: int | None = _column(None, csv=True)
-    crops: int = _column(1, csv=True)
-    crop_names: tuple[str, ...] | None = _column(None)
-    dtype: str = _column("float32", csv=True)  # of the .npy
-    precision: str = _column("", csv=True)  # fp32 | bf16 | int8: what I3D ran in
-    backend: str = _column("")  # torch | openvino
-    device: str | None = _column(None)  # cpu | cuda:N
-    shape: tuple[int, ...] | None = _column(None)  # of the .npy: (snippets, crops, 7, 1024)
-    snippet_ranges: tuple[tuple[int, int], ...] | None = _column(None)  # [start, end) frames of each snippet
-    weights_sha256: str = _column("", csv=True)  # of the I3D weights
-    damvad_version: str = _column("", csv=True)
-    source: SourceFile | None = _column(None)
-    backend_info: dict[str, Any] | None = _column(None)  # the backend's own provenance (e.g. int8 calibration)
-    warning: str | None = _column(None)  # e.g. frames the container declared but did not decode
+    name: str = _field(in_csv=True)
+    path: str = _field(in_csv=True)  # the video file as given to extract
+    frames: int = _field(in_csv=True)  # decoded frames the features cover
+    fps: float | None = _field(None, in_csv=True)
+    width: int | None = _field(None)
+    height: int | None = _field(None)
+    declared_frames: int | None = _field(None)  # what the container said (0: nothing)
+    snippet_len: int = _field(SNIPPET_LEN, in_csv=True)
+    num_snippets: int | None = _field(None, in_csv=True)
+    crops: int = _field(1, in_csv=True)
+    crop_names: tuple[str, ...] | None = _field(None)
+    dtype: str = _field("float32", in_csv=True)  # of the .npy
+    precision: str = _field("", in_csv=True)  # fp32 | bf16 | int8: what I3D ran in
+    backend: str = _field("")  # torch | openvino
+    device: str | None = _field(None)  # cpu | cuda:N
+    shape: tuple[int, ...] | None = _field(None)  # of the .npy: (snippets, crops, 7, 1024)
+    snippet_ranges: tuple[tuple[int, int], ...] | None = _field(None)  # [start, end) frames of each snippet
+    weights_sha256: str = _field("", in_csv=True)  # of the I3D weights
+    damvad_version: str = _field("", in_csv=True)
+    source: SourceFile | None = _field(None)
+    backend_info: dict[str, Any] | None = _field(None)  # the backend's own provenance (e.g. int8 calibration)
+    warning: str | None = _field(None)  # e.g. frames the container declared but did not decode
 
     @classmethod
     def from_json(cls, data: Any, where: str = "manifest row") -> FeatureRecord:
@@ -326,6 +326,8 @@ class FeatureStore:
                 "(expected (snippets, crops, 7, 1024))"
             )
         problem = record.problem(arr.shape[0])
+        if record.name != name:
+            problem = f"it is the row of video {record.name!r}"
         if problem:
             raise InconsistentRecordError(f"{self.json_path(name)}: the record of video {name!r} contradicts "
                                           f"itself: {problem}; extract it again (damvad extract --overwrite)", problem)
