@@ -421,8 +421,8 @@ def extract(
         for i, (name, path) in enumerate(todo):
             bar.set_postfix_str(f"video {i + 1}/{len(todo)} {name}")
             try:
-                row = extract_to_store(store, name, path, feature_fn, spec, on_frames=bar.update,
-                                       info=infos.get(name))
+                record = extract_to_store(store, name, path, feature_fn, spec, on_frames=bar.update,
+                                          info=infos.get(name))
             except VideoError as exc:
                 report.failed[name] = exc.cause
                 bar.write(f"error: {exc}")
@@ -437,7 +437,7 @@ def extract(
                     break
                 continue
             report.done.append(name)
-            report.frames += row.frames
+            report.frames += record.frames
     finally:
         bar.close()
         report.seconds = time.perf_counter() - start
