@@ -127,9 +127,10 @@ class FeatureRecord:
     @property
     def expected_ranges(self) -> tuple[tuple[int, int], ...]:
         """The [start, end) frames of each snippet of a consistent record: ``snippet_len`` each, the last cut
-        at ``frames``."""
-        n, k = self.frames, self.snippet_len
-        return tuple((i * k, min((i + 1) * k, n)) for i in range(self.expected_snippets))
+        at ``frames`` (:func:`damvad.clips.snippet_frame_ranges`)."""
+        from damvad.clips import snippet_frame_ranges  # here: damvad.clips imports torch
+
+        return tuple((int(a), int(b)) for a, b in snippet_frame_ranges(self.frames, self.snippet_len))
 
     @property
     def frame_ranges(self) -> tuple[tuple[int, int], ...]:
