@@ -3,6 +3,9 @@
 The test videos are extracted twice with the OpenVINO backend (fp32 and int8, centre crop); the heads of a
 finished Table 1 run (trained on the benchmark's bf16 training features) score both, and the frame AUC
 difference int8 - fp32 is reported per run (the gate: within 0.5 points). Last line: name=value pairs.
+The int8 features go to a folder named by the int8 model's cache digest (``test-openvino-int8-<digest>``),
+so another quantization setting (``--int8-variant``, a ``sweep_int8.py`` candidate) is extracted afresh
+while the fp32 features are reused.
 
     python benchmarks/bench_int8_auc.py --runs runs/table1-synth-ucf-v1-test --rows mlp dist cov
 """
@@ -11,13 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 
 def main() -> None:
+    from damvad.backends.openvino import OpenVINOBackend, QuantizationSettings
     from damvad.benchmark.prepare import benchmark_root
     from damvad.benchmark.table1 import _score_frames
     from damvad.datasets import get_dataset
@@ -33,7 +40,17 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="where the two feature folders go (default: the benchmark's)")
     ap.add_argument("--per-class", type=int, default=None,
                     help="only the first K normal and K anomalous test videos (by name); default: all")
+    ap.add_argument("--int8-variant", default=None,
+                    help="a sweep_int8.py candidate name (default: the shipped QuantizationSettings)")
     args = ap.parse_args()
+    if args.int8_variant:
+        from sweep_int8 import CANDIDATES
+
+        settings = CANDIDATES[args.int8_variant]
+    else:
+        settings = QuantizationSettings()
+    int8 = OpenVINOBackend("int8", settings=settings, progress=True)
+    int8_name = f"test-openvino-int8-{int8.folder.name.rsplit('-', 1)[-1]}"
 
     root = benchmark_root(args.benchmark)
     data = root / "data"
@@ -42,13 +59,14 @@ def main() -> None:
         videos += sorted((data / "test" / kind).glob("*.mp4"))[: args.per_class]
     out = Path(args.out) if args.out else root
     stores, seconds = {}, {}
-    for precision in ("fp32", "int8"):
+    for precision, folder in (("fp32", "test-openvino-fp32"), ("int8", int8_name)):
         t = time.perf_counter()
-        report = extract(videos, out / f"test-openvino-{precision}", backend="openvino", precision=precision)
+        fn = {"feature_fn": int8, "weights_sha256": int8.weights_sha256} if precision == "int8" else {}
+        report = extract(videos, out / folder, backend="openvino", precision=precision, **fn)
         seconds[precision] = time.perf_counter() - t
         if not report.ok:
             raise SystemExit(report.summary())
-        stores[precision] = FeatureStore(out / f"test-openvino-{precision}")
+        stores[precision] = FeatureStore(out / folder)
     dataset = get_dataset(data)
     present = {v.stem for v in videos}
     names = [it.name for it in dataset.videos("test") if it.name in present]
@@ -74,8 +92,10 @@ def main() -> None:
         print(f"{r['row']:<14} {r['seed']:<6} {100 * r['fp32_offline']:9.2f} {100 * r['int8_offline']:9.2f} "
               f"{d_off:+7.2f} {100 * r['fp32_online']:9.2f} {100 * r['int8_online']:9.2f} {d_on:+7.2f}")
     diffs_arr = np.abs(np.array(diffs))
-    record = {"videos": names, "runs": rows, "extract_seconds": seconds}
-    (out / f"int8_auc-{len(names)}videos.json").write_text(json.dumps(record, indent=1))
+    record = {"videos": names, "runs": rows, "extract_seconds": seconds, "int8_model": int8.info(),
+              "int8_features": int8_name}
+    (out / f"int8_auc-{len(names)}videos-{int8_name}.json").write_text(json.dumps(record, indent=1))
+    print(f"int8 model {int8.folder.name}, settings {int8.meta.get('quantization')}")
     print(f"videos={len(names)} frames={sum(len(g) for g in gt.values())} max_abs_diff_points={diffs_arr.max():.3f} "
           f"mean_abs_diff_points={diffs_arr.mean():.3f} "
           f"runs={len(rows)} within_0.5={int((diffs_arr <= 0.5).all())} fp32_extract_s={seconds['fp32']:.0f} "

@@ -4,6 +4,7 @@ the on-disk model cache, int8 accuracy gates on real frames, extraction and dete
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -77,8 +78,37 @@ def test_cache_keys_separate_what_differs():
         ovb.cache_key("ab" * 32, "int8", (1, 3, 64, 224, 224), {**calib, "videos": ["x"]}, settings)[0],
         ovb.cache_key("ab" * 32, "int8", (1, 3, 64, 224, 224), calib,
                       ovb.QuantizationSettings(keep_first_conv=False))[0],
+        *(ovb.cache_key("ab" * 32, "int8", (1, 3, 64, 224, 224), calib, ovb.QuantizationSettings(**change))[0]
+          for change in ({"overflow_fix": "enable" if settings.overflow_fix != "enable" else "disable"},
+                         {"bf16_blocks": settings.bf16_blocks + ("Mixed_4b",)},
+                         {"smooth_quant_conv": 0.5 if settings.smooth_quant_conv != 0.5 else 0.25},
+                         {"fast_bias_correction": not settings.fast_bias_correction})),
     ]
-    assert len({base, *others}) == 6
+    assert len({base, *others}) == 10
+
+
+def test_quantization_settings_name_what_stays_bf16_and_refuse_unknowns():
+    """The ignored scope holds the first convolution and whole named blocks; typos get a clear error."""
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    x = ops.parameter([1, 3, 9, 16, 16], ov.Type.f32, name="x")
+    names = ["__module.net.Conv3d_1a_7x7.conv/aten::_convolution/Convolution",
+             "__module.net.Mixed_5c.Branch_0.Conv3d_0a_1x1.conv/aten::_convolution/Convolution"]
+    y = x
+    for name in names:
+        w = ops.constant(np.ones((3, 3, 1, 1, 1), np.float32))
+        y = ops.convolution(y, w, [1, 1, 1], [0, 0, 0], [0, 0, 0], [1, 1, 1])
+        y.set_friendly_name(name)
+    model = ov.Model([y], [x], "tiny")
+    scope = ovb.ignored_scope(model, ovb.QuantizationSettings(bf16_blocks=("Mixed_5c",)))
+    assert scope.names == names[:1]
+    assert any(re.match(p, names[1]) for p in scope.patterns)
+    assert ovb.ignored_scope(model, ovb.QuantizationSettings(keep_first_conv=False)) is None
+    with pytest.raises(ValueError, match="no I3D block.*Mixed_5x"):
+        ovb.ignored_scope(model, ovb.QuantizationSettings(bf16_blocks=("Mixed_5x",)))
+    with pytest.raises(ValueError, match="overflow_fix"):
+        ovb.advanced_parameters(ovb.QuantizationSettings(overflow_fix="sometimes"))
 
 
 def test_cache_entry_is_atomic(tmp_path):

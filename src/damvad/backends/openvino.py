@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -57,9 +58,23 @@ class QuantizationSettings:
     preset: str = "performance"  # or "mixed" (asymmetric activations: measured less accurate here)
     keep_first_conv: bool = True  # Conv3d_1a (3 input channels) in bf16: most of the accuracy, little speed
     fast_bias_correction: bool = True
+    # NNCF's overflow fix ("first_layer", its default; "enable"; "disable"): 7-bit weights where int8 dot
+    # products could saturate on CPUs without VNNI. This CPU has VNNI (and the first conv stays bf16).
+    overflow_fix: str = "first_layer"
+    bf16_blocks: tuple[str, ...] = ()  # I3D blocks kept in bf16, e.g. ("Mixed_5c", "Logits")
+    smooth_quant_conv: float | None = None  # SmoothQuant alpha for convolutions (None: NNCF's default, off)
+    # Activation ranges over the calibration set: "mean_minmax" (NNCF's default: the mean over snippets of
+    # each one's min / max, so the busiest snippets clip), "minmax" (global min / max), "histogram".
+    activation_range: str = "mean_minmax"
     synthetic: int | None = None  # calibration scenes (None: the built-in default)
     per_video: int = 8
     videos: tuple[str, ...] = field(default_factory=tuple)  # calibration videos (empty: built-in default)
+
+
+# Settings that, at these values, leave NNCF's own behaviour unchanged: left out of the cache key, so a
+# model quantized before the option existed keeps its key (and its cache entry).
+NNCF_DEFAULTS: dict[str, Any] = {"overflow_fix": "first_layer", "bf16_blocks": (), "smooth_quant_conv": None,
+                                 "activation_range": "mean_minmax"}
 
 
 def weights_identity(checkpoint: str | Path | None, model: Any = None) -> str:
@@ -117,15 +132,51 @@ def quantize_i3d(ov_model: Any, snippets: list[np.ndarray], settings: Quantizati
     preset = {"mixed": nncf.QuantizationPreset.MIXED, "performance": nncf.QuantizationPreset.PERFORMANCE}
     if settings.preset not in preset:
         raise ValueError(f"preset must be 'mixed' or 'performance', got {settings.preset!r}")
-    ignored = nncf.IgnoredScope(names=[first_convolution(ov_model)]) if settings.keep_first_conv else None
     return nncf.quantize(
         ov_model,
         nncf.Dataset(snippets),
         preset=preset[settings.preset],
         subset_size=len(snippets),
         fast_bias_correction=settings.fast_bias_correction,
-        ignored_scope=ignored,
+        ignored_scope=ignored_scope(ov_model, settings),
+        advanced_parameters=advanced_parameters(settings),
     )
+
+
+def ignored_scope(ov_model: Any, settings: QuantizationSettings) -> Any:
+    """What stays in bf16: the first convolution and the named I3D blocks (``settings.bf16_blocks``)."""
+    import nncf
+
+    names = [first_convolution(ov_model)] if settings.keep_first_conv else []
+    found = (re.match(r"__module\.net\.(\w+)[./]", op.get_friendly_name()) for op in ov_model.get_ordered_ops())
+    blocks = sorted({m.group(1) for m in found if m})
+    unknown = [b for b in settings.bf16_blocks if b not in blocks]
+    if unknown:
+        raise ValueError(f"bf16_blocks: no I3D block {unknown}; the blocks are {blocks}")
+    patterns = [rf"__module\.net\.{re.escape(b)}[./]" for b in settings.bf16_blocks]
+    return nncf.IgnoredScope(names=names, patterns=patterns) if names or patterns else None
+
+
+def advanced_parameters(settings: QuantizationSettings) -> Any:
+    from nncf.quantization.advanced_parameters import (
+        AdvancedQuantizationParameters,
+        AdvancedSmoothQuantParameters,
+        OverflowFix,
+    )
+
+    fixes = {"first_layer": OverflowFix.FIRST_LAYER, "enable": OverflowFix.ENABLE, "disable": OverflowFix.DISABLE}
+    if settings.overflow_fix not in fixes:
+        raise ValueError(f"overflow_fix must be one of {sorted(fixes)}, got {settings.overflow_fix!r}")
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet as Ranges
+
+    ranges = {"mean_minmax": Ranges.MEAN_MINMAX, "minmax": Ranges.MINMAX, "histogram": Ranges.HISTOGRAM}
+    if settings.activation_range not in ranges:
+        raise ValueError(f"activation_range must be one of {sorted(ranges)}, got {settings.activation_range!r}")
+    params = AdvancedQuantizationParameters(overflow_fix=fixes[settings.overflow_fix],
+                                            activations_range_estimator_params=ranges[settings.activation_range])
+    if settings.smooth_quant_conv is not None:
+        params.smooth_quant_alphas = AdvancedSmoothQuantParameters(convolution=settings.smooth_quant_conv)
+    return params
 
 
 # --------------------------------------------------------------------------------------------- cache
@@ -149,7 +200,8 @@ def cache_key(weights_sha256: str, precision: str, shape: tuple[int, ...], calib
     }
     if ir_precision == "int8":
         assert settings is not None and calibration is not None
-        ident["quantization"] = {k: v for k, v in asdict(settings).items() if k != "videos"}
+        ident["quantization"] = {k: v for k, v in asdict(settings).items()
+                                 if k != "videos" and not (k in NNCF_DEFAULTS and v == NNCF_DEFAULTS[k])}
         ident["calibration"] = calibration
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
     return f"i3d-{ir_precision}-{weights_sha256[:12]}-{'x'.join(map(str, shape))}-{digest}", ident
