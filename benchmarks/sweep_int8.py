@@ -45,10 +45,15 @@ CANDIDATES: dict[str, QuantizationSettings] = {
     "ofdis_logits": replace(OFF, bf16_blocks=("Logits",)),
     "ofdis_5c": replace(OFF, bf16_blocks=("Mixed_5c", "Logits")),
     "ofdis_5bc": replace(OFF, bf16_blocks=("Mixed_5b", "Mixed_5c", "Logits")),
+    "ofdis_4ef5": replace(OFF, bf16_blocks=("Mixed_4e", "Mixed_4f", "Mixed_5b", "Mixed_5c", "Logits")),
+    "ofdis_4_5": replace(OFF, bf16_blocks=("Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e", "Mixed_4f", "Mixed_5b",
+                                           "Mixed_5c", "Logits")),  # 18 % of the FLOPs in bf16
     "ofdis_fullbc": replace(OFF, fast_bias_correction=False),
     "ofdis_sq": replace(OFF, smooth_quant_conv=0.15),
     "ofdis_calib": replace(OFF, synthetic=32, per_video=12),
     "ofdis_nofirst": replace(OFF, keep_first_conv=False),
+    "nobc": replace(BASE, bias_correction=False),  # no bias correction
+    "ofdis_nobc": replace(OFF, bias_correction=False),
     "minmax": replace(BASE, activation_range="minmax"),  # global ranges: no clipping of busy snippets
     "ofdis_minmax": replace(OFF, activation_range="minmax"),
     "ofdis_hist": replace(OFF, activation_range="histogram"),
@@ -97,6 +102,7 @@ def main() -> None:
     ap.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES))
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument("--no-accuracy", action="store_true", help="speed only (candidates built or cached)")
     args = ap.parse_args()
 
     vtest, ucf = MEDIA / "vtest.avi", sorted((MEDIA / "ucf-crime").glob("*.mp4"))
@@ -107,10 +113,12 @@ def main() -> None:
     five = [snippet_to_input(s.frames, "5", planar=True, dtype="uint8") for s in snippets_of(vtest)]
     print(f"{len(crops)} centre crops, {len(five)} vtest snippets x 5 crops; load average {load0:.2f}", flush=True)
 
-    fp32 = OpenVINOBackend("fp32")
-    ref = {"features": [fp32(x) for x in crops], "logits": [fp32.logits(x) for x in five]}
+    nan = {"min_cos": float("nan"), "mean_cos": float("nan"), "top1": -1, "gate": False, "flips": []}
+    if not args.no_accuracy:
+        fp32 = OpenVINOBackend("fp32")
+        ref = {"features": [fp32(x) for x in crops], "logits": [fp32.logits(x) for x in five]}
     backends = {"ov_bf16": OpenVINOBackend("bf16")}
-    rows: dict[str, dict] = {"ov_bf16": evaluate(backends["ov_bf16"], ref, crops, five)}
+    rows: dict[str, dict] = {"ov_bf16": nan if args.no_accuracy else evaluate(backends["ov_bf16"], ref, crops, five)}
     print(f"ov_bf16: {rows['ov_bf16']}", flush=True)
     for name in args.candidates:
         t0 = time.perf_counter()
@@ -118,7 +126,8 @@ def main() -> None:
         built = time.perf_counter() - t0
         b.warmup(64)
         backends[name] = b
-        rows[name] = {**evaluate(b, ref, crops, five), "quantize_s": b.meta.get("quantize_seconds"),
+        acc = nan if args.no_accuracy else evaluate(b, ref, crops, five)
+        rows[name] = {**acc, "quantize_s": b.meta.get("quantize_seconds"),
                       "built_now_s": round(built, 1), "load": round(os.getloadavg()[0], 2)}
         print(f"{name}: {rows[name]}  settings={asdict(CANDIDATES[name])}", flush=True)
 

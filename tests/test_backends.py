@@ -82,9 +82,11 @@ def test_cache_keys_separate_what_differs():
           for change in ({"overflow_fix": "enable" if settings.overflow_fix != "enable" else "disable"},
                          {"bf16_blocks": settings.bf16_blocks + ("Mixed_4b",)},
                          {"smooth_quant_conv": 0.5 if settings.smooth_quant_conv != 0.5 else 0.25},
-                         {"fast_bias_correction": not settings.fast_bias_correction})),
+                         {"fast_bias_correction": not settings.fast_bias_correction},
+                         {"bias_correction": not settings.bias_correction},
+                         {"activation_range": "minmax" if settings.activation_range != "minmax" else "histogram"})),
     ]
-    assert len({base, *others}) == 10
+    assert len({base, *others}) == 12
 
 
 def test_quantization_settings_name_what_stays_bf16_and_refuse_unknowns():
