@@ -37,10 +37,10 @@ from damvad.video import iter_frames, iter_snippets, snippet_to_input  # noqa: E
 
 MEDIA = REPO.parent / "shared" / "media"
 BASE = QuantizationSettings(preset="performance", keep_first_conv=True, fast_bias_correction=True,
-                            overflow_fix="first_layer")
+                            bias_correction=True, overflow_fix="first_layer")
 OFF = replace(BASE, overflow_fix="disable")
 CANDIDATES: dict[str, QuantizationSettings] = {
-    "current": BASE,  # what shipped before this sweep
+    "current": BASE,  # what shipped before this sweep (NNCF defaults, first conv bf16)
     "ofdis": OFF,  # overflow fix off (VNNI: no saturation, 8-bit weights everywhere)
     "ofdis_logits": replace(OFF, bf16_blocks=("Logits",)),
     "ofdis_5c": replace(OFF, bf16_blocks=("Mixed_5c", "Logits")),
@@ -53,7 +53,7 @@ CANDIDATES: dict[str, QuantizationSettings] = {
     "ofdis_calib": replace(OFF, synthetic=32, per_video=12),
     "ofdis_nofirst": replace(OFF, keep_first_conv=False),
     "nobc": replace(BASE, bias_correction=False),  # no bias correction
-    "ofdis_nobc": replace(OFF, bias_correction=False),
+    "ofdis_nobc": replace(OFF, bias_correction=False),  # shipped since (QuantizationSettings() on VNNI)
     "minmax": replace(BASE, activation_range="minmax"),  # global ranges: no clipping of busy snippets
     "ofdis_minmax": replace(OFF, activation_range="minmax"),
     "ofdis_hist": replace(OFF, activation_range="histogram"),

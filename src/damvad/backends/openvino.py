@@ -59,11 +59,12 @@ class QuantizationSettings:
     keep_first_conv: bool = True  # Conv3d_1a (3 input channels) in bf16: most of the accuracy, little speed
     fast_bias_correction: bool = True
     # NNCF's bias correction shifts each layer's bias by the quantization error's mean on the calibration set:
-    # wrong for footage unlike it (measured: it alone costs most of int8's error on real clips).
-    bias_correction: bool = True
+    # wrong for footage unlike it (measured: it alone costs most of int8's error on real clips), so off.
+    bias_correction: bool = False
     # NNCF's overflow fix ("first_layer", its default; "enable"; "disable"): 7-bit weights where int8 dot
-    # products could saturate on CPUs without VNNI. This CPU has VNNI (and the first conv stays bf16).
-    overflow_fix: str = "first_layer"
+    # products could saturate on CPUs without VNNI. "auto": "disable" where the CPU has VNNI (its dot
+    # products do not saturate; measured more accurate), else NNCF's "first_layer". Resolved on creation.
+    overflow_fix: str = "auto"
     bf16_blocks: tuple[str, ...] = ()  # I3D blocks kept in bf16, e.g. ("Mixed_5c", "Logits")
     smooth_quant_conv: float | None = None  # SmoothQuant alpha for convolutions (None: NNCF's default, off)
     # Activation ranges over the calibration set: "mean_minmax" (NNCF's default: the mean over snippets of
@@ -72,6 +73,22 @@ class QuantizationSettings:
     synthetic: int | None = None  # calibration scenes (None: the built-in default)
     per_video: int = 8
     videos: tuple[str, ...] = field(default_factory=tuple)  # calibration videos (empty: built-in default)
+
+    def __post_init__(self) -> None:
+        if self.overflow_fix == "auto":  # the cache key and the provenance record the resolved value
+            object.__setattr__(self, "overflow_fix", "disable" if cpu_has_vnni() else "first_layer")
+
+
+def cpu_has_vnni() -> bool:
+    """Whether this CPU has VNNI int8 dot products (AVX512-VNNI, AVX-VNNI or AMX), from /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set(line.split(":", 1)[1].split()))
+    except OSError:
+        pass
+    return False  # unknown (not Linux): NNCF's cautious default
 
 
 # Settings that, at these values, leave NNCF's own behaviour unchanged: left out of the cache key, so a
@@ -325,6 +342,10 @@ class OpenVINOBackend:
         self.config: dict[str, Any] = {
             "INFERENCE_PRECISION_HINT": "f32" if precision == "fp32" else "bf16",
             "PERFORMANCE_HINT": hint,
+            # unpinned threads: the decoding thread shares these cores, and pinned inference threads wait
+            # for a preempted sibling (measured: whole video / model only 0.83-0.87 unpinned, 0.82-0.84
+            # pinned, 3 runs each on vtest.avi, same model-only rate; benchmarks/README.md, Decoding)
+            "ENABLE_CPU_PINNING": False,
         }
         if threads:
             self.config["INFERENCE_NUM_THREADS"] = int(threads)
