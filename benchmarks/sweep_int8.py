@@ -39,6 +39,7 @@ MEDIA = REPO.parent / "shared" / "media"
 BASE = QuantizationSettings(preset="performance", keep_first_conv=True, fast_bias_correction=True,
                             bias_correction=True, overflow_fix="first_layer")
 OFF = replace(BASE, overflow_fix="disable")
+LATE_BLOCKS = ("Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e", "Mixed_4f", "Mixed_5b", "Mixed_5c", "Logits")
 CANDIDATES: dict[str, QuantizationSettings] = {
     "current": BASE,  # what shipped before this sweep (NNCF defaults, first conv bf16)
     "ofdis": OFF,  # overflow fix off (VNNI: no saturation, 8-bit weights everywhere)
@@ -54,6 +55,11 @@ CANDIDATES: dict[str, QuantizationSettings] = {
     "ofdis_nofirst": replace(OFF, keep_first_conv=False),
     "nobc": replace(BASE, bias_correction=False),  # no bias correction
     "ofdis_nobc": replace(OFF, bias_correction=False),  # shipped since (QuantizationSettings() on VNNI)
+    # the early, costly layers in bf16 on top of the shipped settings (Conv3d_2c 30 % of the FLOPs, Mixed_3b/3c 28 %)
+    "ofdis_nobc_2c": replace(OFF, bias_correction=False, bf16_blocks=("Conv3d_2c_3x3",)),
+    "ofdis_nobc_early": replace(OFF, bias_correction=False,
+                                bf16_blocks=("Conv3d_2b_1x1", "Conv3d_2c_3x3", "Mixed_3b", "Mixed_3c")),
+    "ofdis_nobc_4_5": replace(OFF, bias_correction=False, bf16_blocks=LATE_BLOCKS),  # the late 18 %
     "minmax": replace(BASE, activation_range="minmax"),  # global ranges: no clipping of busy snippets
     "ofdis_minmax": replace(OFF, activation_range="minmax"),
     "ofdis_hist": replace(OFF, activation_range="histogram"),
