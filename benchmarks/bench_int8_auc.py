@@ -42,6 +42,8 @@ def main() -> None:
                     help="only the first K normal and K anomalous test videos (by name); default: all")
     ap.add_argument("--int8-variant", default=None,
                     help="a sweep_int8.py candidate name (default: the shipped QuantizationSettings)")
+    ap.add_argument("--candidate", choices=["int8", "bf16"], default="int8",
+                    help="the precision compared with fp32; bf16: what a rounding-level change alone does")
     args = ap.parse_args()
     if args.int8_variant:
         from sweep_int8 import CANDIDATES
@@ -49,8 +51,10 @@ def main() -> None:
         settings = CANDIDATES[args.int8_variant]
     else:
         settings = QuantizationSettings()
-    int8 = OpenVINOBackend("int8", settings=settings, progress=True)
-    int8_name = f"test-openvino-int8-{int8.folder.name.rsplit('-', 1)[-1]}"
+    cand = args.candidate
+    int8 = OpenVINOBackend(cand, settings=settings, progress=True)
+    int8_name = (f"test-openvino-int8-{int8.folder.name.rsplit('-', 1)[-1]}" if cand == "int8"
+                 else "test-openvino-bf16")
 
     root = benchmark_root(args.benchmark)
     data = root / "data"
@@ -59,9 +63,9 @@ def main() -> None:
         videos += sorted((data / "test" / kind).glob("*.mp4"))[: args.per_class]
     out = Path(args.out) if args.out else root
     stores, seconds = {}, {}
-    for precision, folder in (("fp32", "test-openvino-fp32"), ("int8", int8_name)):
+    for precision, folder in (("fp32", "test-openvino-fp32"), (cand, int8_name)):
         t = time.perf_counter()
-        fn = {"feature_fn": int8, "weights_sha256": int8.weights_sha256} if precision == "int8" else {}
+        fn = {"feature_fn": int8, "weights_sha256": int8.weights_sha256} if precision == cand else {}
         report = extract(videos, out / folder, backend="openvino", precision=precision, **fn)
         seconds[precision] = time.perf_counter() - t
         if not report.ok:
@@ -82,24 +86,24 @@ def main() -> None:
                     scores = _score_frames(model, store, names, protocol, num_clips, "D")
                     aucs[(precision, protocol)] = frame_auc(scores, gt)
             rows.append({"row": row, "seed": path.parent.name, **{f"{p}_{q}": v for (p, q), v in aucs.items()}})
-    head = ["fp32 off", "int8 off", "diff", "fp32 on", "int8 on", "diff"]
+    head = ["fp32 off", f"{cand} off", "diff", "fp32 on", f"{cand} on", "diff"]
     print(f"{'row':<14} {'seed':<6} " + " ".join(f"{h:>9}" for h in head))
     diffs = []
     for r in rows:
-        d_off = 100 * (r["int8_offline"] - r["fp32_offline"])
-        d_on = 100 * (r["int8_online"] - r["fp32_online"])
+        d_off = 100 * (r[f"{cand}_offline"] - r["fp32_offline"])
+        d_on = 100 * (r[f"{cand}_online"] - r["fp32_online"])
         diffs += [d_off, d_on]
-        print(f"{r['row']:<14} {r['seed']:<6} {100 * r['fp32_offline']:9.2f} {100 * r['int8_offline']:9.2f} "
-              f"{d_off:+7.2f} {100 * r['fp32_online']:9.2f} {100 * r['int8_online']:9.2f} {d_on:+7.2f}")
+        print(f"{r['row']:<14} {r['seed']:<6} {100 * r['fp32_offline']:9.2f} {100 * r[f'{cand}_offline']:9.2f} "
+              f"{d_off:+7.2f} {100 * r['fp32_online']:9.2f} {100 * r[f'{cand}_online']:9.2f} {d_on:+7.2f}")
     diffs_arr = np.abs(np.array(diffs))
     record = {"videos": names, "runs": rows, "extract_seconds": seconds, "int8_model": int8.info(),
               "int8_features": int8_name}
-    (out / f"int8_auc-{len(names)}videos-{int8_name}.json").write_text(json.dumps(record, indent=1))
-    print(f"int8 model {int8.folder.name}, settings {int8.meta.get('quantization')}")
+    (out / f"{cand}_auc-{len(names)}videos-{int8_name}.json").write_text(json.dumps(record, indent=1))
+    print(f"{cand} model {int8.folder.name}, settings {int8.meta.get('quantization')}")
     print(f"videos={len(names)} frames={sum(len(g) for g in gt.values())} max_abs_diff_points={diffs_arr.max():.3f} "
           f"mean_abs_diff_points={diffs_arr.mean():.3f} "
           f"runs={len(rows)} within_0.5={int((diffs_arr <= 0.5).all())} fp32_extract_s={seconds['fp32']:.0f} "
-          f"int8_extract_s={seconds['int8']:.0f}")
+          f"{cand}_extract_s={seconds[cand]:.0f}")
 
 
 if __name__ == "__main__":
