@@ -1,20 +1,77 @@
-"""Shared bits of the benchmark scripts: locating the sample clip, medians, the closing line."""
+"""Shared bits of the benchmark scripts: the sample clips and real snippets, medians, feature cosine, the
+other processes' load during a timed run, the closing line."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED_CLIP = REPO.parent / "shared" / "media" / "vtest.avi"
+MEDIA = REPO.parent / "shared" / "media"
+SHARED_CLIP = MEDIA / "vtest.avi"
 
 
 def default_video() -> Path:
     if not SHARED_CLIP.exists():
         raise SystemExit(f"{SHARED_CLIP} not found: pass --video PATH (any surveillance clip)")
     return SHARED_CLIP
+
+
+def full_snippets(video: Path) -> list:
+    """The video's full 64-frame snippets (planar frames), the padded last one left out."""
+    from damvad.video import iter_frames, iter_snippets
+
+    return [s for s in iter_snippets(iter_frames(video, planar=True), planar=True) if s.end - s.start == 64]
+
+
+def real_snippets(limit_per_video: int = 4) -> tuple[list[np.ndarray], list[str]]:
+    """uint8 (1, 3, 64, 224, 224) centre crops of full snippets, spread over each shared clip (vtest.avi and
+    the UCF-Crime clips, those present), with names ``clip#index``."""
+    from damvad.video import snippet_to_input
+
+    videos = [MEDIA / "vtest.avi", *sorted((MEDIA / "ucf-crime").glob("*.mp4"))]
+    out, names = [], []
+    for video in videos:
+        if not video.is_file():
+            continue
+        snips = full_snippets(video)
+        picks = np.unique(np.linspace(0, len(snips) - 1, min(limit_per_video, len(snips))).round().astype(int))
+        for i in picks:
+            out.append(snippet_to_input(snips[int(i)].frames, planar=True, dtype="uint8"))
+            names.append(f"{video.stem}#{int(i)}")
+    return out, names
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+class OtherLoad:
+    """Cores other processes used between construction and :meth:`cores` (from /proc/stat, minus this
+    process's own CPU time): says how shared the machine was during a timed run."""
+
+    def __init__(self) -> None:
+        self.busy0, self.own0, self.wall0 = _busy(), _own(), time.perf_counter()
+
+    def cores(self) -> float:
+        return max(_busy() - self.busy0 - (_own() - self.own0), 0.0) / (time.perf_counter() - self.wall0)
+
+
+def _busy() -> float:
+    with open("/proc/stat") as fh:
+        fields = [float(v) for v in fh.readline().split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def _own() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def median_time(fn: Callable[[], object], reps: int) -> tuple[float, list[float]]:

@@ -34,14 +34,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO, closing_line  # noqa: E402
+from _common import OtherLoad, closing_line, cosine, real_snippets  # noqa: E402
 from damvad.backends import build_backend  # noqa: E402
 from damvad.backends.torch import to_float_input  # noqa: E402
 from damvad.i3d import load_i3d  # noqa: E402
-from damvad.video import iter_frames, iter_snippets, snippet_to_input  # noqa: E402
 
 VARIANTS = ("eager", "torch_fp32", "torch_bf16", "ov_fp32", "ov_bf16", "ov_int8")
-MEDIA = REPO.parent / "shared" / "media"
 WARM_SCRIPT = """
 import time, sys
 import torch  # every damvad command imports it anyway: not part of the start-up
@@ -52,26 +50,6 @@ t1 = time.perf_counter()
 b.warmup(64)
 print(f"{time.perf_counter() - t0:.3f} {t1 - t0:.3f}")
 """
-
-
-def real_snippets(limit_per_video: int = 4) -> tuple[list[np.ndarray], list[str]]:
-    """uint8 (1, 3, 64, 224, 224) centre crops of full snippets, spread over each shared clip."""
-    videos = [MEDIA / "vtest.avi", *sorted((MEDIA / "ucf-crime").glob("*.mp4"))]
-    out, names = [], []
-    for video in videos:
-        if not video.is_file():
-            continue
-        snips = [s for s in iter_snippets(iter_frames(video, planar=True), planar=True) if s.end - s.start == 64]
-        picks = np.unique(np.linspace(0, len(snips) - 1, min(limit_per_video, len(snips))).round().astype(int))
-        for i in picks:
-            out.append(snippet_to_input(snips[int(i)].frames, planar=True, dtype="uint8"))
-            names.append(f"{video.stem}#{int(i)}")
-    return out, names
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
-    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
 def warm_startup(backend: str, precision: str) -> float:
@@ -149,16 +127,14 @@ def main() -> None:
 
     # speed: round-robin, medians
     times: dict[str, list[float]] = {name: [] for name in fns}
-    busy0 = _busy()
-    wall0 = time.perf_counter()
-    own0 = _own()
+    load = OtherLoad()
     for rep in range(args.reps):
         for name, fn in fns.items():
             x = snippets[rep % len(snippets)]
             t0 = time.perf_counter()
             fn(x)
             times[name].append(time.perf_counter() - t0)
-    others = _others(busy0, _busy(), own0, _own(), time.perf_counter() - wall0)
+    others = load.cores()
     load_after = os.getloadavg()
 
     warm: dict[str, float] = {}
@@ -196,21 +172,6 @@ def main() -> None:
     line["load_avg"] = round(load_after[0], 2)
     line["other_load_cores"] = round(others, 2)
     print(closing_line(line))
-
-
-def _busy() -> float:
-    with open("/proc/stat") as fh:
-        fields = [float(v) for v in fh.readline().split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def _own() -> float:
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
-def _others(busy0: float, busy1: float, own0: float, own1: float, wall: float) -> float:
-    return max(busy1 - busy0 - (own1 - own0), 0.0) / wall
 
 
 if __name__ == "__main__":

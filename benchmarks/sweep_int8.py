@@ -31,11 +31,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO, closing_line  # noqa: E402
+from _common import MEDIA, OtherLoad, closing_line, cosine, full_snippets, real_snippets  # noqa: E402
 from damvad.backends.openvino import OpenVINOBackend, QuantizationSettings  # noqa: E402
-from damvad.video import iter_frames, iter_snippets, snippet_to_input  # noqa: E402
+from damvad.video import snippet_to_input  # noqa: E402
 
-MEDIA = REPO.parent / "shared" / "media"
 BASE = QuantizationSettings(preset="performance", keep_first_conv=True, fast_bias_correction=True,
                             bias_correction=True, overflow_fix="first_layer")
 OFF = replace(BASE, overflow_fix="disable")
@@ -67,23 +66,11 @@ CANDIDATES: dict[str, QuantizationSettings] = {
 }
 
 
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
-
-
-def snippets_of(video: Path) -> list:
-    return [s for s in iter_snippets(iter_frames(video, planar=True), planar=True) if s.end - s.start == 64]
-
-
-def centre_crops(videos: list[Path], per_video: int = 4) -> list[np.ndarray]:
-    """The feature-cosine gate's inputs (tests/test_backends.py::_real_snippets)."""
-    out = []
-    for video in videos:
-        snips = snippets_of(video)
-        for i in np.unique(np.linspace(0, len(snips) - 1, min(per_video, len(snips))).round().astype(int)):
-            out.append(snippet_to_input(snips[int(i)].frames, planar=True, dtype="uint8"))
-    return out
+def centre_crops() -> list[np.ndarray]:
+    """The feature-cosine gate's inputs (tests/test_backends.py::_real_snippets): 4 per shared clip."""
+    if not (MEDIA / "vtest.avi").is_file() or not list((MEDIA / "ucf-crime").glob("*.mp4")):
+        raise SystemExit(f"needs {MEDIA / 'vtest.avi'} and {MEDIA / 'ucf-crime'}/*.mp4")
+    return real_snippets(4)[0]
 
 
 def evaluate(backend, ref: dict, crops: list[np.ndarray], five: list[np.ndarray]) -> dict:
@@ -111,12 +98,10 @@ def main() -> None:
     ap.add_argument("--no-accuracy", action="store_true", help="speed only (candidates built or cached)")
     args = ap.parse_args()
 
-    vtest, ucf = MEDIA / "vtest.avi", sorted((MEDIA / "ucf-crime").glob("*.mp4"))
-    if not vtest.is_file() or not ucf:
-        raise SystemExit(f"needs {vtest} and {MEDIA / 'ucf-crime'}/*.mp4")
+    vtest = MEDIA / "vtest.avi"
     load0 = os.getloadavg()[0]
-    crops = centre_crops([vtest, *ucf])
-    five = [snippet_to_input(s.frames, "5", planar=True, dtype="uint8") for s in snippets_of(vtest)]
+    crops = centre_crops()
+    five = [snippet_to_input(s.frames, "5", planar=True, dtype="uint8") for s in full_snippets(vtest)]
     print(f"{len(crops)} centre crops, {len(five)} vtest snippets x 5 crops; load average {load0:.2f}", flush=True)
 
     nan = {"min_cos": float("nan"), "mean_cos": float("nan"), "top1": -1, "gate": False, "flips": []}
@@ -152,14 +137,14 @@ def main() -> None:
         fns = {"eager": eager, **{n: b.features_and_logits for n, b in backends.items()}}
         times: dict[str, list[float]] = {n: [] for n in fns}
         eager(crops[0])
-        busy0, own0, wall0 = _busy(), _own(), time.perf_counter()
+        load = OtherLoad()
         for rep in range(args.reps):
             for n, fn in fns.items():
                 x = crops[rep % len(crops)]
                 t = time.perf_counter()
                 fn(x)
                 times[n].append(time.perf_counter() - t)
-        others = max(_busy() - busy0 - (_own() - own0), 0.0) / (time.perf_counter() - wall0)
+        others = load.cores()
         fps = {n: 64 / statistics.median(ts) for n, ts in times.items()}
 
     load1 = os.getloadavg()[0]
@@ -184,17 +169,6 @@ def main() -> None:
     line["load_avg"] = round(load1, 2)
     line["other_load_cores"] = round(others, 2)
     print(closing_line(line))
-
-
-def _busy() -> float:
-    with open("/proc/stat") as fh:
-        fields = [float(v) for v in fh.readline().split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def _own() -> float:
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
 
 
 if __name__ == "__main__":

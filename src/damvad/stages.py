@@ -12,7 +12,7 @@
 
 A stage reads its own top-level keys, then its section (which wins); it ignores the keys only other
 stages know, and any key no stage knows is an error naming the file. Every subcommand accepts
-``--config FILE`` and ``key=value`` overrides the same way (:func:`load_stage_config`), and
+``--config FILE`` and ``key=value`` overrides the same way (:func:`damvad.config.load_config`), and
 ``damvad config show`` prints what each stage gets. The configs of the stages that had none before
 (extract, calibrate, detect) are here; the others live beside their code (``TrainConfig``...).
 """
@@ -20,6 +20,7 @@ stages know, and any key no stage knows is an error naming the file. Every subco
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,8 +135,9 @@ def stage_of(cls: type) -> str | None:
     return next((s for s, ref in STAGES.items() if ref == f"{cls.__module__}:{cls.__qualname__}"), None)
 
 
-def _fields(stage: str) -> set[str]:
-    return {f.name for f in dataclasses.fields(stage_class(stage))}
+@functools.cache
+def _fields(stage: str) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(stage_class(stage)))
 
 
 def stage_values(document: dict[str, Any], stage: str, source: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ other once) by :meth:`FeatureStore.load`; nothing outside this module reads a ro
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -196,10 +197,16 @@ class VideoFeatures:
 # ---------------------------------------------------------------------------- typed JSON
 
 
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """A record class's field types, resolved once (resolving is most of a record's parse time)."""
+    return get_type_hints(cls)
+
+
 def _from_json(cls: type, data: Any, where: str) -> Any:
     if not isinstance(data, dict):
         raise FeatureStoreError(f"{where}: expected a JSON object, got {type(data).__name__}")
-    hints = get_type_hints(cls)
+    hints = _type_hints(cls)
     values = {}
     for f in fields(cls):
         if data.get(f.name) is None:  # absent or null: not recorded

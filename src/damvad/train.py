@@ -415,8 +415,9 @@ def training_meta(dataset: Dataset, store: FeatureStore, data: TrainData) -> dic
     and the feature contract of every training video (refused when they disagree, see damvad.contract)."""
     from damvad.contract import contract_of_records
 
-    first = store.record(data.names[0])
-    contract = contract_of_records((store.record(n) for n in data.names), f"{store.root} (training videos)")
+    records = [store.record(n) for n in data.names]
+    first = records[0]
+    contract = contract_of_records(records, f"{store.root} (training videos)")
     return {
         **provenance(),
         "dataset": dataset.name,

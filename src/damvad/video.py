@@ -465,10 +465,10 @@ def video_codec() -> str:
     return "mpeg4"
 
 
-def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 25, *, crf: int = 18) -> int:
+def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 25) -> int:
     """Encode RGB uint8 frames to ``path`` (MPEG-4 Part 2, yuv420p, 0.5 bit per pixel; see :func:`video_codec`).
 
-    Deterministic: the same frames give the same bytes. ``crf`` applies to libx264 only.
+    Deterministic: the same frames give the same bytes.
 
     The file appears atomically (written to a temporary file in the same folder, then renamed).
     Returns the number of frames written.
@@ -483,7 +483,6 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 25,
         raise ValueError(
             f"write_video: {path}: unsupported extension {path.suffix!r}; use one of {sorted(_CONTAINERS)}"
         )
-    codec = video_codec()
     rate = Fraction(fps).limit_denominator(1001)
     count = 0
     with atomic_open(path, "wb") as fh:
@@ -500,12 +499,10 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 25,
                     h, w = arr.shape[:2]
                     if h % 2 or w % 2:
                         raise ValueError(f"write_video: {path}: yuv420p needs even dimensions, got {w} x {h}")
-                    opts = {"crf": str(crf), "preset": "veryfast"} if codec == "libx264" else {}
-                    stream = container.add_stream(codec, rate=rate, options=opts)
+                    stream = container.add_stream(video_codec(), rate=rate)
                     stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
                     stream.codec_context.thread_count = 1  # one thread: the bytes never depend on timing
-                    if codec == "mpeg4":
-                        stream.bit_rate = int(w * h * float(rate) * 0.5)
+                    stream.bit_rate = int(w * h * float(rate) * 0.5)  # 0.5 bit per pixel
                     shape = arr.shape
                 elif arr.shape != shape:
                     raise ValueError(

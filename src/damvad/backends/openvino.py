@@ -16,6 +16,7 @@ pre-processing), so no float copy of the frames is ever made in Python.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -79,6 +80,7 @@ class QuantizationSettings:
             object.__setattr__(self, "overflow_fix", "disable" if cpu_has_vnni() else "first_layer")
 
 
+@functools.cache
 def cpu_has_vnni() -> bool:
     """Whether this CPU has VNNI int8 dot products (AVX512-VNNI, AVX-VNNI or AMX), from /proc/cpuinfo."""
     try:
@@ -164,17 +166,20 @@ def quantize_i3d(ov_model: Any, snippets: list[np.ndarray], settings: Quantizati
     )
 
 
+_BLOCK = r"__module\.net\.{}[./]"  # an op inside the traced I3D block {} (its friendly-name prefix)
+
+
 def ignored_scope(ov_model: Any, settings: QuantizationSettings) -> Any:
     """What stays in bf16: the first convolution and the named I3D blocks (``settings.bf16_blocks``)."""
     import nncf
 
     names = [first_convolution(ov_model)] if settings.keep_first_conv else []
-    found = (re.match(r"__module\.net\.(\w+)[./]", op.get_friendly_name()) for op in ov_model.get_ordered_ops())
+    found = (re.match(_BLOCK.format(r"(\w+)"), op.get_friendly_name()) for op in ov_model.get_ordered_ops())
     blocks = sorted({m.group(1) for m in found if m})
     unknown = [b for b in settings.bf16_blocks if b not in blocks]
     if unknown:
         raise ValueError(f"bf16_blocks: no I3D block {unknown}; the blocks are {blocks}")
-    patterns = [rf"__module\.net\.{re.escape(b)}[./]" for b in settings.bf16_blocks]
+    patterns = [_BLOCK.format(re.escape(b)) for b in settings.bf16_blocks]
     return nncf.IgnoredScope(names=names, patterns=patterns) if names or patterns else None
 
 

@@ -41,11 +41,14 @@ def csv_rows(text: str) -> Iterable[tuple[int, list[str]]]:
         yield lineno, cells
 
 
-def parse_int(value: str, source: str, lineno: int, what: str) -> int:
+def parse_int(value: str, source: str, lineno: int, what: str, *, positive: bool = False) -> int:
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise AnnotationError(f"{source}:{lineno}: {what} {value!r} is not an integer") from None
+    if positive and number <= 0:
+        raise AnnotationError(f"{source}:{lineno}: {what} {number} must be positive")
+    return number
 
 
 def video_stem(name: str) -> str:

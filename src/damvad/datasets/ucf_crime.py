@@ -27,13 +27,9 @@ def parse_ucf_test(text: str, source: str = "ucf-crime/test_annotations.txt") ->
                 f"got {len(f)}"
             )
         name, category = video_stem(f[0]), f[1]
-        nums = [
-            parse_int(v, source, lineno, w)
-            for v, w in zip(f[2:], ("start1", "end1", "start2", "end2", "frames"), strict=True)
-        ]
-        frames = nums[4]
-        if frames <= 0:
-            raise AnnotationError(f"{source}:{lineno}: frame count {frames} must be positive")
+        ends = ("start1", "end1", "start2", "end2")
+        nums = [parse_int(v, source, lineno, w) for v, w in zip(f[2:6], ends, strict=True)]
+        frames = parse_int(f[6], source, lineno, "frame count", positive=True)
         intervals = []
         for s, e in (nums[0:2], nums[2:4]):
             if s == -1 and e == -1:
@@ -69,9 +65,7 @@ def parse_ucf_train(text: str, source: str = "ucf-crime/train_videos.txt") -> li
     for lineno, f in text_lines(text):
         if len(f) != 2:
             raise AnnotationError(f"{source}:{lineno}: expected 2 fields (path frames), got {len(f)}")
-        path, frames = f[0], parse_int(f[1], source, lineno, "frame count")
-        if frames <= 0:
-            raise AnnotationError(f"{source}:{lineno}: frame count {frames} must be positive")
+        path, frames = f[0], parse_int(f[1], source, lineno, "frame count", positive=True)
         folder = path.replace("\\", "/").split("/")[0] if "/" in path else ""
         if not folder:
             raise AnnotationError(f"{source}:{lineno}: path {path!r} has no class folder")
