@@ -1,11 +1,13 @@
 """Whole-video extraction (decode + preprocess + I3D) against the model alone, on the same clip.
 
 For each backend/precision: the model alone on the pre-decoded snippets (the exact uint8 inputs the
-extractor hands it), then ``extract_video`` on the file (decoding in a background thread), alternated
---reps times so both see the same machine load; medians. Target: end-to-end >= 90 % of model-only.
+extractor hands it), then ``extract_video`` on the file (decoding in a background thread), all variants
+round-robin --reps times so they see the same machine load; medians. Target: end-to-end >= 90 % of model-only.
 Also times the decoder alone (decode + swscale to 256 + crops, one thread).
+``--pinned`` adds, per OpenVINO variant, the same model with its inference threads pinned to cores
+(``ENABLE_CPU_PINNING``, OpenVINO's default; damvad leaves them unpinned), timed round-robin with it.
 
-Usage: python benchmarks/bench_extract.py [--video PATH] [--variants ov_int8 ov_bf16 torch_bf16] [--reps 3]
+Usage: python benchmarks/bench_extract.py [--video PATH] [--variants ov_int8 ov_bf16 torch_bf16] [--reps 3] [--pinned]
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=["ov_int8", "ov_bf16"],
                     choices=["ov_int8", "ov_bf16", "ov_fp32", "torch_bf16", "torch_fp32"])
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--pinned", action="store_true",
+                    help="also time each OpenVINO variant with pinned inference threads (round-robin, one run)")
     args = ap.parse_args()
     video = args.video or default_video()
 
@@ -50,26 +54,35 @@ def main() -> None:
     print(f"{video.name}: {frames} frames, {len(inputs)} snippets; decoder alone {dec_fps:.0f} frames/s "
           f"({dec_ms:.2f} CPU ms/frame); load average {os.getloadavg()[0]:.2f}", flush=True)
     results: dict[str, float] = {"decode_fps": dec_fps, "decode_cpu_ms": dec_ms}
-    for variant in args.variants:
+    runs = [(v, False) for v in args.variants]
+    if args.pinned:
+        runs = [r for v in args.variants for r in ((v, False), (v, True)) if not r[1] or v.startswith("ov_")]
+    fns = {}
+    for variant, pinned in runs:
         backend, precision = variant.split("_")
         fn = build_backend({"ov": "openvino"}.get(backend, backend), precision)
+        if pinned:
+            fn.config["ENABLE_CPU_PINNING"] = True  # compiled on first use, so this takes effect
         fn.warmup(64)
-        spec = ExtractorSpec(precision=precision, backend=fn.name)
-        t_model, t_whole = [], []
-        for _ in range(args.reps):
+        fns[f"{variant}_pinned" if pinned else variant] = (fn, ExtractorSpec(precision=precision, backend=fn.name))
+    t_model: dict[str, list[float]] = {name: [] for name in fns}
+    t_whole: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(args.reps):  # round-robin: every variant sees the same machine load
+        for name, (fn, spec) in fns.items():
             t0 = time.perf_counter()
             for x in inputs:
                 fn(x)
-            t_model.append(time.perf_counter() - t0)
+            t_model[name].append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             extract_video(video, fn, spec)
-            t_whole.append(time.perf_counter() - t0)
-        m_fps, w_fps = frames / statistics.median(t_model), frames / statistics.median(t_whole)
-        print(f"{variant}: model only {m_fps:.1f} frames/s; decode+preprocess+model {w_fps:.1f} frames/s; "
-              f"end-to-end / model = {w_fps / m_fps:.3f}; load average {os.getloadavg()[0]:.2f}", flush=True)
-        results[f"{variant}_model_fps"] = m_fps
-        results[f"{variant}_e2e_fps"] = w_fps
-        results[f"{variant}_e2e_ratio"] = w_fps / m_fps
+            t_whole[name].append(time.perf_counter() - t0)
+    for name in fns:
+        m_fps, w_fps = frames / statistics.median(t_model[name]), frames / statistics.median(t_whole[name])
+        print(f"{name}: model only {m_fps:.1f} frames/s; decode+preprocess+model {w_fps:.1f} frames/s; "
+              f"end-to-end / model = {w_fps / m_fps:.3f}", flush=True)
+        results[f"{name}_model_fps"] = m_fps
+        results[f"{name}_e2e_fps"] = w_fps
+        results[f"{name}_e2e_ratio"] = w_fps / m_fps
     results["load_avg"] = os.getloadavg()[0]
     print(closing_line(results))
 

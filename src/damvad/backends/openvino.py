@@ -347,9 +347,8 @@ class OpenVINOBackend:
         self.config: dict[str, Any] = {
             "INFERENCE_PRECISION_HINT": "f32" if precision == "fp32" else "bf16",
             "PERFORMANCE_HINT": hint,
-            # unpinned threads: the decoding thread shares these cores, and pinned inference threads wait
-            # for a preempted sibling (measured: whole video / model only 0.83-0.87 unpinned, 0.82-0.84
-            # pinned, 3 runs each on vtest.avi, same model-only rate; benchmarks/README.md, Decoding)
+            # unpinned threads: the decoding thread shares these cores, and pinned inference threads wait for a
+            # preempted sibling (`bench_extract.py --pinned`: whole video 1-4 % faster unpinned, same model rate)
             "ENABLE_CPU_PINNING": False,
         }
         if threads:
