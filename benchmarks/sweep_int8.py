@@ -36,7 +36,7 @@ from damvad.backends.openvino import OpenVINOBackend, QuantizationSettings  # no
 from damvad.video import snippet_to_input  # noqa: E402
 
 BASE = QuantizationSettings(preset="performance", keep_first_conv=True, fast_bias_correction=True,
-                            bias_correction=True, overflow_fix="first_layer")
+                            bias_correction=True, overflow_fix="first_layer", input_range="calibrated")
 OFF = replace(BASE, overflow_fix="disable")
 LATE_BLOCKS = ("Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e", "Mixed_4f", "Mixed_5b", "Mixed_5c", "Logits")
 CANDIDATES: dict[str, QuantizationSettings] = {
@@ -59,6 +59,12 @@ CANDIDATES: dict[str, QuantizationSettings] = {
     "ofdis_nobc_early": replace(OFF, bias_correction=False,
                                 bf16_blocks=("Conv3d_2b_1x1", "Conv3d_2c_3x3", "Mixed_3b", "Mixed_3c")),
     "ofdis_nobc_4_5": replace(OFF, bias_correction=False, bf16_blocks=LATE_BLOCKS),  # the late 18 %
+    # the shipped settings plus one untried knob each
+    "ofdis_nobc_sq": replace(OFF, bias_correction=False, smooth_quant_conv=0.15),
+    "ofdis_nobc_calib": replace(OFF, bias_correction=False, synthetic=32, per_video=12),
+    "ofdis_nobc_nofirst": replace(OFF, bias_correction=False, keep_first_conv=False),  # NNCF's input range
+    # the first convolution in int8, its input quantizer pinned to the uint8 pixel grid (shipped since)
+    "ofdis_nobc_first8": replace(OFF, bias_correction=False, keep_first_conv=False, input_range="pixels"),
     "minmax": replace(BASE, activation_range="minmax"),  # global ranges: no clipping of busy snippets
     "ofdis_minmax": replace(OFF, activation_range="minmax"),
     "ofdis_hist": replace(OFF, activation_range="histogram"),

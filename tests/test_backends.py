@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -77,16 +78,17 @@ def test_cache_keys_separate_what_differs():
         ovb.cache_key("ab" * 32, "int8", (1, 3, 64, 224, 224), calib, settings)[0],
         ovb.cache_key("ab" * 32, "int8", (1, 3, 64, 224, 224), {**calib, "videos": ["x"]}, settings)[0],
         ovb.cache_key("ab" * 32, "int8", (1, 3, 64, 224, 224), calib,
-                      ovb.QuantizationSettings(keep_first_conv=False))[0],
+                      ovb.QuantizationSettings(keep_first_conv=not settings.keep_first_conv))[0],
         *(ovb.cache_key("ab" * 32, "int8", (1, 3, 64, 224, 224), calib, ovb.QuantizationSettings(**change))[0]
           for change in ({"overflow_fix": "enable" if settings.overflow_fix != "enable" else "disable"},
                          {"bf16_blocks": settings.bf16_blocks + ("Mixed_4b",)},
                          {"smooth_quant_conv": 0.5 if settings.smooth_quant_conv != 0.5 else 0.25},
                          {"fast_bias_correction": not settings.fast_bias_correction},
                          {"bias_correction": not settings.bias_correction},
-                         {"activation_range": "minmax" if settings.activation_range != "minmax" else "histogram"})),
+                         {"activation_range": "minmax" if settings.activation_range != "minmax" else "histogram"},
+                         {"input_range": "calibrated" if settings.input_range != "calibrated" else "pixels"})),
     ]
-    assert len({base, *others}) == 12
+    assert len({base, *others}) == 13
 
 
 def test_quantization_settings_name_what_stays_bf16_and_refuse_unknowns():
@@ -103,7 +105,7 @@ def test_quantization_settings_name_what_stays_bf16_and_refuse_unknowns():
         y = ops.convolution(y, w, [1, 1, 1], [0, 0, 0], [0, 0, 0], [1, 1, 1])
         y.set_friendly_name(name)
     model = ov.Model([y], [x], "tiny")
-    scope = ovb.ignored_scope(model, ovb.QuantizationSettings(bf16_blocks=("Mixed_5c",)))
+    scope = ovb.ignored_scope(model, ovb.QuantizationSettings(keep_first_conv=True, bf16_blocks=("Mixed_5c",)))
     assert scope.names == names[:1]
     assert any(re.match(p, names[1]) for p in scope.patterns)
     assert ovb.ignored_scope(model, ovb.QuantizationSettings(keep_first_conv=False)) is None
@@ -112,6 +114,33 @@ def test_quantization_settings_name_what_stays_bf16_and_refuse_unknowns():
     with pytest.raises(ValueError, match="overflow_fix"):
         ovb.advanced_parameters(ovb.QuantizationSettings(overflow_fix="sometimes"))
 
+
+def test_pinned_input_quantizer_holds_every_pixel_exactly():
+    """The input quantizer NNCF calibrated ([-0.97, 0.96] here, as measured on I3D) clips and rounds pixels;
+    pinned, all 256 values p / 127.5 - 1 come out unchanged, and its absence or another bit width is an error."""
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    def quantizer_model(levels: int = 256, quantize: bool = True) -> Any:
+        x = ops.parameter([256], ov.Type.f32, name="x")
+        lo, hi = ops.constant(np.float32(-0.9673614)), ops.constant(np.float32(0.9598039))
+        y = ops.fake_quantize(x, lo, hi, lo, hi, levels) if quantize else ops.relu(x)
+        return ov.Model([ops.multiply(y, ops.constant(np.float32(1.0)))], [x], "q")
+
+    pixels = (np.arange(256, dtype=np.float32) / np.float32(127.5) - 1).astype(np.float32)
+    config = {"INFERENCE_PRECISION_HINT": "f32"}
+
+    def run(model: Any) -> np.ndarray:
+        return ov.Core().compile_model(model, "CPU", config)({0: pixels})[0]
+
+    model = quantizer_model()
+    assert np.abs(run(model) - pixels).max() > 0.03  # calibrated: the extremes clipped
+    ovb.pin_input_quantizer(model)
+    np.testing.assert_allclose(run(model), pixels, rtol=0, atol=1e-6)
+    with pytest.raises(RuntimeError, match="no quantizer on the model input"):
+        ovb.pin_input_quantizer(quantizer_model(quantize=False))
+    with pytest.raises(RuntimeError, match="255 levels"):
+        ovb.pin_input_quantizer(quantizer_model(levels=255))
 
 
 def test_overflow_fix_auto_follows_the_cpu(monkeypatch):

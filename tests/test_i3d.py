@@ -128,6 +128,28 @@ def test_maxpool_pads_with_minus_infinity() -> None:
     np.testing.assert_array_equal(y.numpy(), ref)
 
 
+def test_maxpool_native_padding_equals_explicit_padding() -> None:
+    """Where max_pool3d's own padding (+ ceil_mode) reproduces TF 'SAME', the pool uses it (no padded copy):
+    bit-equal to padding with -inf by hand over many shapes, and taken by every pool of I3D at 64 x 224."""
+    native = 0
+    for size in range(1, 20):
+        for k in (1, 2, 3, 4, 5, 7):
+            for s in (1, 2, 3):
+                for kernel, stride in (((k, 1, 1), (s, 1, 1)), ((k, k, 1), (s, s, 1)), ((k, 3, 3), (s, 2, 2))):
+                    x = torch.randn(1, 2, size, 12, 13)
+                    pads = i3d._same_pad_arg(tuple(x.shape[2:]), kernel, stride)
+                    ref = torch.nn.functional.max_pool3d(torch.nn.functional.pad(x, pads, value=float("-inf")),
+                                                         kernel, stride)
+                    got = i3d.SameMaxPool3d(kernel, stride)(x)
+                    assert got.shape == ref.shape and torch.equal(got, ref), (size, kernel, stride)
+                    native += i3d._native_pool_padding(tuple(x.shape[2:]), kernel, stride) is not None
+    assert native > 500  # the native path is exercised, not only the fallback
+    i3d_pools = [((64, 112, 112), (1, 3, 3), (1, 2, 2)), ((32, 56, 56), (1, 3, 3), (1, 2, 2)),
+                 ((32, 28, 28), (3, 3, 3), (2, 2, 2)), ((16, 14, 14), (2, 2, 2), (2, 2, 2)),
+                 ((32, 28, 28), (3, 3, 3), (1, 1, 1)), ((8, 7, 7), (3, 3, 3), (1, 1, 1))]
+    assert all(i3d._native_pool_padding(*pool) is not None for pool in i3d_pools)
+
+
 # ---------------------------------------------------------------------------------------------- golden
 
 

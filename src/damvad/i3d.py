@@ -124,10 +124,36 @@ class SameMaxPool3d(nn.Module):
         self.stride = tuple(stride)
 
     def forward(self, x: Tensor) -> Tensor:
-        pads = _same_pad_arg(tuple(x.shape[2:]), self.kernel, self.stride)
+        sizes = tuple(int(n) for n in x.shape[2:])  # plain ints: a traced graph gets constant pads
+        native = _native_pool_padding(sizes, self.kernel, self.stride)
+        if native is not None:  # no padded copy of x (a slow reference Pad in OpenVINO, a copy in torch)
+            return F.max_pool3d(x, self.kernel, self.stride, padding=native[0], ceil_mode=native[1])
+        pads = _same_pad_arg(sizes, self.kernel, self.stride)
         if any(pads):
             x = F.pad(x, pads, value=float("-inf"))
         return F.max_pool3d(x, self.kernel, self.stride)
+
+
+def _native_pool_padding(sizes: tuple[int, ...], kernel: Triple, stride: Triple) -> tuple[Triple, bool] | None:
+    """(padding, ceil_mode) with which ``F.max_pool3d``'s own -inf padding is TF 'SAME', or None.
+
+    max_pool3d pads ``padding`` on both sides and, with ceil_mode, lets the last window run one stride past
+    the end: that covers SAME's (p, p) and (p, p + 1) (all of I3D's pools) when the window counts agree."""
+    padding, ceil = [], False
+    for size, k, s in zip(sizes, kernel, stride, strict=True):
+        before, after = tf_same_padding(size, k, s)
+        if after - before not in (0, 1) or before > k // 2:
+            return None
+        padding.append(before)
+        ceil |= after > before
+    for size, k, s, p in zip(sizes, kernel, stride, padding, strict=True):
+        span = size + 2 * p - k
+        out = -(-span // s) + 1 if ceil else span // s + 1
+        if ceil and (out - 1) * s >= size + p:  # torch drops a last window that starts in the padding
+            out -= 1
+        if out != -(-size // s):  # same windows (same starts, -inf outside the input) iff same count
+            return None
+    return (padding[0], padding[1], padding[2]), ceil
 
 
 class InceptionModule(nn.Module):
