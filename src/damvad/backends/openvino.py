@@ -37,7 +37,7 @@ from damvad.utils import atomic_write_json, cache_dir
 
 log = logging.getLogger(__name__)
 
-CONVERSION_VERSION = 2  # bump when convert_i3d or quantize_i3d change what they produce (keys the cache)
+CONVERSION_VERSION = 3  # bump when convert_i3d or quantize_i3d change what they produce (keys the cache)
 FEATURES, LOGITS, VIDEO = "features", "logits", "video"
 
 
@@ -142,7 +142,34 @@ def convert_i3d(model: Any, num_frames: int = 64, batch: int = 1) -> Any:
     ov_model.inputs[0].get_tensor().set_names({VIDEO})
     ov_model.outputs[0].get_tensor().set_names({FEATURES})
     ov_model.outputs[1].get_tensor().set_names({LOGITS})
+    plain_max_pools(ov_model)
     return ov_model
+
+
+def plain_max_pools(ov_model: Any) -> int:
+    """Replace the converter's MaxPool-14 (values + indices) by opset-1 MaxPool where the indices are unused.
+
+    The CPU plugin's int8 transformations do not pass through the two-output pool: measured, the pools
+    between I3D's stages and the 1x1 convolutions after them ran in bf16 with a reorder of the unused indices.
+    The same windows: dilation 1, and torch's ceil mode equals opset 1's when nothing is padded."""
+    import openvino.opset1 as op1
+
+    replaced = 0
+    for node in ov_model.get_ordered_ops():
+        if node.get_type_name() != "MaxPool" or node.get_output_size() != 2 or node.output(1).get_target_inputs():
+            continue
+        attrs = node.get_attributes()
+        rounding = attrs["rounding_type"]
+        padded = any(attrs["pads_begin"]) or any(attrs["pads_end"])
+        if any(d != 1 for d in attrs["dilations"]) or (rounding == "ceil_torch" and padded):
+            continue
+        pool = op1.max_pool(node.input_value(0), attrs["strides"], attrs["pads_begin"], attrs["pads_end"],
+                            attrs["kernel"], "ceil" if rounding == "ceil_torch" else rounding)
+        pool.set_friendly_name(node.get_friendly_name())
+        node.output(0).replace(pool.output(0))
+        replaced += 1
+    ov_model.validate_nodes_and_infer_types()
+    return replaced
 
 
 def first_convolution(ov_model: Any) -> str:
