@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 def main() -> None:
     from damvad.backends.openvino import OpenVINOBackend, QuantizationSettings
     from damvad.benchmark.prepare import benchmark_root
-    from damvad.benchmark.table1 import _score_frames
     from damvad.datasets import get_dataset
+    from damvad.evaluate import score_split
     from damvad.extract import extract
     from damvad.metrics import frame_auc
     from damvad.modelfile import load_model
@@ -83,7 +83,8 @@ def main() -> None:
             aucs = {}
             for precision, store in stores.items():
                 for protocol in ("offline", "online"):
-                    scores = _score_frames(model, store, names, protocol, num_clips, "D")
+                    scored = score_split(model, store, names, protocol, num_clips)
+                    scores = {name: vs.per_frame("D") for name, vs in scored.items()}
                     aucs[(precision, protocol)] = frame_auc(scores, gt)
             rows.append({"row": row, "seed": path.parent.name, **{f"{p}_{q}": v for (p, q), v in aucs.items()}})
     head = ["fp32 off", f"{cand} off", "diff", "fp32 on", f"{cand} on", "diff"]

@@ -106,6 +106,22 @@ def test_score_clips_restores_the_training_mode_and_reads_read_only_maps():
     assert model_device(model) == torch.device("cpu") and model_device(torch.nn.ReLU()) == torch.device("cpu")
 
 
+def test_per_frame_views_cover_every_frame_by_hand():
+    """per_frame spreads each clip's score over exactly the frames it covers, to the video's last frame (the
+    last snippet here is a partial one of 13 frames), Clip_A likewise; a variant without Clip_A has none."""
+    vs = score_video(_model("dist"), _maps(5, crops=1), 269, "offline", num_clips=3)
+    expected = np.full(269, np.nan)
+    for (start, end), value in zip(vs.frame_ranges, vs.score, strict=True):
+        expected[start:end] = value
+    assert vs.frame_ranges[-1, 1] == 269 and not np.isnan(expected).any()
+    np.testing.assert_array_equal(vs.per_frame("D"), expected)
+    assert vs.per_frame("wD").shape == (269,)
+    assert vs.clip_attention is not None and vs.per_frame("attention").shape == (269,)
+    without = score_video(_model("mlp"), _maps(5, crops=1), 269, "offline", num_clips=3)
+    with pytest.raises(ValueError, match="no clip attention"):
+        without.per_frame("attention")
+
+
 def test_bad_maps_and_settings_are_clear_errors():
     model, maps = _model(), _maps(4, crops=1)
     bad = maps.copy()
@@ -119,7 +135,7 @@ def test_bad_maps_and_settings_are_clear_errors():
     with pytest.raises(ValueError, match="protocol must be"):
         score_video(model, maps, 256, "live")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="score must be 'D' or 'wD'"):
-        VideoScores(np.zeros((1, 2)), np.zeros(1), np.zeros(1), None).values("A")  # type: ignore[arg-type]
+        VideoScores(np.zeros((1, 2)), np.zeros(1), np.zeros(1), None, 1).values("A")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="snippets_per_clip must be positive"):
         StreamScorer(model, snippets_per_clip=0)
     with pytest.raises(ValueError, match="has 1 crops, the scorer was built for 2"):

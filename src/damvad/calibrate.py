@@ -11,12 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from damvad.clips import clip_scores_to_frames
 from damvad.contract import check_contract, contract_of_records, model_contract, model_snippets_per_clip
 from damvad.datasets import get_dataset
+from damvad.evaluate import score_split
 from damvad.metrics import false_alarm_rate, threshold_for_far
 from damvad.modelfile import load_model, update_model_file
-from damvad.scoring import score_video
 from damvad.store import FeatureStore
 
 FAR_DEFINITION = "share of frames of normal videos with score >= threshold (per frame, as evaluate)"
@@ -69,13 +68,8 @@ def calibrate(
     used = contract_of_records((store.record(n) for n in normal), f"{store.root} (calibration videos)")
     warnings = check_contract(expected, used, "the model's training features", f"features in {store.root}") \
         if expected is not None else []
-    scores = []
-    for name in normal:
-        video = store.load(name)
-        vs = score_video(model, video.maps, video.frames, "online", snippets_per_clip=snippets_per_clip,
-                         snippet_len=video.snippet_len)
-        scores.append(clip_scores_to_frames(vs.score, vs.frame_ranges, video.frames))
-    flat = np.concatenate(scores)
+    scored = score_split(model, store, normal, "online", snippets_per_clip=snippets_per_clip)
+    flat = np.concatenate([vs.per_frame("D") for vs in scored.values()])
     value = threshold_for_far(flat, far)
     threshold = {
         "value": float(value),

@@ -17,7 +17,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from damvad.clips import clip_scores_to_frames
 from damvad.contract import check_contract, contract_of_records, model_contract, model_snippets_per_clip
 from damvad.datasets import check_features, get_dataset
 from damvad.metrics import evaluate_scores, false_alarm_rate, roc_curve_points
@@ -72,8 +71,10 @@ def run_label(path: Path) -> str:
     return f"{path.parent.parent.name}/{path.parent.name}" if path.name == "model.pt" else path.stem
 
 
-def score_split(model, store: FeatureStore, names: list[str], protocol: str, num_clips: int,
-                snippets_per_clip: int) -> dict[str, VideoScores]:
+def score_split(model, store: FeatureStore, names: list[str], protocol: str, num_clips: int = 16,
+                snippets_per_clip: int = 1) -> dict[str, VideoScores]:
+    """Each video's scores (``VideoScores.per_frame`` for frame views): the one scoring loop over stored
+    features that evaluate, calibrate, the Table 1 benchmark and the benchmark scripts share."""
     out = {}
     for name in names:
         video = store.load(name)  # the one read of a video: its record and its maps
@@ -150,8 +151,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True, device: Any = None) -> dict
         for protocol in cfg.protocols:
             scored = score_split(model, store, names, protocol, int(meta.get("num_clips", 16)), k)
             bar.update(len(names))
-            frames = {n: clip_scores_to_frames(v.values(cfg.score), v.frame_ranges, len(gt[n]))
-                      for n, v in scored.items()}
+            frames = {n: v.per_frame(cfg.score) for n, v in scored.items()}
             metrics = evaluate_scores(frames, gt, video_labels, far_rates=cfg.far_rates)
             if cfg.score != "D":  # 0.5 is a threshold for D in [0, 1]; wD spans [0, 2]
                 metrics.pop("far_at_threshold", None)
@@ -194,7 +194,7 @@ def _timelines(timeline_data, gt, video_labels, items, out_dir: Path, cfg: EvalC
         v = scored[name]
         att = None
         if v.clip_attention is not None:
-            att = clip_scores_to_frames(v.clip_attention, v.frame_ranges, len(gt[name]))
+            att = v.per_frame("attention")
         paths.append(str(plot(frames[name], out_dir / "timelines" / f"{name}.png",
                               title=f"{name} ({protocol})", ground_truth=gt[name], clip_attention=att)))
     return paths

@@ -20,6 +20,7 @@ from damvad.clips import (
     SNIPPET_LEN,
     boundaries_to_frame_ranges,
     clip_boundaries,
+    clip_scores_to_frames,
     online_clip_boundaries,
     online_clips,
     pool_clips,
@@ -43,11 +44,20 @@ class VideoScores:
     score: np.ndarray  # (K,) D
     weighted: np.ndarray  # (K,) wD (= D for variants without Clip_A)
     clip_attention: np.ndarray | None  # (K,) Clip_A, or None
+    num_frames: int  # the video's frames (the per-frame views cover all of them)
 
     def values(self, which: Literal["D", "wD"] = "D") -> np.ndarray:
         if which not in ("D", "wD"):
             raise ValueError(f"score must be 'D' or 'wD', got {which!r}")
         return self.score if which == "D" else self.weighted
+
+    def per_frame(self, which: Literal["D", "wD", "attention"] = "D") -> np.ndarray:
+        """The clips' score (or Clip_A) on each of the video's frames: what evaluation and calibration compare
+        with frame labels and thresholds."""
+        clip = self.clip_attention if which == "attention" else self.values(which)
+        if clip is None:
+            raise ValueError("this variant has no clip attention")
+        return clip_scores_to_frames(clip, self.frame_ranges, self.num_frames)
 
 
 def _check_maps(features: np.ndarray | torch.Tensor, name: str = "features") -> torch.Tensor:
@@ -101,7 +111,7 @@ def score_video(
     clips = pool_clips(x, num_clips) if protocol == "offline" else online_clips(x, snippets_per_clip)
     score, weighted, att = score_clips(model, clips)
     ranges = boundaries_to_frame_ranges(bounds, num_frames, snippet_len)
-    return VideoScores(ranges, score, weighted, att)
+    return VideoScores(ranges, score, weighted, att, num_frames)
 
 
 @torch.no_grad()

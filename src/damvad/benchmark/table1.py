@@ -24,10 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from damvad.clips import clip_scores_to_frames
+from damvad.evaluate import score_split
 from damvad.metrics import evaluate_scores, false_alarm_rate, threshold_for_far
 from damvad.model import VARIANTS
-from damvad.scoring import score_video
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +91,7 @@ def _train_config(cfg: Table1Config, row: dict[str, Any], data: Path, features: 
 
 
 def _score_frames(model, store, names, protocol, num_clips, which) -> dict[str, np.ndarray]:
-    out = {}
-    for name in names:
-        video = store.load(name)
-        vs = score_video(model, video.maps, video.frames, protocol, num_clips, 1, video.snippet_len)
-        out[name] = clip_scores_to_frames(vs.values(which), vs.frame_ranges, video.frames)
-    return out
+    return {name: vs.per_frame(which) for name, vs in score_split(model, store, names, protocol, num_clips).items()}
 
 
 def evaluate_run(model, store, dataset, split: str, calib_normals: list[str], num_clips: int, far: float,
