@@ -113,6 +113,8 @@ def test_quantization_settings_name_what_stays_bf16_and_refuse_unknowns():
         ovb.ignored_scope(model, ovb.QuantizationSettings(bf16_blocks=("Mixed_5x",)))
     with pytest.raises(ValueError, match="overflow_fix"):
         ovb.advanced_parameters(ovb.QuantizationSettings(overflow_fix="sometimes"))
+    with pytest.raises(ValueError, match="input_range must be 'pixels' or 'calibrated'"):
+        ovb.QuantizationSettings(input_range="pixel")
 
 
 def test_pinned_input_quantizer_holds_every_pixel_exactly():

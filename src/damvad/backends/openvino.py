@@ -82,6 +82,8 @@ class QuantizationSettings:
     videos: tuple[str, ...] = field(default_factory=tuple)  # calibration videos (empty: built-in default)
 
     def __post_init__(self) -> None:
+        if self.input_range not in ("pixels", "calibrated"):
+            raise ValueError(f"input_range must be 'pixels' or 'calibrated', got {self.input_range!r}")
         if self.overflow_fix == "auto":  # the cache key and the provenance record the resolved value
             object.__setattr__(self, "overflow_fix", "disable" if cpu_has_vnni() else "first_layer")
 
@@ -188,8 +190,6 @@ def quantize_i3d(ov_model: Any, snippets: list[np.ndarray], settings: Quantizati
     preset = {"mixed": nncf.QuantizationPreset.MIXED, "performance": nncf.QuantizationPreset.PERFORMANCE}
     if settings.preset not in preset:
         raise ValueError(f"preset must be 'mixed' or 'performance', got {settings.preset!r}")
-    if settings.input_range not in ("pixels", "calibrated"):
-        raise ValueError(f"input_range must be 'pixels' or 'calibrated', got {settings.input_range!r}")
     quantized = nncf.quantize(
         ov_model,
         nncf.Dataset(snippets),
