@@ -25,7 +25,8 @@ I3D_SPECS: list[dict[str, str]] = [
      "values": "RGB pixels / 127.5 - 1, in [-1, 1]",
      "notes": "64 consecutive decoded frames at the video's own rate (no resampling; damvad snippets are 64 "
               "frames at any fps: ~2.6 s at 25 fps); shorter side resized to 256 (bilinear), then a "
-              "224 x 224 crop (centre, or 5/10 crops averaged at the score level)"},
+              "224 x 224 crop (centre, or 5/10 crops averaged at the score level); i3d-int8 rounds its input "
+              "to that pixel grid (256 levels over [-1, 1]), so 8-bit pixels pass exactly"},
     {"file": "i3d.*", "tensor": "features (output)", "shape": "(1, 7, 1024)", "dtype": "float32",
      "layout": "batch, time steps (ceil(64/8) - 1), channels", "values": ">= 0 (ReLU, average-pooled)",
      "notes": "Mixed_5c average-pooled (2, 7, 7), stride 1: the DAM's snippet map"},
