@@ -1,0 +1,129 @@
+"""Experiment (not shipped): NNCF's accuracy-controlled quantization on top of the shipped int8 settings.
+
+``nncf.quantize_with_accuracy_control`` quantizes like :func:`damvad.backends.openvino.quantize_i3d`, then
+reverts the layers that cost the most accuracy to bf16 until the validation metric is within ``--max-drop``
+of fp32. Validation: 12 rendered scenes that are not in the calibration set (seeds 16-27 of
+``calibration.synthetic_snippets``); metric: mean feature cosine to OpenVINO fp32. The model is written to
+``--out``, then compared with the shipped int8 as ``sweep_int8.py`` does (min / mean cosine on the 12 real
+crops, vtest 5-crop top-1) and timed round-robin against eager fp32 and the shipped int8. ``--auc RUNS``
+also runs ``bench_int8_auc.py`` with this model in place of the shipped int8.
+
+    python benchmarks/int8_accuracy_control.py --max-drop 0.0004 [--auc runs/table1-synth-ucf-v1-test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import runpy
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import MEDIA, cosine, full_snippets, real_snippets  # noqa: E402
+from damvad.backends import calibration as calib  # noqa: E402
+from damvad.backends import openvino as ovb  # noqa: E402
+from damvad.utils import cache_dir  # noqa: E402
+from damvad.video import snippet_to_input  # noqa: E402
+
+
+def build(out: Path, max_drop: float) -> None:
+    os.environ.setdefault("NNCF_DISABLE_TELEMETRY", "1")
+    import nncf
+    import openvino as ov
+    from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
+
+    settings = ovb.QuantizationSettings()
+    fp32 = ovb.OpenVINOBackend("fp32")
+    model = ov.Core().read_model(str(fp32.folder / "model.xml"))
+    snippets, _ = calib.calibration_snippets()
+    validation = [(x, fp32(x).numpy()[0].ravel()) for x in calib.synthetic_snippets(28)[16:]]
+
+    def mean_cosine(compiled, data):
+        per = []
+        for x, ref in data:
+            f = np.asarray(compiled({0: x})[compiled.outputs[0]])[0].ravel()
+            per.append(float(f @ ref / (np.linalg.norm(f) * np.linalg.norm(ref))))
+        return float(np.mean(per)), per
+
+    quantized = nncf.quantize_with_accuracy_control(
+        model, nncf.Dataset(snippets), nncf.Dataset(validation), mean_cosine, max_drop=max_drop,
+        drop_type=nncf.DropType.ABSOLUTE, preset=nncf.QuantizationPreset.PERFORMANCE, subset_size=len(snippets),
+        fast_bias_correction=settings.fast_bias_correction, ignored_scope=ovb.ignored_scope(model, settings),
+        advanced_quantization_parameters=ovb.advanced_parameters(settings),
+        advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(ranking_subset_size=6))
+    try:  # NNCF evaluates its candidates without the pinned input, so it may revert the first convolution
+        ovb.pin_input_quantizer(quantized)
+    except RuntimeError as exc:
+        print(f"input not pinned: {exc}")
+    out.mkdir(parents=True, exist_ok=True)
+    ov.save_model(quantized, str(out / "model.xml"), compress_to_fp16=False)
+
+
+class ControlledBackend(ovb.OpenVINOBackend):
+    """The shipped int8 backend, running the IR in ``FOLDER`` instead (a benchmark-only substitution)."""
+
+    FOLDER: Path | None = None
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.precision == "int8" and self.FOLDER is not None:
+            self.folder, self._compiled = self.FOLDER, {}
+
+
+def compare(out: Path, reps: int) -> None:
+    from damvad.backends.torch import to_float_input
+    from damvad.i3d import load_i3d
+
+    fp32, shipped = ovb.OpenVINOBackend("fp32"), ovb.OpenVINOBackend("int8")
+    ControlledBackend.FOLDER = out
+    controlled = ControlledBackend("int8")
+    crops = real_snippets(4)[0]
+    five = [snippet_to_input(s.frames, "5", planar=True, dtype="uint8") for s in full_snippets(MEDIA / "vtest.avi")]
+    for name, backend in (("shipped", shipped), ("controlled", controlled)):
+        coss = [cosine(backend(x), fp32(x)) for x in crops]
+        top1 = sum(int(backend.logits(x).mean(0).argmax()) == int(fp32.logits(x).mean(0).argmax()) for x in five)
+        print(f"{name}: min cos {min(coss):.5f} mean {np.mean(coss):.5f} top-1 {top1}/12", flush=True)
+    eager = load_i3d()
+    x = crops[0]
+    times: dict[str, list[float]] = {"eager": [], "shipped": [], "controlled": []}
+    shipped.warmup(64), controlled.warmup(64)
+    for _ in range(reps):  # round-robin
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            eager(to_float_input(torch.from_numpy(x)))
+        times["eager"].append(time.perf_counter() - t0)
+        for name, backend in (("shipped", shipped), ("controlled", controlled)):
+            t0 = time.perf_counter()
+            backend(x), backend(x)
+            times[name].append((time.perf_counter() - t0) / 2)
+    base = statistics.median(times["eager"])
+    for name, ts in times.items():
+        print(f"{name}: {64 / statistics.median(ts):.1f} frames/s, {base / statistics.median(ts):.2f}x eager")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--max-drop", type=float, default=0.0004, help="absolute drop of mean cosine allowed")
+    ap.add_argument("--out", type=Path, default=cache_dir() / "experiments" / "int8-accuracy-control")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--auc", default=None, help="a Table 1 run folder: also run bench_int8_auc.py with it")
+    args = ap.parse_args()
+    if not (args.out / "model.xml").is_file():
+        build(args.out, args.max_drop)
+    compare(args.out, args.reps)
+    if args.auc:
+        ControlledBackend.FOLDER = args.out
+        ovb.OpenVINOBackend = ControlledBackend  # bench_int8_auc builds its int8 backend through this name
+        sys.argv = ["bench_int8_auc.py", "--runs", args.auc, "--rows", "mlp", "dist", "cov", "--per-class", "5"]
+        runpy.run_path(str(Path(__file__).resolve().parent / "bench_int8_auc.py"), run_name="__main__")
+
+
+if __name__ == "__main__":
+    main()
