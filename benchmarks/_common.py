@@ -1,5 +1,5 @@
-"""Shared bits of the benchmark scripts: the sample clips and real snippets, medians, feature cosine, the
-other processes' load during a timed run, the closing line."""
+"""Shared bits of the benchmark scripts: the sample clips and real snippets, the eager baseline, round-robin
+timing and medians, feature cosine, the other processes' load during a timed run, the closing line."""
 
 from __future__ import annotations
 
@@ -72,6 +72,37 @@ def _busy() -> float:
 def _own() -> float:
     t = os.times()
     return t.user + t.system + t.children_user + t.children_system
+
+
+def eager_i3d(model: object = None) -> Callable[[np.ndarray], object]:
+    """Eager fp32 ``InceptionI3d`` (``model``, else the pretrained one) on a uint8 or float input: the baseline
+    of every speed ratio."""
+    import torch
+
+    from damvad.backends.torch import to_float_input
+    from damvad.i3d import load_i3d
+
+    net = model if model is not None else load_i3d()
+
+    def eager(x: np.ndarray) -> object:
+        with torch.no_grad():
+            return net(to_float_input(x))
+
+    return eager
+
+
+def round_robin(fns: dict[str, Callable[[np.ndarray], object]], inputs: list[np.ndarray],
+                reps: int) -> dict[str, list[float]]:
+    """Seconds per call of each function; every rep times all of them in turn on the same input, so they
+    share the machine's load (use the medians)."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for rep in range(reps):
+        x = inputs[rep % len(inputs)]
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn(x)
+            times[name].append(time.perf_counter() - t)
+    return times
 
 
 def median_time(fn: Callable[[], object], reps: int) -> tuple[float, list[float]]:

@@ -34,9 +34,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import OtherLoad, closing_line, cosine, real_snippets  # noqa: E402
+from _common import OtherLoad, closing_line, cosine, eager_i3d, real_snippets, round_robin  # noqa: E402
 from damvad.backends import build_backend  # noqa: E402
-from damvad.backends.torch import to_float_input  # noqa: E402
 from damvad.i3d import load_i3d  # noqa: E402
 
 VARIANTS = ("eager", "torch_fp32", "torch_bf16", "ov_fp32", "ov_bf16", "ov_int8")
@@ -86,12 +85,8 @@ def main() -> None:
     for name in args.variants:
         t0 = time.perf_counter()
         if name == "eager":
-            def eager(x: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-                with torch.no_grad():
-                    return model(to_float_input(x))
-
-            fns[name] = eager
-            eager(snippets[0])
+            fns[name] = eager_i3d(model)
+            fns[name](snippets[0])
         else:
             backend, precision = name.split("_")
             backend = {"ov": "openvino"}.get(backend, backend)
@@ -126,14 +121,8 @@ def main() -> None:
             acc[name] = (min(coss), top1)
 
     # speed: round-robin, medians
-    times: dict[str, list[float]] = {name: [] for name in fns}
     load = OtherLoad()
-    for rep in range(args.reps):
-        for name, fn in fns.items():
-            x = snippets[rep % len(snippets)]
-            t0 = time.perf_counter()
-            fn(x)
-            times[name].append(time.perf_counter() - t0)
+    times = round_robin(fns, snippets, args.reps)
     others = load.cores()
     load_after = os.getloadavg()
 

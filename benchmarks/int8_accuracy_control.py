@@ -18,15 +18,13 @@ import os
 import runpy
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import MEDIA, cosine, full_snippets, real_snippets  # noqa: E402
+from _common import MEDIA, cosine, eager_i3d, full_snippets, real_snippets, round_robin  # noqa: E402
 from damvad.backends import calibration as calib  # noqa: E402
 from damvad.backends import openvino as ovb  # noqa: E402
 from damvad.utils import cache_dir  # noqa: E402
@@ -43,13 +41,10 @@ def build(out: Path, max_drop: float) -> None:
     fp32 = ovb.OpenVINOBackend("fp32")
     model = ov.Core().read_model(str(fp32.folder / "model.xml"))
     snippets, _ = calib.calibration_snippets()
-    validation = [(x, fp32(x).numpy()[0].ravel()) for x in calib.synthetic_snippets(28)[16:]]
+    validation = [(x, fp32(x).numpy()) for x in calib.synthetic_snippets(28)[16:]]
 
     def mean_cosine(compiled, data):
-        per = []
-        for x, ref in data:
-            f = np.asarray(compiled({0: x})[compiled.outputs[0]])[0].ravel()
-            per.append(float(f @ ref / (np.linalg.norm(f) * np.linalg.norm(ref))))
+        per = [cosine(compiled({0: x})[compiled.outputs[0]], ref) for x, ref in data]
         return float(np.mean(per)), per
 
     quantized = nncf.quantize_with_accuracy_control(
@@ -78,31 +73,19 @@ class ControlledBackend(ovb.OpenVINOBackend):
 
 
 def compare(out: Path, reps: int) -> None:
-    from damvad.backends.torch import to_float_input
-    from damvad.i3d import load_i3d
-
     fp32, shipped = ovb.OpenVINOBackend("fp32"), ovb.OpenVINOBackend("int8")
     ControlledBackend.FOLDER = out
     controlled = ControlledBackend("int8")
     crops = real_snippets(4)[0]
     five = [snippet_to_input(s.frames, "5", planar=True, dtype="uint8") for s in full_snippets(MEDIA / "vtest.avi")]
+    ref_features = [fp32(x) for x in crops]
+    ref_classes = [int(fp32.logits(x).mean(0).argmax()) for x in five]
     for name, backend in (("shipped", shipped), ("controlled", controlled)):
-        coss = [cosine(backend(x), fp32(x)) for x in crops]
-        top1 = sum(int(backend.logits(x).mean(0).argmax()) == int(fp32.logits(x).mean(0).argmax()) for x in five)
+        coss = [cosine(backend(x), ref) for x, ref in zip(crops, ref_features, strict=True)]
+        top1 = sum(int(backend.logits(x).mean(0).argmax()) == c for x, c in zip(five, ref_classes, strict=True))
         print(f"{name}: min cos {min(coss):.5f} mean {np.mean(coss):.5f} top-1 {top1}/12", flush=True)
-    eager = load_i3d()
-    x = crops[0]
-    times: dict[str, list[float]] = {"eager": [], "shipped": [], "controlled": []}
     shipped.warmup(64), controlled.warmup(64)
-    for _ in range(reps):  # round-robin
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            eager(to_float_input(torch.from_numpy(x)))
-        times["eager"].append(time.perf_counter() - t0)
-        for name, backend in (("shipped", shipped), ("controlled", controlled)):
-            t0 = time.perf_counter()
-            backend(x), backend(x)
-            times[name].append((time.perf_counter() - t0) / 2)
+    times = round_robin({"eager": eager_i3d(), "shipped": shipped, "controlled": controlled}, crops[:1], reps)
     base = statistics.median(times["eager"])
     for name, ts in times.items():
         print(f"{name}: {64 / statistics.median(ts):.1f} frames/s, {base / statistics.median(ts):.2f}x eager")

@@ -27,11 +27,19 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import MEDIA, OtherLoad, closing_line, cosine, full_snippets, real_snippets  # noqa: E402
+from _common import (  # noqa: E402
+    MEDIA,
+    OtherLoad,
+    closing_line,
+    cosine,
+    eager_i3d,
+    full_snippets,
+    real_snippets,
+    round_robin,
+)
 from damvad.backends.openvino import OpenVINOBackend, QuantizationSettings  # noqa: E402
 from damvad.video import snippet_to_input  # noqa: E402
 
@@ -131,25 +139,11 @@ def main() -> None:
     fps: dict[str, float] = {}
     others = float("nan")
     if not args.no_speed:
-        from damvad.backends.torch import to_float_input
-        from damvad.i3d import load_i3d
-
-        eager_model = load_i3d()
-
-        def eager(x: np.ndarray):
-            with torch.no_grad():
-                return eager_model(to_float_input(x))
-
+        eager = eager_i3d()
         fns = {"eager": eager, **{n: b.features_and_logits for n, b in backends.items()}}
-        times: dict[str, list[float]] = {n: [] for n in fns}
         eager(crops[0])
         load = OtherLoad()
-        for rep in range(args.reps):
-            for n, fn in fns.items():
-                x = crops[rep % len(crops)]
-                t = time.perf_counter()
-                fn(x)
-                times[n].append(time.perf_counter() - t)
+        times = round_robin(fns, crops, args.reps)
         others = load.cores()
         fps = {n: 64 / statistics.median(ts) for n, ts in times.items()}
 

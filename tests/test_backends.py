@@ -166,6 +166,42 @@ def test_plain_max_pools_keep_the_windows():
     assert ovb.plain_max_pools(indices) == 0
 
 
+def test_advanced_parameters_carry_the_settings():
+    """Each setting reaches NNCF: bias correction off, the overflow fix, the range estimator, SmoothQuant."""
+    from nncf.quantization.advanced_parameters import OverflowFix
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet as Ranges
+
+    shipped = ovb.advanced_parameters(ovb.QuantizationSettings(overflow_fix="disable"))
+    assert shipped.disable_bias_correction and shipped.overflow_fix == OverflowFix.DISABLE
+    assert shipped.activations_range_estimator_params == Ranges.MEAN_MINMAX
+    other = ovb.advanced_parameters(ovb.QuantizationSettings(bias_correction=True, overflow_fix="enable",
+                                                             activation_range="minmax", smooth_quant_conv=0.25))
+    assert not other.disable_bias_correction and other.overflow_fix == OverflowFix.ENABLE
+    assert other.activations_range_estimator_params == Ranges.MINMAX
+    assert other.smooth_quant_alphas.convolution == 0.25
+    with pytest.raises(ValueError, match="preset must be 'performance' or 'mixed'"):
+        ovb.QuantizationSettings(preset="fast")
+    with pytest.raises(ValueError, match="activation_range must be"):
+        ovb.QuantizationSettings(activation_range="max")
+
+
+@pytest.mark.slow
+def test_shipped_models_have_plain_pools_and_a_pinned_input(ov_backends):
+    """What convert_i3d and quantize_i3d apply to I3D itself: no padded copy and no two-output MaxPool before
+    any pool (so the int8 path runs through them), and the int8 input quantizer on the pixel grid."""
+    import openvino as ov
+
+    fp32 = ov.Core().read_model(str(ov_backends("fp32").folder / "model.xml"))
+    pools = [op for op in fp32.get_ordered_ops() if op.get_type_name() == "MaxPool"]
+    assert len(pools) == 13 and {op.get_type_info().version_id for op in pools} == {"opset1"}
+    assert not any(op.input_value(0).get_node().get_type_name() == "Pad" for op in pools)
+    int8 = ov.Core().read_model(str(ov_backends("int8").folder / "model.xml"))
+    quantizer = next(iter(int8.get_parameters()[0].output(0).get_target_inputs())).get_node()
+    assert quantizer.get_type_name() == "FakeQuantize" and quantizer.get_attributes()["levels"] == 256
+    ranges = [float(quantizer.input_value(i).get_node().get_data()) for i in range(1, 5)]
+    assert ranges == [-1.0, 1.0, -1.0, 1.0]
+
+
 def test_overflow_fix_auto_follows_the_cpu(monkeypatch):
     """The shipped int8 turns NNCF's overflow fix off only where VNNI dot products cannot saturate; the
     resolved value (not "auto") is what the cache key and the provenance record; explicit values are kept."""

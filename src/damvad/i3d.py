@@ -22,6 +22,7 @@ Two ways to run it:
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import logging
 import math
@@ -134,6 +135,7 @@ class SameMaxPool3d(nn.Module):
         return F.max_pool3d(x, self.kernel, self.stride)
 
 
+@functools.lru_cache(maxsize=256)  # asked on every eager forward, for the same few shapes
 def _native_pool_padding(sizes: tuple[int, ...], kernel: Triple, stride: Triple) -> tuple[Triple, bool] | None:
     """(padding, ceil_mode) with which ``F.max_pool3d``'s own -inf padding is TF 'SAME', or None.
 

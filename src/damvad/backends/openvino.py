@@ -82,10 +82,20 @@ class QuantizationSettings:
     videos: tuple[str, ...] = field(default_factory=tuple)  # calibration videos (empty: built-in default)
 
     def __post_init__(self) -> None:
-        if self.input_range not in ("pixels", "calibrated"):
-            raise ValueError(f"input_range must be 'pixels' or 'calibrated', got {self.input_range!r}")
+        for name, allowed in CHOICES.items():  # refused when made, not after minutes of calibration
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(f"{name} must be {' or '.join(map(repr, allowed))}, got {value!r}")
         if self.overflow_fix == "auto":  # the cache key and the provenance record the resolved value
             object.__setattr__(self, "overflow_fix", "disable" if cpu_has_vnni() else "first_layer")
+
+
+# The values each string setting takes (NNCF's enums behind them: quantize_i3d, advanced_parameters).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "preset": ("performance", "mixed"), "input_range": ("pixels", "calibrated"),
+    "overflow_fix": ("auto", "first_layer", "enable", "disable"),
+    "activation_range": ("mean_minmax", "minmax", "histogram"),
+}
 
 
 @functools.cache
@@ -188,8 +198,6 @@ def quantize_i3d(ov_model: Any, snippets: list[np.ndarray], settings: Quantizati
     import nncf
 
     preset = {"mixed": nncf.QuantizationPreset.MIXED, "performance": nncf.QuantizationPreset.PERFORMANCE}
-    if settings.preset not in preset:
-        raise ValueError(f"preset must be 'mixed' or 'performance', got {settings.preset!r}")
     quantized = nncf.quantize(
         ov_model,
         nncf.Dataset(snippets),
@@ -249,15 +257,10 @@ def advanced_parameters(settings: QuantizationSettings) -> Any:
         AdvancedSmoothQuantParameters,
         OverflowFix,
     )
-
-    fixes = {"first_layer": OverflowFix.FIRST_LAYER, "enable": OverflowFix.ENABLE, "disable": OverflowFix.DISABLE}
-    if settings.overflow_fix not in fixes:
-        raise ValueError(f"overflow_fix must be one of {sorted(fixes)}, got {settings.overflow_fix!r}")
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet as Ranges
 
+    fixes = {"first_layer": OverflowFix.FIRST_LAYER, "enable": OverflowFix.ENABLE, "disable": OverflowFix.DISABLE}
     ranges = {"mean_minmax": Ranges.MEAN_MINMAX, "minmax": Ranges.MINMAX, "histogram": Ranges.HISTOGRAM}
-    if settings.activation_range not in ranges:
-        raise ValueError(f"activation_range must be one of {sorted(ranges)}, got {settings.activation_range!r}")
     params = AdvancedQuantizationParameters(overflow_fix=fixes[settings.overflow_fix],
                                             disable_bias_correction=not settings.bias_correction,
                                             activations_range_estimator_params=ranges[settings.activation_range])
