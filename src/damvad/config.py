@@ -94,14 +94,20 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
             layers.append((str(path), read_config_file(path)))
         layers.append((COMMAND_LINE, {k: v for k, v in explicit.items() if v is not None}))
         layers.append((COMMAND_LINE, parse_overrides(overrides)))
-        data = {}
-        for source, layer in layers:
-            data = merge(data, check_values(cls, layer, source))
-        sources = list(dict.fromkeys(s for s, layer in layers if layer))
+        data, sources = merge_layers(cls, layers)
     try:
         return cls(**data)
     except (TypeError, ValueError) as exc:  # the class's own cross-field checks (or a nested config's)
         raise ConfigError(f"{' / '.join(sources) or 'config'}: {exc}") from None
+
+
+def merge_layers(cls: type, layers: list[tuple[str, dict[str, Any]]]) -> tuple[dict[str, Any], list[str]]:
+    """(values, the sources that gave any) of ``(source, values)`` layers, later ones winning, each checked
+    against ``cls`` with its source named in the error."""
+    data: dict[str, Any] = {}
+    for source, layer in layers:
+        data = merge(data, check_values(cls, layer, source))
+    return data, list(dict.fromkeys(s for s, layer in layers if layer))
 
 
 def dump_config(obj: Any) -> str:

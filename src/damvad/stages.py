@@ -32,8 +32,8 @@ from damvad.config import (
     COMMAND_LINE,
     ConfigError,
     check_fields,
-    check_values,
     merge,
+    merge_layers,
     parse_overrides,
     read_config_file,
 )
@@ -191,10 +191,7 @@ def merged_values(stage: str, path: str | Path | None, overrides: list[str] | No
         layers.append((str(path), stage_values(read_config_file(path), stage, str(path))))
     layers.append((COMMAND_LINE, {k: v for k, v in explicit.items() if v is not None}))
     layers.append((COMMAND_LINE, command_line_values(overrides, stage) if parsed is None else parsed))
-    data: dict[str, Any] = {}
-    for source, layer in layers:
-        data = merge(data, check_values(cls, layer, source))
-    return data, list(dict.fromkeys(s for s, layer in layers if layer))
+    return merge_layers(cls, layers)
 
 
 def show_config(path: str | Path | None = None, overrides: list[str] | None = None,
