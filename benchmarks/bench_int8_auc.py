@@ -45,6 +45,11 @@ def main() -> None:
     ap.add_argument("--candidate", choices=["int8", "bf16"], default="int8",
                     help="the precision compared with fp32; bf16: what a rounding-level change alone does")
     args = ap.parse_args()
+    models = {row: sorted(Path(args.runs, row).glob("seed*/model.pt")) for row in args.rows}
+    empty = [row for row, paths in models.items() if not paths]
+    if empty:  # checked before minutes of extraction
+        raise SystemExit(f"no {args.runs}/<row>/seed*/model.pt for row(s) {empty}: --runs takes a finished "
+                         "`damvad benchmark table1` output folder")
     if args.int8_variant:
         from sweep_int8 import CANDIDATES
 
@@ -77,7 +82,7 @@ def main() -> None:
     gt = {n: dataset.ground_truth(n, stores["fp32"].frames(n)) for n in names}
     rows = []
     for row in args.rows:
-        for path in sorted(Path(args.runs, row).glob("seed*/model.pt")):
+        for path in models[row]:
             model, meta = load_model(path)
             num_clips = int(meta.get("num_clips", 16))
             aucs = {}

@@ -9,6 +9,7 @@ crops, vtest 5-crop top-1) and timed round-robin against eager fp32 and the ship
 also runs ``bench_int8_auc.py`` with this model in place of the shipped int8.
 
     python benchmarks/int8_accuracy_control.py --max-drop 0.0004 [--auc runs/table1-synth-ucf-v1-test]
+        [--auc-per-class K] [--no-compare]
 """
 
 from __future__ import annotations
@@ -97,14 +98,20 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=cache_dir() / "experiments" / "int8-accuracy-control")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--auc", default=None, help="a Table 1 run folder: also run bench_int8_auc.py with it")
+    ap.add_argument("--auc-per-class", type=int, default=None,
+                    help="bench_int8_auc.py's --per-class (default: every test video)")
+    ap.add_argument("--no-compare", action="store_true", help="skip the accuracy and speed comparison")
     args = ap.parse_args()
     if not (args.out / "model.xml").is_file():
         build(args.out, args.max_drop)
-    compare(args.out, args.reps)
+    if not args.no_compare:
+        compare(args.out, args.reps)
     if args.auc:
         ControlledBackend.FOLDER = args.out
         ovb.OpenVINOBackend = ControlledBackend  # bench_int8_auc builds its int8 backend through this name
-        sys.argv = ["bench_int8_auc.py", "--runs", args.auc, "--rows", "mlp", "dist", "cov", "--per-class", "5"]
+        sys.argv = ["bench_int8_auc.py", "--runs", args.auc, "--rows", "mlp", "dist", "cov"]
+        if args.auc_per_class is not None:
+            sys.argv += ["--per-class", str(args.auc_per_class)]
         runpy.run_path(str(Path(__file__).resolve().parent / "bench_int8_auc.py"), run_name="__main__")
 
 
