@@ -41,7 +41,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-Variant = Literal["mlp", "lstm", "dist-channel", "cov-channel", "dist", "cov"]
 VARIANTS: tuple[str, ...] = ("mlp", "lstm", "dist-channel", "cov-channel", "dist", "cov")
 COV_NORMS: tuple[str, ...] = ("paper", "released")
 GATE_ACTIVATIONS: tuple[str, ...] = ("sigmoid", "hard_sigmoid")

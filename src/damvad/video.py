@@ -34,7 +34,6 @@ CROP = 224
 NETWORK_TIMEOUT = (10.0, 10.0)  # seconds to open a URL, and without data before a read gives up (a stall)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".ts", ".m4v", ".flv", ".wmv")
 
-CropMode = Literal["center", "5", "10"]
 CROP_NAMES: dict[str, list[str]] = {
     "center": ["center"],
     "5": ["center", "top_left", "top_right", "bottom_left", "bottom_right"],

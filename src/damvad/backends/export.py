@@ -153,8 +153,3 @@ def export_all(
     atomic_write_json(out / "specs.json", {"tensors": specs, **meta})
     written += [out / "INPUT_SPECS.md", out / "specs.json"]
     return written + [p.with_suffix(".bin") for p in written if p.suffix == ".xml"]
-
-
-def spec_table() -> str:
-    """The markdown table for the README (I3D + DAM head)."""
-    return specs_markdown(I3D_SPECS + HEAD_SPECS)

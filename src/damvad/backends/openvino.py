@@ -15,7 +15,6 @@ pre-processing), so no float copy of the frames is ever made in Python.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
@@ -483,9 +482,3 @@ class OpenVINOBackend:
             out["calibration"] = self.meta.get("calibration")
             out["quantization"] = self.meta.get("quantization")
         return out
-
-
-def clear_cache() -> None:
-    """Delete every cached OpenVINO model (they are rebuilt on demand)."""
-    with contextlib.suppress(FileNotFoundError):
-        shutil.rmtree(model_cache_root())

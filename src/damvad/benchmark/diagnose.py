@@ -11,7 +11,6 @@ history row) and plots: ``dev_auc.png``, ``attention.png``, ``gates.png``, ``los
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,8 +164,3 @@ def summary_text(histories: dict[str, list[dict[str, Any]]], curve: dict) -> str
         lines.append(f"  {label:<16}" + "  ".join(f"{n}: {100 * v['dev_auc_online_selected']:.1f}"
                                                  for n, v in sorted(by_n.items())))
     return "\n".join(lines)
-
-
-def load_diagnosis(path: str | Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text())
-
