@@ -19,7 +19,7 @@ from damvad.modelfile import load_model
 from damvad.store import FeatureStore
 from damvad.train import TrainConfig, train
 from featuretools import make_feature_dataset
-from videotools import fake_features, write_video
+from videotools import fake_features, write_small_batch, write_video
 
 
 @pytest.fixture()
@@ -68,12 +68,8 @@ def test_auto_batch_size_from_free_memory():
 
 @pytest.fixture()
 def videos(tmp_path):
-    root = tmp_path / "videos"
-    root.mkdir()
-    write_video(root / "a.mp4", 150, seed=1)
-    write_video(root / "b.mp4", 64, seed=2)
+    root = write_small_batch(tmp_path / "videos")
     write_video(root / "d.mp4", 200, seed=4)
-    write_video(root / "c.avi", 1, seed=3)  # one frame: one padded snippet
     (root / "e.mp4").write_bytes(b"not a video at all" * 100)  # fails on both paths
     return root
 

@@ -16,17 +16,12 @@ import pytest
 
 from damvad.extract import extract
 from damvad.store import FeatureStore
-from videotools import fake_features, write_video
+from videotools import fake_features, write_small_batch, write_video
 
 
 @pytest.fixture()
 def videos(tmp_path):
-    root = tmp_path / "videos"
-    root.mkdir()
-    write_video(root / "a.mp4", 150, seed=1)
-    write_video(root / "b.mp4", 64, seed=2)
-    write_video(root / "c.avi", 1, seed=3)
-    return root
+    return write_small_batch(tmp_path / "videos")
 
 
 def test_manifest_rows_and_shapes(videos, tmp_path):

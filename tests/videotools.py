@@ -50,3 +50,12 @@ def fake_features(x):
     per_step = pooled.reshape(n, c, t // 8, 8).mean(-1)[:, :, : t // 8 - 1]  # (N, 3, 7)
     ramp = torch.linspace(0, 1, 1024)
     return (per_step.mean(1, keepdim=True).transpose(1, 2) + ramp)  # (N, 7, 1024)
+
+
+def write_small_batch(root: Path) -> Path:
+    """``root`` with a.mp4 (150 frames), b.mp4 (64: one snippet) and c.avi (1 frame: one padded snippet)."""
+    root.mkdir(parents=True, exist_ok=True)
+    write_video(root / "a.mp4", 150, seed=1)
+    write_video(root / "b.mp4", 64, seed=2)
+    write_video(root / "c.avi", 1, seed=3)
+    return root
