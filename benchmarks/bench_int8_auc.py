@@ -101,13 +101,15 @@ def main() -> None:
         diffs += [d_off, d_on]
         print(f"{r['row']:<14} {r['seed']:<6} {100 * r['fp32_offline']:9.2f} {100 * r[f'{cand}_offline']:9.2f} "
               f"{d_off:+7.2f} {100 * r['fp32_online']:9.2f} {100 * r[f'{cand}_online']:9.2f} {d_on:+7.2f}")
-    diffs_arr = np.abs(np.array(diffs))
+    signed = np.array(diffs)
+    diffs_arr = np.abs(signed)
     record = {"videos": names, "runs": rows, "extract_seconds": seconds, "int8_model": int8.info(),
               "int8_features": int8_name}
     (out / f"{cand}_auc-{len(names)}videos-{int8_name}.json").write_text(json.dumps(record, indent=1))
     print(f"{cand} model {int8.folder.name}, settings {int8.meta.get('quantization')}")
     print(f"videos={len(names)} frames={sum(len(g) for g in gt.values())} max_abs_diff_points={diffs_arr.max():.3f} "
-          f"mean_abs_diff_points={diffs_arr.mean():.3f} "
+          f"mean_abs_diff_points={diffs_arr.mean():.3f} mean_diff_points={signed.mean():+.3f} "
+          f"lower={int((signed < 0).sum())}/{signed.size} "
           f"runs={len(rows)} within_0.5={int((diffs_arr <= 0.5).all())} fp32_extract_s={seconds['fp32']:.0f} "
           f"{cand}_extract_s={seconds[cand]:.0f}")
 
