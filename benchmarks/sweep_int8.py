@@ -73,6 +73,9 @@ CANDIDATES: dict[str, QuantizationSettings] = {
     "ofdis_nobc_nofirst": replace(OFF, bias_correction=False, keep_first_conv=False),  # NNCF's input range
     # the first convolution in int8, its input quantizer pinned to the uint8 pixel grid (shipped since)
     "ofdis_nobc_first8": replace(OFF, bias_correction=False, keep_first_conv=False, input_range="pixels"),
+    # the shipped settings with another, larger calibration set: a second draw of the quantization error
+    "ofdis_nobc_first8_calib": replace(OFF, bias_correction=False, keep_first_conv=False, input_range="pixels",
+                                       synthetic=32, per_video=12),
     "minmax": replace(BASE, activation_range="minmax"),  # global ranges: no clipping of busy snippets
     "ofdis_minmax": replace(OFF, activation_range="minmax"),
     "ofdis_hist": replace(OFF, activation_range="histogram"),
