@@ -23,7 +23,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None, candidate=None) -> None:
+    """``candidate``: an int8 backend to compare in place of the one ``--int8-variant`` names (e.g. the
+    accuracy-controlled model of ``int8_accuracy_control.py``)."""
     from damvad.backends.openvino import OpenVINOBackend, QuantizationSettings
     from damvad.benchmark.prepare import benchmark_root
     from damvad.datasets import get_dataset
@@ -44,7 +46,7 @@ def main() -> None:
                     help="a sweep_int8.py candidate name (default: the shipped QuantizationSettings)")
     ap.add_argument("--candidate", choices=["int8", "bf16"], default="int8",
                     help="the precision compared with fp32; bf16: what a rounding-level change alone does")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     models = {row: sorted(Path(args.runs, row).glob("seed*/model.pt")) for row in args.rows}
     empty = [row for row, paths in models.items() if not paths]
     if empty:  # checked before minutes of extraction
@@ -57,7 +59,7 @@ def main() -> None:
     else:
         settings = QuantizationSettings()
     cand = args.candidate
-    int8 = OpenVINOBackend(cand, settings=settings, progress=True)
+    int8 = candidate if candidate is not None else OpenVINOBackend(cand, settings=settings, progress=True)
     int8_name = (f"test-openvino-int8-{int8.folder.name.rsplit('-', 1)[-1]}" if cand == "int8"
                  else "test-openvino-bf16")
 

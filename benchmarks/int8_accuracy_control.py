@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import runpy
 import statistics
 import sys
 from pathlib import Path
@@ -25,11 +24,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import MEDIA, cosine, eager_i3d, full_snippets, real_snippets, round_robin  # noqa: E402
+from _common import cosine, eager_i3d, round_robin  # noqa: E402
 from damvad.backends import calibration as calib  # noqa: E402
 from damvad.backends import openvino as ovb  # noqa: E402
 from damvad.utils import cache_dir  # noqa: E402
-from damvad.video import snippet_to_input  # noqa: E402
+from sweep_int8 import evaluate, gate_inputs, references  # noqa: E402
 
 
 def build(out: Path, max_drop: float) -> None:
@@ -63,28 +62,20 @@ def build(out: Path, max_drop: float) -> None:
 
 
 class ControlledBackend(ovb.OpenVINOBackend):
-    """The shipped int8 backend, running the IR in ``FOLDER`` instead (a benchmark-only substitution)."""
+    """The shipped int8 backend, running the IR in ``folder`` instead (a benchmark-only substitution)."""
 
-    FOLDER: Path | None = None
-
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, folder: Path, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if self.precision == "int8" and self.FOLDER is not None:
-            self.folder, self._compiled = self.FOLDER, {}
+        self.folder, self._compiled = folder, {}
 
 
 def compare(out: Path, reps: int) -> None:
-    fp32, shipped = ovb.OpenVINOBackend("fp32"), ovb.OpenVINOBackend("int8")
-    ControlledBackend.FOLDER = out
-    controlled = ControlledBackend("int8")
-    crops = real_snippets(4)[0]
-    five = [snippet_to_input(s.frames, "5", planar=True, dtype="uint8") for s in full_snippets(MEDIA / "vtest.avi")]
-    ref_features = [fp32(x) for x in crops]
-    ref_classes = [int(fp32.logits(x).mean(0).argmax()) for x in five]
+    shipped, controlled = ovb.OpenVINOBackend("int8"), ControlledBackend("int8", folder=out)
+    crops, five = gate_inputs()
+    ref = references(ovb.OpenVINOBackend("fp32"), crops, five)
     for name, backend in (("shipped", shipped), ("controlled", controlled)):
-        coss = [cosine(backend(x), ref) for x, ref in zip(crops, ref_features, strict=True)]
-        top1 = sum(int(backend.logits(x).mean(0).argmax()) == c for x, c in zip(five, ref_classes, strict=True))
-        print(f"{name}: min cos {min(coss):.5f} mean {np.mean(coss):.5f} top-1 {top1}/12", flush=True)
+        row = evaluate(backend, ref, crops, five)
+        print(f"{name}: min cos {row['min_cos']:.5f} mean {row['mean_cos']:.5f} top-1 {row['top1']}/12", flush=True)
     shipped.warmup(64), controlled.warmup(64)
     times = round_robin({"eager": eager_i3d(), "shipped": shipped, "controlled": controlled}, crops[:1], reps)
     base = statistics.median(times["eager"])
@@ -107,12 +98,12 @@ def main() -> None:
     if not args.no_compare:
         compare(args.out, args.reps)
     if args.auc:
-        ControlledBackend.FOLDER = args.out
-        ovb.OpenVINOBackend = ControlledBackend  # bench_int8_auc builds its int8 backend through this name
-        sys.argv = ["bench_int8_auc.py", "--runs", args.auc, "--rows", "mlp", "dist", "cov"]
+        import bench_int8_auc
+
+        argv = ["--runs", args.auc, "--rows", "mlp", "dist", "cov"]
         if args.auc_per_class is not None:
-            sys.argv += ["--per-class", str(args.auc_per_class)]
-        runpy.run_path(str(Path(__file__).resolve().parent / "bench_int8_auc.py"), run_name="__main__")
+            argv += ["--per-class", str(args.auc_per_class)]
+        bench_int8_auc.main(argv, candidate=ControlledBackend("int8", folder=args.out, progress=True))
 
 
 if __name__ == "__main__":

@@ -90,6 +90,17 @@ def centre_crops() -> list[np.ndarray]:
     return real_snippets(4)[0]
 
 
+def gate_inputs() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(the 12 centre crops of the cosine gate, vtest's 12 snippets as 5 crops each for the top-1 count)."""
+    five = [snippet_to_input(s.frames, "5", planar=True, dtype="uint8") for s in full_snippets(MEDIA / "vtest.avi")]
+    return centre_crops(), five
+
+
+def references(fp32, crops: list[np.ndarray], five: list[np.ndarray]) -> dict:
+    """fp32's features on the crops and logits on the 5-crop snippets: what ``evaluate`` compares with."""
+    return {"features": [fp32(x) for x in crops], "logits": [fp32.logits(x) for x in five]}
+
+
 def evaluate(backend, ref: dict, crops: list[np.ndarray], five: list[np.ndarray]) -> dict:
     coss = [cosine(backend(x), f) for x, f in zip(crops, ref["features"], strict=True)]
     logits = [backend.logits(x) for x in five]
@@ -115,16 +126,13 @@ def main() -> None:
     ap.add_argument("--no-accuracy", action="store_true", help="speed only (candidates built or cached)")
     args = ap.parse_args()
 
-    vtest = MEDIA / "vtest.avi"
     load0 = os.getloadavg()[0]
-    crops = centre_crops()
-    five = [snippet_to_input(s.frames, "5", planar=True, dtype="uint8") for s in full_snippets(vtest)]
+    crops, five = gate_inputs()
     print(f"{len(crops)} centre crops, {len(five)} vtest snippets x 5 crops; load average {load0:.2f}", flush=True)
 
     nan = {"min_cos": float("nan"), "mean_cos": float("nan"), "top1": -1, "gate": False, "flips": []}
     if not args.no_accuracy:
-        fp32 = OpenVINOBackend("fp32")
-        ref = {"features": [fp32(x) for x in crops], "logits": [fp32.logits(x) for x in five]}
+        ref = references(OpenVINOBackend("fp32"), crops, five)
     backends = {"ov_bf16": OpenVINOBackend("bf16")}
     rows: dict[str, dict] = {"ov_bf16": nan if args.no_accuracy else evaluate(backends["ov_bf16"], ref, crops, five)}
     print(f"ov_bf16: {rows['ov_bf16']}", flush=True)

@@ -222,8 +222,9 @@ def pin_input_quantizer(ov_model: Any) -> None:
             node = target.get_node()
             if node.get_type_name() != "FakeQuantize":
                 continue
-            if node.get_attributes()["levels"] != 256:
-                raise RuntimeError(f"the input quantizer has {node.get_attributes()['levels']} levels, not 256")
+            levels = node.get_attributes()["levels"]
+            if levels != 256:
+                raise RuntimeError(f"the input quantizer has {levels} levels, not 256")
             for port, value in ((1, -1.0), (2, 1.0), (3, -1.0), (4, 1.0)):  # input low/high, output low/high
                 node.input(port).replace_source_output(ops.constant(np.float32(value)).output(0))
             pinned += 1
