@@ -212,6 +212,33 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from damvad.config import load_config
+
+    try:
+        from damvad.serve.config import ServeConfig
+        from damvad.serve.server import Server
+    except ImportError as exc:
+        raise RuntimeError(f"damvad serve needs its extra: pip install 'damvad[serve]' ({exc})") from None
+    positional, overrides = _split_overrides(args.sources)
+    cfg = load_config(ServeConfig, _config_path(args.config), overrides, sources=positional or None,
+                      model_file=args.model, threshold=args.threshold, close_after=args.close_after,
+                      backend=args.backend, precision=args.precision, calibration=args.calibration, crops=args.crops,
+                      snippets_per_clip=args.snippets_per_clip, compile=_flag(not args.no_compile, True),
+                      device=args.device, host=args.host, port=args.port, data=args.data, token=args.token,
+                      token_file=args.token_file, webhooks=args.webhook,
+                      mqtt={"host": args.mqtt.rsplit(":", 1)[0], **({"port": int(args.mqtt.rsplit(":", 1)[1])}
+                            if ":" in args.mqtt else {})} if args.mqtt else None)
+    if not cfg.camera_specs():
+        raise ValueError("serve needs cameras: SOURCE arguments, or `cameras` in the config")
+    server = Server(cfg)
+    det = server.monitor.detector
+    print(f"damvad serve: {len(server.monitor.cameras)} camera(s), threshold {det.threshold:.4f} "
+          f"({det.threshold_source}) on {det.device}; events in {cfg.data}; page: {server.url}/", file=sys.stderr)
+    server.run()
+    return 0
+
+
 def _cmd_config(args: argparse.Namespace) -> int:
     """Print what each stage would run with: defaults < --config < key=value."""
     from damvad.stages import show_config
@@ -406,6 +433,27 @@ def build_parser() -> argparse.ArgumentParser:
     _device_option(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_detect, positionals="sources")
+
+    p = sub.add_parser("serve", help="monitor cameras: a web page, events in SQLite, alerts to webhooks and MQTT")
+    p.add_argument("sources", nargs="*", metavar="SOURCE|KEY=VALUE",
+                   help="video file, URL, webcam index or synth:SEED (one camera each); key=value config overrides")
+    _config_option(p)
+    p.add_argument("--model", default=None, help="model.pt or its run folder (config: model_file)")
+    p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1; any other needs --token)")
+    p.add_argument("--port", type=int, default=None, help="default 8080 (0: any free port)")
+    p.add_argument("--data", default=None, help="folder for events.db and event pictures (default damvad-data)")
+    p.add_argument("--token", default=None, help="required on every request (also token_file, $DAMVAD_TOKEN)")
+    p.add_argument("--token-file", default=None, help="read the token from this file")
+    p.add_argument("--webhook", nargs="+", default=None, metavar="URL", help="POST every event as JSON here")
+    p.add_argument("--mqtt", default=None, metavar="HOST[:PORT]", help="publish events to this MQTT broker")
+    p.add_argument("--threshold", type=float, default=None, help="override the calibrated threshold")
+    p.add_argument("--close-after", type=float, default=None, help="seconds below threshold that end an event")
+    _backend_options(p)
+    p.add_argument("--crops", default=None, choices=["center", "5", "10"])
+    p.add_argument("--snippets-per-clip", type=int, default=None)
+    p.add_argument("--no-compile", action="store_true")
+    _device_option(p)
+    p.set_defaults(func=_cmd_serve, positionals="sources")
 
     p = sub.add_parser("config", help="show the merged config every stage would run with")
     p.add_argument("items", nargs="+", metavar="show [KEY=VALUE ...]", help="show, then key=value (every stage "

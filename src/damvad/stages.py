@@ -44,6 +44,7 @@ STAGES: dict[str, str] = {
     "evaluate": "damvad.evaluate:EvalConfig",
     "calibrate": "damvad.stages:CalibrateConfig",
     "detect": "damvad.stages:DetectConfig",
+    "serve": "damvad.serve.config:ServeConfig",
     "table1": "damvad.benchmark.table1:Table1Config",
     "diagnose": "damvad.benchmark.diagnose:DiagnoseConfig",
 }
@@ -98,14 +99,12 @@ class CalibrateConfig:
 
 
 @dataclass
-class DetectConfig:
-    sources: list[str] = field(default_factory=list)
+class LiveConfig:
+    """The live detector's settings (:class:`damvad.detect.Detector`), shared by ``detect`` and ``serve``."""
+
     model_file: str = ""
     threshold: float | None = None  # None: the calibrated one
     close_after: float = 2.0
-    output: str | None = None
-    format: str | None = None
-    report: str | None = None
     backend: str | None = None  # None: the model's training features' (damvad.contract)
     precision: str | None = None  # idem
     calibration: list[str] | None = None
@@ -115,12 +114,33 @@ class DetectConfig:
     device: str | None = None  # auto | cpu | cuda[:N]
 
     limits: ClassVar[dict[str, str | tuple]] = {
-        "crops": CROPS, "backend": BACKENDS, "precision": PRECISIONS, "format": ("csv", "jsonl"),
-        "close_after": "[0, inf)", "snippets_per_clip": "[1, inf)",
+        "crops": CROPS, "backend": BACKENDS, "precision": PRECISIONS, "close_after": "[0, inf)",
+        "snippets_per_clip": "[1, inf)",
     }
 
     def __post_init__(self) -> None:
         check_fields(self)
+
+    def detector(self, feature_fn: Any = None) -> Any:
+        """The :class:`damvad.detect.Detector` these settings describe (``feature_fn``: a stand-in I3D)."""
+        from damvad.detect import Detector
+
+        if not self.model_file:
+            raise ValueError("a model file is needed (--model, or `model_file` in the config)")
+        return Detector(self.model_file, precision=self.precision, crops=self.crops,
+                        snippets_per_clip=self.snippets_per_clip, threshold=self.threshold,
+                        close_after=self.close_after, compile=self.compile, feature_fn=feature_fn,
+                        backend=self.backend, calibration=self.calibration, device=self.device)
+
+
+@dataclass
+class DetectConfig(LiveConfig):
+    sources: list[str] = field(default_factory=list)
+    output: str | None = None
+    format: str | None = None
+    report: str | None = None
+
+    limits: ClassVar[dict[str, str | tuple]] = {**LiveConfig.limits, "format": ("csv", "jsonl")}
 
 
 def stage_class(stage: str) -> type:

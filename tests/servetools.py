@@ -1,0 +1,99 @@
+"""A cheap stand-in detector for the monitor's tests: a feature function that sees the generated scenes'
+explosions (the share of fire-coloured pixels, per 8 frames) and an MLP head set by hand to alert on it, so
+an anomaly in a ``synth:`` stream raises an event without I3D or training."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+from damvad.model import build_model
+from damvad.modelfile import save_model_file
+
+EXPLOSION = "explosion@192-320"  # frames of a 448-frame generated stream: its snippet 3 holds the fireball
+
+
+def fire_features(x):
+    """(N, 3, 64, 224, 224) uint8 or [-1, 1] float -> (N, 7, 1024): each row the share of fire pixels."""
+    x = torch.as_tensor(x)
+    x = x.float() if x.dtype == torch.uint8 else (x.float() + 1) * 127.5
+    r, g, b = x[:, 0], x[:, 1], x[:, 2]
+    fire = ((r > 200) & (b < 110) & (g > 80)).float().mean(dim=(2, 3))  # (N, T)
+    n, t = fire.shape
+    steps = fire.reshape(n, t // 8, 8).mean(-1)[:, : t // 8 - 1]  # (N, 7)
+    return steps.unsqueeze(-1).expand(n, t // 8 - 1, 1024).contiguous()
+
+
+fire_features.accepts_uint8 = True
+
+
+def fire_model(path: Path, threshold: float = 0.5) -> Path:
+    """An ``mlp`` head scoring sigmoid(2000 * fire share - 10): above 0.5 from 0.5 % fire pixels."""
+    model = build_model("mlp", mlp_hidden=1, dropout=0.0)
+    first, last = model.mlp[1], model.mlp[3]
+    with torch.no_grad():
+        first.weight.fill_(1.0 / 1024)
+        first.bias.zero_()
+        last.weight.fill_(2000.0)
+        last.bias.fill_(-10.0)
+    return save_model_file(path, model, {"num_clips": 16, "threshold": {"value": threshold}})
+
+
+def synth(seed: int, events: str = EXPLOSION, frames: int = 448) -> str:
+    return f"synth:{seed}?frames={frames}" + (f"&events={events}" if events else "")
+
+
+def wait_for(condition, timeout: float = 60.0, what: str = "condition"):
+    """Poll ``condition`` until it returns something truthy (returned), or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Receiver:
+    """A local HTTP server that records JSON POSTs and answers ``fail_first`` of them with 503."""
+
+    def __init__(self, fail_first: int = 0):
+        import json
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.received: list[dict] = []
+        self.attempts = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the http.server API
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.attempts += 1
+                if outer.attempts <= fail_first:
+                    self.send_response(503)
+                else:
+                    outer.received.append(json.loads(body))
+                    self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
