@@ -97,3 +97,44 @@ class Receiver:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def generated_file(path: Path, seed: int = 7, events: str = EXPLOSION, frames: int = 448) -> Path:
+    """A generated scene written as a video file (the monitor's file camera)."""
+    from damvad.serve.sources import parse_synth
+    from damvad.synth import synthetic_stream, write_video
+
+    write_video(path, synthetic_stream(**parse_synth(synth(seed, events, frames))), 25)
+    return path
+
+
+def start_server(tmp_path: Path, cameras: list[dict], **settings):
+    """A real ``damvad serve`` (uvicorn on a free loopback port, in a thread) with the fire stand-in."""
+    from damvad.serve.alerts import Backoff
+    from damvad.serve.config import ServeConfig
+    from damvad.serve.server import Server
+
+    model = tmp_path / "fire.pt"
+    if not model.exists():
+        fire_model(model)
+    cfg = ServeConfig(model_file=str(model), cameras=cameras, port=0, data=str(tmp_path / "data"), **settings)
+    return Server(cfg, feature_fn=fire_features, backoff=Backoff(first=0.05, cap=0.2)).start()
+
+
+def get(url: str, token: str | None = None, headers: dict | None = None, data: bytes | None = None,
+        method: str | None = None):
+    """(status, body as JSON when it is JSON else bytes) of a request to the test server."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    headers = dict(headers or {})
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            body, status, kind = r.read(), r.status, r.headers.get("content-type", "")
+    except urllib.error.HTTPError as exc:
+        body, status, kind = exc.read(), exc.code, exc.headers.get("content-type", "")
+    return status, json.loads(body) if kind.startswith("application/json") else body
