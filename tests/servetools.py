@@ -4,11 +4,15 @@ an anomaly in a ``synth:`` stream raises an event without I3D or training."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from damvad.model import build_model
@@ -138,3 +142,49 @@ def get(url: str, token: str | None = None, headers: dict | None = None, data: b
     except urllib.error.HTTPError as exc:
         body, status, kind = exc.read(), exc.code, exc.headers.get("content-type", "")
     return status, json.loads(body) if kind.startswith("application/json") else body
+
+
+@pytest.fixture()
+def broker(tmp_path):
+    """host, port of a real MQTT broker: $DAMVAD_TEST_MQTT (CI starts one), else a mosquitto started here."""
+    given = os.environ.get("DAMVAD_TEST_MQTT")
+    if given:
+        host, port = given.rsplit(":", 1)
+        yield host, int(port)
+        return
+    binary = shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto",) if os.path.exists(p)), None)
+    if binary is None:
+        pytest.skip("no MQTT broker: install mosquitto (apt-get install mosquitto; .ci/run does) "
+                    "or set DAMVAD_TEST_MQTT=host:port")
+    port = free_port()
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _accepts(port), 20, "mosquitto to listen")
+        yield "127.0.0.1", port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _accepts(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def subscriber(host: str, port: int, topic: str):
+    """A paho client collecting (topic, payload) of ``topic``; returns (messages, client)."""
+    mqtt = pytest.importorskip("paho.mqtt.client")
+    got: list[tuple[str, str]] = []
+    ready = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.on_connect = lambda c, u, f, rc, p=None: c.subscribe(topic, qos=1)
+    client.on_subscribe = lambda *a: ready.set()
+    client.on_message = lambda c, u, m: got.append((m.topic, m.payload.decode()))
+    client.connect(host, port)
+    client.loop_start()
+    assert ready.wait(20), "subscription not acknowledged"
+    return got, client

@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import threading
-
-import pytest
 
 from damvad.serve.alerts import Backoff, MqttSender, Targets, WebhookSender
 from damvad.serve.store import EventStore
-from servetools import Receiver, free_port, wait_for
+from servetools import Receiver, broker, free_port, subscriber, wait_for  # noqa: F401 - broker: a fixture
 
 FAST = Backoff(first=0.05, cap=0.2, attempts=20)
 
@@ -65,53 +59,7 @@ def test_a_dead_webhook_never_blocks_the_event_and_retries_after_a_restart(tmp_p
         receiver.close()
 
 
-@pytest.fixture()
-def broker(tmp_path):
-    """host, port of a real MQTT broker: $DAMVAD_TEST_MQTT (CI starts one), else a mosquitto started here."""
-    given = os.environ.get("DAMVAD_TEST_MQTT")
-    if given:
-        host, port = given.rsplit(":", 1)
-        yield host, int(port)
-        return
-    binary = shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto",) if os.path.exists(p)), None)
-    if binary is None:
-        pytest.skip("no MQTT broker: install mosquitto (apt-get install mosquitto; .ci/run does) "
-                    "or set DAMVAD_TEST_MQTT=host:port")
-    port = free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(lambda: _accepts(port), 20, "mosquitto to listen")
-        yield "127.0.0.1", port
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def _accepts(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def subscriber(host: str, port: int, topic: str):
-    """A paho client collecting (topic, payload) of ``topic``; returns (messages, client)."""
-    mqtt = pytest.importorskip("paho.mqtt.client")
-    got: list[tuple[str, str]] = []
-    ready = threading.Event()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-    client.on_connect = lambda c, u, f, rc, p=None: c.subscribe(topic, qos=1)
-    client.on_subscribe = lambda *a: ready.set()
-    client.on_message = lambda c, u, m: got.append((m.topic, m.payload.decode()))
-    client.connect(host, port)
-    client.loop_start()
-    assert ready.wait(20), "subscription not acknowledged"
-    return got, client
-
-
-def test_mqtt_broker_receives_events_per_camera_and_alert_state(tmp_path, broker):
+def test_mqtt_broker_receives_events_per_camera_and_alert_state(tmp_path, broker):  # noqa: F811
     host, port = broker
     got, client = subscriber(host, port, "test23/#")
     store = EventStore(tmp_path / "events.db")

@@ -11,8 +11,7 @@ import pytest
 from damvad.cli import main
 from damvad.serve.camera import redact
 from damvad.serve.config import ServeConfig, camera_name
-from servetools import Receiver, generated_file, get, start_server, synth, wait_for
-from test_serve_alerts import broker, subscriber  # noqa: F401 - the broker fixture
+from servetools import Receiver, broker, generated_file, get, start_server, subscriber, synth, wait_for  # noqa: F401
 
 TOKEN = "s3cret-token-for-tests"
 

@@ -26,7 +26,8 @@ from damvad.serve.media import CLIP_FRAMES
 from damvad.serve.monitor import Monitor
 
 COOKIE = "damvad_token"
-STATIC = {"app.js": "text/javascript", "style.css": "text/css", "index.html": "text/html"}
+STATIC = {"app.js": "text/javascript", "style.css": "text/css", "index.html": "text/html",
+          "favicon.svg": "image/svg+xml"}
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
