@@ -9,6 +9,7 @@ import sqlite3
 import pytest
 
 from damvad.cli import main
+from damvad.config import ConfigError, load_config
 from damvad.serve.camera import redact
 from damvad.serve.config import ServeConfig, camera_name
 from servetools import Receiver, broker, generated_file, get, start_server, subscriber, synth, wait_for  # noqa: F401
@@ -119,6 +120,18 @@ def test_requests_for_other_hosts_uploads_and_paths_are_refused(tmp_path):
         assert not any((tmp_path / "data" / "uploads").iterdir())  # uploads are deleted after scoring
     finally:
         server.stop()
+
+
+def test_cameras_come_from_the_one_config_schema(tmp_path):
+    path = tmp_path / "cams.yaml"
+    path.write_text("model_file: m.pt\nthreshold: 0.7\ndetect: {close_after: 9}\nserve:\n  cameras:\n"
+                    "    - {name: door, source: 'rtsp://u:p@10.0.0.5/s'}\n  mqtt: {host: broker}\n")
+    cfg = load_config(ServeConfig, path, ["serve.port=9000", "mqtt.port=1884", "close_after=3"], sources=["clip.mp4"])
+    assert (cfg.model_file, cfg.threshold, cfg.port, cfg.close_after) == ("m.pt", 0.7, 9000, 3.0)
+    assert [(c.name, c.source) for c in cfg.camera_specs()] == [("door", "rtsp://u:p@10.0.0.5/s"), ("clip", "clip.mp4")]
+    assert cfg.mqtt_settings()["host"] == "broker" and cfg.mqtt_settings()["port"] == 1884
+    with pytest.raises(ConfigError, match="retain_days: must be > 0"):
+        load_config(ServeConfig, None, ["retain_days=0"])
 
 
 def test_camera_names_and_config_checks():

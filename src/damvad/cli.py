@@ -212,6 +212,14 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _mqtt_flag(value: str | None) -> dict | None:
+    """``--mqtt HOST[:PORT]`` as the config's ``mqtt`` mapping."""
+    if not value:
+        return None
+    host, _, port = value.rpartition(":") if value.count(":") == 1 else (value, "", "")
+    return {"host": host, "port": int(port)} if port else {"host": value}
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from damvad.config import load_config
 
@@ -226,16 +234,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                       backend=args.backend, precision=args.precision, calibration=args.calibration, crops=args.crops,
                       snippets_per_clip=args.snippets_per_clip, compile=_flag(not args.no_compile, True),
                       device=args.device, host=args.host, port=args.port, data=args.data, token=args.token,
-                      token_file=args.token_file, webhooks=args.webhook,
-                      mqtt={"host": args.mqtt.rsplit(":", 1)[0], **({"port": int(args.mqtt.rsplit(":", 1)[1])}
-                            if ":" in args.mqtt else {})} if args.mqtt else None)
+                      token_file=args.token_file, webhooks=args.webhook, mqtt=_mqtt_flag(args.mqtt))
     if not cfg.camera_specs():
         raise ValueError("serve needs cameras: SOURCE arguments, or `cameras` in the config")
     server = Server(cfg)
     det = server.monitor.detector
     print(f"damvad serve: {len(server.monitor.cameras)} camera(s), threshold {det.threshold:.4f} "
           f"({det.threshold_source}) on {det.device}; events in {cfg.data}; page: {server.url}/", file=sys.stderr)
-    server.run()
+    try:
+        server.run()  # until Ctrl-C or SIGTERM; open events close and are announced on the way out
+    except KeyboardInterrupt:
+        pass
+    print(f"damvad serve: stopped; events kept in {cfg.data}", file=sys.stderr)
     return 0
 
 
@@ -460,7 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "that has the key) or stage.key=value overrides")
     _config_option(p)
     p.add_argument("--stage", default=None, help="only these stages, comma-separated (extract, train, evaluate, "
-                   "calibrate, detect, table1, diagnose)")
+                   "calibrate, detect, serve, table1, diagnose)")
     p.set_defaults(func=_cmd_config, positionals="items")
 
     p = sub.add_parser("benchmark", help="named synthetic benchmarks: prepare, summary, table1, diagnose")

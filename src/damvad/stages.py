@@ -9,6 +9,7 @@
     evaluate: {protocols: [offline, online]}
     calibrate: {far: 0.01}
     detect: {close_after: 2.0}
+    serve: {port: 8080, cameras: [{name: door, source: "rtsp://..."}]}
 
 A stage reads its own top-level keys, then its section (which wins); it ignores the keys only other
 stages know, and any key no stage knows is an error naming the file. Every subcommand accepts

@@ -75,12 +75,13 @@ function drawTimeline(cam) {
   const y = (v) => bottom - Math.max(0, Math.min(1, v)) * (bottom - top);
   const points = (S.scores[cam.name] || []).filter((p) => p[0] >= t0 - 10);
   canvas.dataset.points = String(points.length);
-  // alert spans
+  // alert spans: a clip's alert shown from when it was scored until the next clip (as its score's step)
   g.fillStyle = "rgba(217, 45, 32, 0.15)";
   for (let i = 0; i < points.length; i++) {
     if (!points[i][2]) continue;
-    const prev = i > 0 ? points[i - 1][0] : points[i][0] - 2.56;
-    g.fillRect(x(prev), top, Math.max(2, x(points[i][0]) - x(prev)), bottom - top);
+    const from = Math.max(left, x(points[i][0]));
+    const to = Math.min(right, x(i + 1 < points.length ? points[i + 1][0] : now));
+    g.fillRect(from, top, Math.max(2, to - from), bottom - top);
   }
   // axes and grid
   g.strokeStyle = "#e5e7eb"; g.lineWidth = 1; g.fillStyle = "#68707c"; g.font = "10px system-ui, sans-serif";
