@@ -76,6 +76,7 @@ class Receiver:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         self.received: list[dict] = []
+        self.times: list[float] = []  # when each of them arrived
         self.attempts = 0
         outer = self
 
@@ -87,6 +88,7 @@ class Receiver:
                     self.send_response(503)
                 else:
                     outer.received.append(json.loads(body))
+                    outer.times.append(time.time())
                     self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

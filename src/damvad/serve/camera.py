@@ -90,6 +90,13 @@ class Camera:
         return self.spec.realtime if self.spec.realtime is not None else self.spec.source.startswith(SYNTH)
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as exc:  # noqa: BLE001 - e.g. the disk under the database failing: shown, not hidden
+            log.exception("camera %s stopped", self.spec.name)
+            self.state, self.error = "error", f"{type(exc).__name__}: {exc}"
+
+    def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 source = open_source(self.spec.source)

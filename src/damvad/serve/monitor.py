@@ -125,10 +125,9 @@ class Monitor:
             self._stop.wait(RETENTION_EVERY)
 
     def health(self) -> dict[str, Any]:
-        pending = [m for m in self.store.outbox() if m["delivered_ts"] is None and not m["failed"]]
         return {"status": "ok", "uptime_s": round(time.time() - self.started_ts, 1), "cameras": len(self.cameras),
                 "cameras_running": sum(c.state in ("running", "alert") for c in self.cameras.values()),
-                "alerts_pending": len(pending), "i3d_snippets": self.backend.calls,
+                "alerts_pending": self.store.pending(), "i3d_snippets": self.backend.calls,
                 "i3d_calls": self.backend.batches, "device": str(self.detector.device)}
 
     def score_file(self, path: Path) -> dict[str, Any]:

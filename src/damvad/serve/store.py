@@ -268,6 +268,12 @@ class EventStore:
         with self._lock:
             return [dict(r) for r in self._db.execute(sql + " ORDER BY id", args).fetchall()]
 
+    def pending(self) -> int:
+        """Alerts still to deliver (every target)."""
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM outbox WHERE delivered_ts IS NULL AND failed = 0")
+                       .fetchone()[0])
+
     def prune_outbox(self, older_than: float) -> None:
         with self._tx():
             self._db.execute("DELETE FROM outbox WHERE (delivered_ts IS NOT NULL OR failed = 1) AND created_ts < ?",
