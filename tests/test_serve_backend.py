@@ -20,15 +20,23 @@ def test_concurrent_snippets_are_batched_and_each_caller_gets_its_own_features()
     fn.batch_size = 4  # as the torch backend on a GPU
     fn.accepts_uint8 = False
     shared = SharedBackend(fn)
-    gate = threading.Event()
+    entered, gate = threading.Event(), threading.Event()
     original = shared.fn
-    shared.fn = lambda x: (gate.wait(), original(x))[1]  # hold the first call so the others queue behind it
+
+    def held(x):  # the first call waits until the other four are queued behind it
+        entered.set()
+        gate.wait()
+        return original(x)
+
+    shared.fn = held
     inputs = [torch.rand(1, 3, 64, 8, 8) * 2 - 1 for _ in range(5)]
     results: dict[int, torch.Tensor] = {}
     threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, shared(inputs[i]))) for i in range(5)]
-    for t in threads:
+    threads[0].start()
+    assert entered.wait(30)
+    for t in threads[1:]:
         t.start()
-    while shared._queue.qsize() < 4:  # the first is being run, four wait
+    while shared._queue.qsize() < 4:
         threading.Event().wait(0.01)
     gate.set()
     for t in threads:

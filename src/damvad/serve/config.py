@@ -50,7 +50,7 @@ class CameraSpec:
 
 @dataclass
 class ServeConfig(LiveConfig):
-    sources: list[str] = field(default_factory=list)  # cameras named after their source
+    sources: list[str] = field(default_factory=list)  # cameras named after their source; folders: their videos
     cameras: list[dict[str, Any]] = field(default_factory=list)  # {name, source, realtime, loop}
     host: str = "127.0.0.1"
     port: int = 8080
@@ -90,7 +90,7 @@ class ServeConfig(LiveConfig):
             if realtime is not None and not isinstance(realtime, bool):
                 raise ValueError(f"cameras[{i}].realtime: expected true or false, got {realtime!r}")
             specs.append(CameraSpec(name, source, realtime, bool(cam.get("loop", False))))
-        for source in self.sources:
+        for source in self._expanded_sources():
             specs.append(CameraSpec(camera_name(source, {s.name for s in specs}), source))
         names = [s.name for s in specs]
         for name in names:
@@ -100,6 +100,13 @@ class ServeConfig(LiveConfig):
         if duplicates:
             raise ValueError(f"camera names must be unique, repeated: {duplicates}")
         return specs
+
+    def _expanded_sources(self) -> list[str]:
+        """Positional sources with folders expanded into their videos (one camera each), as ``detect`` does."""
+        from damvad.detect import detect_sources
+
+        return [s for source in self.sources
+                for s in ([source] if source.startswith("synth:") else detect_sources([source]))]
 
     def mqtt_settings(self) -> dict[str, Any] | None:
         """The MQTT broker settings with defaults, or None when no broker is configured."""
