@@ -73,6 +73,12 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shipped_config(name: str) -> bool:
+    from importlib.resources import files
+
+    return (files("damvad") / "configs" / f"{name}.yaml").is_file()
+
+
 def _config_path(value: str | None) -> str | None:
     """A config file path, or the name of a shipped config (``ucf-crime``, ``demo``...)."""
     if value is None:
@@ -227,18 +233,26 @@ def _cmd_config(args: argparse.Namespace) -> int:
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     """prepare / summary / table1 / diagnose on a named synthetic benchmark."""
     from damvad.benchmark.prepare import prepare
-
-    if args.action == "prepare":
-        p = prepare(args.name, args.root, progress=not args.quiet)
-        print(f"{args.name}: videos in {p.data}\nfeatures in {p.features} (key {p.key})")
-        return 0
-    if args.action == "summary":
-        from damvad.benchmark.prepare import benchmark_root
-        from damvad.synth.benchmark import describe
-
-        print(describe(benchmark_root(args.name, args.root) / "data"))
-        return 0
     from damvad.config import load_config
+
+    if args.action in ("prepare", "summary"):
+        from damvad.benchmark.table1 import Table1Config
+
+        # the features a table of this benchmark uses: its shipped config's crops, precision and backend
+        shipped = f"table1-{args.name}"
+        config = _config_path(args.config or shipped) if args.config or _shipped_config(shipped) else None
+        cfg = load_config(Table1Config, config, args.overrides, benchmark=args.name, root=args.root)
+        if args.action == "summary":
+            from damvad.benchmark.prepare import benchmark_root
+            from damvad.synth.benchmark import describe
+
+            print(describe(benchmark_root(args.name, args.root, cfg.test_seed) / "data"))
+            return 0
+        splits = [s.strip() for s in args.splits.split(",")] if args.splits else None
+        p = prepare(args.name, args.root, cfg.crops, cfg.precision, progress=not args.quiet, backend=cfg.backend,
+                    splits=splits, test_seed=cfg.test_seed)
+        print(f"{args.name}: videos in {p.data} (splits {', '.join(p.splits)})\nfeatures in {p.features} (key {p.key})")
+        return 0
 
     if args.action == "table1":
         from damvad.benchmark.table1 import Table1Config, run_table1
@@ -423,6 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. split=dev seeds=[0,1]")
     p.add_argument("--config", default=None, help="YAML file or shipped config (default: table1-NAME)")
     p.add_argument("--root", default=None, help="benchmark folder (default: <damvad cache>/benchmarks/NAME)")
+    p.add_argument("--splits", default=None, help="prepare: only these splits, comma-separated (e.g. train,dev "
+                   "while deciding; a killed or partial preparation continues where it stopped)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_benchmark, positionals="overrides")
 
