@@ -31,7 +31,7 @@ import torch
 import damvad.extract
 from damvad.cli import main
 from damvad.model import build_model
-from damvad.modelfile import save_model_file
+from damvad.modelfile import read_model_file, save_model_file
 from damvad.store import FeatureStore
 from featuretools import make_feature_dataset
 from videotools import fake_features, write_video
@@ -39,6 +39,7 @@ from videotools import fake_features, write_video
 TRAIN = "train --dataset {i.data} --features {i.feats} --out {i.run} --iterations 4 --variant mlp --quiet"
 EVALUATE = "evaluate {i.model} --dataset {i.data} --out {i.tmp}/eval --quiet"
 DETECT = "detect --model {i.model} --no-compile --quiet"
+DETECT_RUN = "detect --model {run} --no-compile --quiet {{i.videos}}/good.mp4"
 
 CASES = [
     # 4. configs: refused with the file (or the command line) named, before a run folder exists
@@ -78,6 +79,23 @@ CASES = [
      ["test_norm_000", "snippet_ranges"]),
     ("detect-truncated-avi", DETECT + " {i.avi_truncated}", 0, ["{i.avi_truncated}", "container declares 200 frames"]),
     ("detect-truncated-mp4", DETECT + " {i.mp4_truncated}", 0, ["{i.mp4_truncated}", "container declares 243 frames"]),
+    # 7. a run folder stands for its one seed's model; several seeds are listed with how to choose (issue 22)
+    ("detect-run-folder-one-seed", DETECT_RUN.format(run="{i.run_one_seed}") + " -o {i.tmp}/rows.csv", 0, [],
+     "good_video_scored"),
+    ("calibrate-run-folder-one-seed", "calibrate {i.run_one_seed} --dataset {i.data} --features {i.feats}", 0, [],
+     "threshold_stored_in_the_seed"),
+    ("detect-run-folder-several-seeds", DETECT_RUN.format(run="{i.run_two_seeds}"), 2,
+     ["{i.run_two_seeds}/seed0/model.pt", "{i.run_two_seeds}/seed1/model.pt", "give one of them"]),
+    ("export-run-folder-several-seeds", "export --out {i.tmp}/exported --model {i.run_two_seeds}", 2,
+     ["{i.run_two_seeds}: a run folder with 2 seeds"], "nothing_exported"),
+    # 8. the words: the file or source named, and the fix
+    ("extract-fp16-on-the-cpu", "extract {i.videos}/good.mp4 --out {i.tmp}/f --precision fp16 --device cpu", 2,
+     ["fp16 needs a CUDA device", "use --precision bf16 or fp32"]),
+    ("detect-model-with-bad-crops", DETECT.replace("{i.model}", "{i.model_bad_crops}") + " {i.videos}/good.mp4", 2,
+     ["{i.model_bad_crops}: damaged feature contract", "crops", "'7'"]),
+    ("dataset-csv-lists-missing-videos", "dataset {i.csv_missing}", 1,
+     ["1 of 2 listed video file(s) do not exist: {i.tmp}/gone.mp4"], "summary_printed"),
+    ("extract-disk-full-mid-array", "extract {i.videos}/good.mp4 --out {i.disk_full}", 1, [], "no_space_named"),
 ]
 
 
@@ -92,11 +110,14 @@ class Evil:
 
 
 class Inputs:
-    """Bad (and good) inputs, each made the first time a case asks for it."""
+    """Bad (and good) inputs, each made the first time a case asks for it (``monkeypatch``: for the ones that
+    are a state of the machine, such as a full disk; ``cleanups``: run after the case)."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, monkeypatch: pytest.MonkeyPatch):
         self.tmp = tmp
         self.marker = tmp / "PWNED"
+        self.monkeypatch = monkeypatch
+        self.cleanups: list = []
 
     def _write(self, name: str, text: str) -> Path:
         path = self.tmp / name
@@ -174,11 +195,45 @@ class Inputs:
     def old_results(self) -> Path:
         return self._write("results.csv", "results of yesterday\n")
 
+    def _model(self, path: Path, **meta) -> Path:
+        torch.manual_seed(0)
+        return save_model_file(path, build_model("dist", hidden=16, mlp_hidden=8),
+                               {"num_clips": 16, "threshold": None, "held_out_videos": ["train_norm_000"], **meta})
+
     @cached_property
     def model(self) -> Path:
-        torch.manual_seed(0)
-        return save_model_file(self.tmp / "model.pt", build_model("dist", hidden=16, mlp_hidden=8),
-                               {"num_clips": 16, "threshold": None, "held_out_videos": ["train_norm_000"]})
+        return self._model(self.tmp / "model.pt")
+
+    @cached_property
+    def run_one_seed(self) -> Path:
+        self._model(self.tmp / "run1" / "seed0" / "model.pt")
+        return self.tmp / "run1"
+
+    @cached_property
+    def run_two_seeds(self) -> Path:
+        for seed in (0, 1):
+            self._model(self.tmp / "run2" / f"seed{seed}" / "model.pt")
+        return self.tmp / "run2"
+
+    @cached_property
+    def model_bad_crops(self) -> Path:
+        return self._model(self.tmp / "bad_crops.pt", contract={"features": {"crops": "7", "snippet_len": 64}})
+
+    @cached_property
+    def csv_missing(self) -> Path:
+        return self._write("list.csv", f"path,label\n{self.videos}/good.mp4,normal\ngone.mp4,anomalous\n")
+
+    @cached_property
+    def disk_full(self) -> Path:
+        """A features folder whose disk fills up in the middle of the first array: numpy's write is cut short."""
+        def save(fh, arr, **kwargs):
+            fh.write(b"\x93NUMPY" + bytes(13280))
+            raise OSError("14336 requested and 13280 written")  # numpy's words, no errno
+
+        full = os.statvfs_result((4096, 4096, 1000, 0, 0, 1000, 0, 0, 0, 255))  # no block free
+        self.monkeypatch.setattr(np, "save", save)
+        self.monkeypatch.setattr(os, "statvfs", lambda path: full)
+        return self.tmp / "full"
 
     def _edited_features(self, name: str, video: str, edit) -> Path:
         feats = self.tmp / name
@@ -236,6 +291,22 @@ class Inputs:
         assert self.old_results.read_text() == "results of yesterday\n"
         assert [p.name for p in self.tmp.glob(".results.csv*")] == []
 
+    def threshold_stored_in_the_seed(self, out: str) -> None:
+        seed = self.run_one_seed / "seed0" / "model.pt"
+        assert f"stored in {seed}" in out and read_model_file(seed)["threshold"]["value"] is not None
+
+    def nothing_exported(self, out: str) -> None:
+        assert not (self.tmp / "exported").exists(), "refused before any export work"
+
+    def summary_printed(self, out: str) -> None:
+        assert "train" in out and "2" in out, "the listed videos are still described"
+
+    def no_space_named(self, out: str) -> None:
+        assert f"No space left on device (14336 items requested, 13280 written): '{self.disk_full}/good.npy'" in out
+        assert not list(self.disk_full.glob(".*.tmp")), "the partial file is removed"
+
+
+
 
 def write_faststart_mp4(path: Path, num_frames: int) -> Path:
     """An MP4 with its index first (as streamed files are): a truncated copy still opens and decodes."""
@@ -268,8 +339,11 @@ def fake_i3d(monkeypatch):
 
 
 @pytest.fixture()
-def inputs(tmp_path):
-    return Inputs(tmp_path)
+def inputs(tmp_path, monkeypatch):
+    made = Inputs(tmp_path, monkeypatch)
+    yield made
+    for cleanup in made.cleanups:
+        cleanup()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
@@ -391,7 +465,9 @@ def test_http_file_that_stalls_is_given_up_in_bounded_time(served, inputs, fake_
     start = time.monotonic()
     code = main(shlex.split(DETECT.format(i=inputs)) + [server.url, "-o", str(inputs.tmp / "rows.csv")])
     elapsed = time.monotonic() - start
-    assert code == 1 and "ERROR" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 1 and "ERROR" in err
+    assert "no data arrived for 1 s" in err and "Immediate exit requested" not in err  # said as it is
     assert server.requests <= 5 and elapsed < 25
     assert _rows(inputs.tmp / "rows.csv")[-1][1] <= 243
 

@@ -90,13 +90,19 @@ def _config_path(value: str | None) -> str | None:
 
 
 def _cmd_dataset(args: argparse.Namespace) -> int:
-    from damvad.datasets import dataset_summary, get_dataset
+    from damvad.datasets import dataset_summary, get_dataset, missing_videos
     from damvad.store import FeatureStore
 
     dataset = get_dataset(args.name)
     store = FeatureStore(args.features) if args.features else None
     print(dataset_summary(dataset, store))
-    return 0
+    missing = missing_videos(dataset, store)
+    if missing:
+        shown = ", ".join(str(item.path) for item in missing[:10]) + (", ..." if len(missing) > 10 else "")
+        print(f"ERROR {args.name}: {len(missing)} of {len(dataset)} listed video file(s) do not exist: {shown} "
+              "(a relative path is read from the list's folder); fix the paths, or extract their features "
+              "elsewhere and pass --features", file=sys.stderr)
+    return 1 if missing else 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -140,6 +146,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from damvad.calibrate import calibrate
     from damvad.config import load_config
+    from damvad.modelfile import resolve_model_file
     from damvad.stages import CalibrateConfig
 
     positional, overrides = _split_overrides(args.items)
@@ -151,11 +158,12 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                       held_out_only=_flag(not args.all_normal, True), device=args.device)
     if not cfg.model_file:
         raise ValueError("calibrate needs a model file (argument or `model_file` in the config)")
-    th = calibrate(cfg.model_file, cfg.features, dataset=cfg.dataset, split=cfg.split, far=cfg.far,
+    model_file = resolve_model_file(cfg.model_file)  # a run folder: its one seed's model
+    th = calibrate(model_file, cfg.features, dataset=cfg.dataset, split=cfg.split, far=cfg.far,
                    snippets_per_clip=cfg.snippets_per_clip, held_out_only=cfg.held_out_only, device=cfg.device)
     print(f"threshold {th['value']:.4f} for a false-alarm rate of {100 * th['far_target']:.2f}% of normal frames "
           f"({th['num_frames']} frames of {th['num_videos']} videos from {th['calibrated_on']}); "
-          f"stored in {cfg.model_file}")
+          f"stored in {model_file}")
     return 0
 
 
@@ -288,8 +296,10 @@ def _device_option(p: argparse.ArgumentParser) -> None:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from damvad.backends.export import export_all
+    from damvad.modelfile import resolve_model_file
 
-    written = export_all(args.out, model_path=args.model, formats=args.format, int8=args.int8,
+    model = resolve_model_file(args.model) if args.model else None  # before any I3D work: a run folder's seed
+    written = export_all(args.out, model_path=model, formats=args.format, int8=args.int8,
                          checkpoint=args.checkpoint, calibration=args.calibration)
     for path in written:
         print(path)

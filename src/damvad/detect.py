@@ -287,7 +287,7 @@ class Detector:
             self.warnings += check_contract(expected, self.contract, "the model's training features", "detect")
         on_threshold = ((self.meta.get("threshold") or {}).get("features") or {}).get("contract")
         if on_threshold and threshold is None:
-            found = check_contract(FeatureContract.from_dict(on_threshold), self.contract,
+            found = check_contract(FeatureContract.from_dict(on_threshold, self.meta["path"]), self.contract,
                                    "the features the threshold was calibrated on", "detect")
             self.warnings += [w for w in found if w not in self.warnings]
 

@@ -128,6 +128,9 @@ def _open(source: str | int | os.PathLike, options: dict[str, str] | None = None
         src = str(path)
     try:
         container = av.open(src, format=fmt, options=options or {}, timeout=NETWORK_TIMEOUT)
+    except av.error.ExitError as exc:  # FFmpeg gave up on PyAV's timeout
+        raise VideoError(source, f"no answer within {NETWORK_TIMEOUT[0]:.0f} s while opening it (is the "
+                                 "address right, the server or camera up?)") from exc
     except Exception as exc:  # PyAV raises many FFmpeg error types
         raise VideoError(source, f"cannot open as a video ({type(exc).__name__}: {exc})") from exc
     if not container.streams.video:
@@ -210,6 +213,9 @@ def iter_frames(
                 planes = _rgb_planes(rgb, width, height)
                 count += 1
                 yield planes if planar else np.ascontiguousarray(planes.transpose(1, 2, 0))
+        except av.error.ExitError as exc:  # no data within the read timeout: FFmpeg was told to give up
+            raise VideoError(source, f"no data arrived for {NETWORK_TIMEOUT[1]:.0f} s after {count} frames "
+                                     "(the source stalled)") from exc
         except av.error.FFmpegError as exc:
             raise VideoError(
                 source, f"decoding failed after {count} frames, file truncated or corrupt ({exc})"
