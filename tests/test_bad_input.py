@@ -8,6 +8,7 @@ sources served by a real local server, stale features, concurrent extractions an
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import http.server
@@ -16,6 +17,7 @@ import os
 import pickle
 import shlex
 import shutil
+import socket
 import socketserver
 import subprocess
 import sys
@@ -96,6 +98,10 @@ CASES = [
     ("dataset-csv-lists-missing-videos", "dataset {i.csv_missing}", 1,
      ["1 of 2 listed video file(s) do not exist: {i.tmp}/gone.mp4"], "summary_printed"),
     ("extract-disk-full-mid-array", "extract {i.videos}/good.mp4 --out {i.disk_full}", 1, [], "no_space_named"),
+    ("extract-ray-address-never-answers", "extract {i.videos}/good.mp4 --out {i.tmp}/f --engine ray --address "
+     "{i.silent_address} --connect-timeout 2 --quiet", 2,
+     ["{i.silent_address} within 2 s", "did not complete Ray's handshake", "--connect-timeout"],
+     "nothing_left_running"),
 ]
 
 
@@ -235,6 +241,23 @@ class Inputs:
         self.monkeypatch.setattr(os, "statvfs", lambda path: full)
         return self.tmp / "full"
 
+    @cached_property
+    def silent_address(self) -> str:
+        """HOST:PORT of a server that accepts connections and never says a word (a wrong service, a firewall)."""
+        pytest.importorskip("ray", reason="needs the cluster extra: pip install -e '.[cluster]'")
+        server = socket.create_server(("127.0.0.1", 0))
+        held: list[socket.socket] = []
+
+        def accept() -> None:
+            with contextlib.suppress(OSError):
+                while True:
+                    held.append(server.accept()[0])
+
+        threading.Thread(target=accept, daemon=True).start()
+        self.cleanups += [server.close, lambda: [c.close() for c in held]]
+        self._before = (set(threading.enumerate()), time.monotonic())
+        return f"127.0.0.1:{server.getsockname()[1]}"
+
     def _edited_features(self, name: str, video: str, edit) -> Path:
         feats = self.tmp / name
         shutil.copytree(self.feats, feats)
@@ -305,6 +328,25 @@ class Inputs:
         assert f"No space left on device (14336 items requested, 13280 written): '{self.disk_full}/good.npy'" in out
         assert not list(self.disk_full.glob(".*.tmp")), "the partial file is removed"
 
+    def nothing_left_running(self, out: str) -> None:
+        import ray
+
+        threads, start = self._before
+        assert time.monotonic() - start < 60, "the deadline (2 s) must end the attempt"
+        assert not ray.is_initialized()
+        assert set(threading.enumerate()) <= threads, "threads left running"
+        children = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == os.getpid()]
+        assert not children, f"processes left running: {children}"
+
+
+
+def _parent(proc: Path) -> int:
+    try:
+        stat = (proc / "stat").read_text()
+    except OSError:
+        return -1
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state ppid
+    return int(fields[1]) if fields[0] not in ("Z", "X") else -1
 
 
 

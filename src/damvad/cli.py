@@ -20,8 +20,8 @@ def _cmd_extract(args: argparse.Namespace) -> int:
                       crops=args.crops, precision=args.precision, dtype=args.dtype, checkpoint=args.checkpoint,
                       compile=_flag(not args.no_compile, True), overwrite=_flag(args.overwrite, False),
                       backend=args.backend, calibration=args.calibration, engine=args.engine, address=args.address,
-                      cpus_per_worker=args.cpus_per_worker, device=args.device, batch_size=args.batch_size,
-                      decoders=args.decoders)
+                      connect_timeout=args.connect_timeout, cpus_per_worker=args.cpus_per_worker, device=args.device,
+                      batch_size=args.batch_size, decoders=args.decoders)
     if not cfg.inputs or not cfg.features:
         raise ValueError("extract needs videos (arguments or `inputs` in the config) and --out (or `features`)")
     options = dict(crops=cfg.crops, precision=cfg.precision, dtype=cfg.dtype, compile=cfg.compile,
@@ -33,11 +33,13 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         if cfg.device not in (None, "auto") or cfg.batch_size or cfg.decoders:
             raise ValueError("--device, --batch-size and --decoders are for --engine local; a Ray worker runs "
                              "on the GPU Ray gives it (num_gpus), batched by its free memory")
-        report = extract_on_ray(cfg.inputs, cfg.features, address=cfg.address,
+        report = extract_on_ray(cfg.inputs, cfg.features, address=cfg.address, connect_timeout_s=cfg.connect_timeout,
                                 cpus_per_worker=cfg.cpus_per_worker, **options)
     else:
-        if cfg.address is not None or cfg.cpus_per_worker:
-            raise ValueError("--address and --cpus-per-worker are for --engine ray")
+        from damvad.cluster_connect import CONNECT_TIMEOUT_S
+
+        if cfg.address is not None or cfg.cpus_per_worker or cfg.connect_timeout != CONNECT_TIMEOUT_S:
+            raise ValueError("--address, --connect-timeout and --cpus-per-worker are for --engine ray")
         from damvad.extract import extract
 
         report = extract(cfg.inputs, cfg.features, device=cfg.device, batch_size=cfg.batch_size,
@@ -307,6 +309,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from damvad.cluster_connect import CONNECT_TIMEOUT_S
+
     parser = argparse.ArgumentParser(
         prog="damvad",
         description="Weakly-supervised video anomaly detection with the Dissimilarity Attention Module.",
@@ -331,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local: this machine; ray: every node of a Ray cluster (pip install 'damvad[cluster]')")
     p.add_argument("--address", default=None, help="Ray cluster: auto (the one this machine is part of) or "
                    "HOST:PORT; default $RAY_ADDRESS, else a new Ray instance on this machine")
+    p.add_argument("--connect-timeout", type=float, default=None, metavar="SECONDS",
+                   help="Ray: seconds for the cluster at --address to complete Ray's handshake "
+                   f"(default {CONNECT_TIMEOUT_S:g})")
     _device_option(p)
     p.add_argument("--batch-size", type=int, default=None,
                    help="clips per I3D call (default: 1 on the CPU, from the free memory on a GPU); above 1 or on "
