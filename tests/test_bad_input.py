@@ -36,7 +36,7 @@ from damvad.model import build_model
 from damvad.modelfile import read_model_file, save_model_file
 from damvad.store import FeatureStore
 from featuretools import make_feature_dataset
-from videotools import fake_features, write_video
+from videotools import VFR_TIMES, fake_features, write_vfr_video, write_video
 
 TRAIN = "train --dataset {i.data} --features {i.feats} --out {i.run} --iterations 4 --variant mlp --quiet"
 EVALUATE = "evaluate {i.model} --dataset {i.data} --out {i.tmp}/eval --quiet"
@@ -102,6 +102,11 @@ CASES = [
      "{i.silent_address} --connect-timeout 2 --quiet", 2,
      ["{i.silent_address} within 2 s", "did not complete Ray's handshake", "--connect-timeout"],
      "nothing_left_running"),
+    # 9. times from the frames' timestamps; frame numbers unchanged
+    ("detect-variable-frame-rate", DETECT + " {i.vfr_video} -o {i.tmp}/times.csv", 0,
+     ["{i.vfr_video}: variable frame rate", "times come from the frames' timestamps"], "vfr_times"),
+    ("detect-no-timestamps", DETECT + " {i.raw_h264} -o {i.tmp}/times.csv", 0,
+     ["{i.raw_h264}: the frames carry no timestamps", "declared rate, 25 fps"], "declared_rate_times"),
 ]
 
 
@@ -258,6 +263,31 @@ class Inputs:
         self._before = (set(threading.enumerate()), time.monotonic())
         return f"127.0.0.1:{server.getsockname()[1]}"
 
+    @cached_property
+    def vfr_video(self) -> Path:
+        return write_vfr_video(self.tmp / "vfr.mp4")
+
+    @cached_property
+    def raw_h264(self) -> Path:
+        """A raw H.264 stream (as some cameras send): frames without timestamps, 25 fps declared."""
+        import av
+
+        path = self.tmp / "raw.h264"
+        try:
+            with av.open(str(path), "w", format="h264") as container:
+                stream = container.add_stream("libx264", rate=25)
+                stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+                base = np.random.default_rng(0).integers(0, 255, size=(64, 96, 3), dtype=np.uint8)
+                for i in range(100):
+                    frame = av.VideoFrame.from_ndarray(np.roll(base, 3 * i, axis=1), format="rgb24")
+                    for packet in stream.encode(frame):
+                        container.mux(packet)
+                for packet in stream.encode():
+                    container.mux(packet)
+        except (av.error.FFmpegError, ValueError) as exc:  # a PyAV build without libx264
+            pytest.skip(f"no H.264 encoder: {exc}")
+        return path
+
     def _edited_features(self, name: str, video: str, edit) -> Path:
         feats = self.tmp / name
         shutil.copytree(self.feats, feats)
@@ -338,6 +368,18 @@ class Inputs:
         children = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == os.getpid()]
         assert not children, f"processes left running: {children}"
 
+    def _times(self) -> list[tuple[int, int, float, float]]:
+        lines = (self.tmp / "times.csv").read_text().splitlines()[1:]
+        return [(int(c[2]), int(c[3]), float(c[4]), float(c[5])) for c in (line.split(",") for line in lines)]
+
+    def vfr_times(self, out: str) -> None:
+        rows = self._times()
+        assert [r[:2] for r in rows] == [(0, 64), (64, 128), (128, 130)], "frame numbers do not change"
+        assert rows[1][2] == pytest.approx(VFR_TIMES[64]) and rows[0][3] == pytest.approx(VFR_TIMES[64])
+        assert rows[1][3] == pytest.approx(VFR_TIMES[128]) and rows[2][2] == pytest.approx(VFR_TIMES[128])
+
+    def declared_rate_times(self, out: str) -> None:
+        assert [r[2:] for r in self._times()] == [(0, pytest.approx(2.56)), (pytest.approx(2.56), pytest.approx(4))]
 
 
 def _parent(proc: Path) -> int:
@@ -389,10 +431,11 @@ def inputs(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_bad_input(case, inputs, fake_i3d, capsys):
+def test_bad_input(case, inputs, fake_i3d, capsys, caplog):
     _, argv, code, fragments, *check = case
     got = main(shlex.split(argv.format(i=inputs)))
     out, err = capsys.readouterr()
+    err += caplog.text  # warnings logged (on stderr outside pytest)
     assert got == code, f"exit code {got}, expected {code}; stderr:\n{err}"
     for fragment in fragments:
         assert fragment.format(i=inputs) in err, f"{fragment.format(i=inputs)!r} not in stderr:\n{err}"
