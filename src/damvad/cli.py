@@ -20,8 +20,8 @@ def _cmd_extract(args: argparse.Namespace) -> int:
                       crops=args.crops, precision=args.precision, dtype=args.dtype, checkpoint=args.checkpoint,
                       compile=_flag(not args.no_compile, True), overwrite=_flag(args.overwrite, False),
                       backend=args.backend, calibration=args.calibration, engine=args.engine, address=args.address,
-                      cpus_per_worker=args.cpus_per_worker, device=args.device, batch_size=args.batch_size,
-                      decoders=args.decoders)
+                      connect_timeout=args.connect_timeout, cpus_per_worker=args.cpus_per_worker, device=args.device,
+                      batch_size=args.batch_size, decoders=args.decoders)
     if not cfg.inputs or not cfg.features:
         raise ValueError("extract needs videos (arguments or `inputs` in the config) and --out (or `features`)")
     options = dict(crops=cfg.crops, precision=cfg.precision, dtype=cfg.dtype, compile=cfg.compile,
@@ -33,11 +33,13 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         if cfg.device not in (None, "auto") or cfg.batch_size or cfg.decoders:
             raise ValueError("--device, --batch-size and --decoders are for --engine local; a Ray worker runs "
                              "on the GPU Ray gives it (num_gpus), batched by its free memory")
-        report = extract_on_ray(cfg.inputs, cfg.features, address=cfg.address,
+        report = extract_on_ray(cfg.inputs, cfg.features, address=cfg.address, connect_timeout_s=cfg.connect_timeout,
                                 cpus_per_worker=cfg.cpus_per_worker, **options)
     else:
-        if cfg.address is not None or cfg.cpus_per_worker:
-            raise ValueError("--address and --cpus-per-worker are for --engine ray")
+        from damvad.cluster_connect import CONNECT_TIMEOUT_S
+
+        if cfg.address is not None or cfg.cpus_per_worker or cfg.connect_timeout != CONNECT_TIMEOUT_S:
+            raise ValueError("--address, --connect-timeout and --cpus-per-worker are for --engine ray")
         from damvad.extract import extract
 
         report = extract(cfg.inputs, cfg.features, device=cfg.device, batch_size=cfg.batch_size,
@@ -73,6 +75,12 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shipped_config(name: str) -> bool:
+    from importlib.resources import files
+
+    return (files("damvad") / "configs" / f"{name}.yaml").is_file()
+
+
 def _config_path(value: str | None) -> str | None:
     """A config file path, or the name of a shipped config (``ucf-crime``, ``demo``...)."""
     if value is None:
@@ -90,13 +98,19 @@ def _config_path(value: str | None) -> str | None:
 
 
 def _cmd_dataset(args: argparse.Namespace) -> int:
-    from damvad.datasets import dataset_summary, get_dataset
+    from damvad.datasets import dataset_summary, get_dataset, missing_videos
     from damvad.store import FeatureStore
 
     dataset = get_dataset(args.name)
     store = FeatureStore(args.features) if args.features else None
     print(dataset_summary(dataset, store))
-    return 0
+    missing = missing_videos(dataset, store)
+    if missing:
+        shown = ", ".join(str(item.path) for item in missing[:10]) + (", ..." if len(missing) > 10 else "")
+        print(f"ERROR {args.name}: {len(missing)} of {len(dataset)} listed video file(s) do not exist: {shown} "
+              "(a relative path is read from the list's folder); fix the paths, or extract their features "
+              "elsewhere and pass --features", file=sys.stderr)
+    return 1 if missing else 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -140,6 +154,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from damvad.calibrate import calibrate
     from damvad.config import load_config
+    from damvad.modelfile import resolve_model_file
     from damvad.stages import CalibrateConfig
 
     positional, overrides = _split_overrides(args.items)
@@ -151,11 +166,12 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                       held_out_only=_flag(not args.all_normal, True), device=args.device)
     if not cfg.model_file:
         raise ValueError("calibrate needs a model file (argument or `model_file` in the config)")
-    th = calibrate(cfg.model_file, cfg.features, dataset=cfg.dataset, split=cfg.split, far=cfg.far,
+    model_file = resolve_model_file(cfg.model_file)  # a run folder: its one seed's model
+    th = calibrate(model_file, cfg.features, dataset=cfg.dataset, split=cfg.split, far=cfg.far,
                    snippets_per_clip=cfg.snippets_per_clip, held_out_only=cfg.held_out_only, device=cfg.device)
     print(f"threshold {th['value']:.4f} for a false-alarm rate of {100 * th['far_target']:.2f}% of normal frames "
           f"({th['num_frames']} frames of {th['num_videos']} videos from {th['calibrated_on']}); "
-          f"stored in {cfg.model_file}")
+          f"stored in {model_file}")
     return 0
 
 
@@ -264,18 +280,26 @@ def _cmd_config(args: argparse.Namespace) -> int:
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     """prepare / summary / table1 / diagnose on a named synthetic benchmark."""
     from damvad.benchmark.prepare import prepare
-
-    if args.action == "prepare":
-        p = prepare(args.name, args.root, progress=not args.quiet)
-        print(f"{args.name}: videos in {p.data}\nfeatures in {p.features} (key {p.key})")
-        return 0
-    if args.action == "summary":
-        from damvad.benchmark.prepare import benchmark_root
-        from damvad.synth.benchmark import describe
-
-        print(describe(benchmark_root(args.name, args.root) / "data"))
-        return 0
     from damvad.config import load_config
+
+    if args.action in ("prepare", "summary"):
+        from damvad.benchmark.table1 import Table1Config
+
+        # the features a table of this benchmark uses: its shipped config's crops, precision and backend
+        shipped = f"table1-{args.name}"
+        config = _config_path(args.config or shipped) if args.config or _shipped_config(shipped) else None
+        cfg = load_config(Table1Config, config, args.overrides, benchmark=args.name, root=args.root)
+        if args.action == "summary":
+            from damvad.benchmark.prepare import benchmark_root
+            from damvad.synth.benchmark import describe
+
+            print(describe(benchmark_root(args.name, args.root, cfg.test_seed) / "data"))
+            return 0
+        splits = [s.strip() for s in args.splits.split(",")] if args.splits else None
+        p = prepare(args.name, args.root, cfg.crops, cfg.precision, progress=not args.quiet, backend=cfg.backend,
+                    splits=splits, test_seed=cfg.test_seed)
+        print(f"{args.name}: videos in {p.data} (splits {', '.join(p.splits)})\nfeatures in {p.features} (key {p.key})")
+        return 0
 
     if args.action == "table1":
         from damvad.benchmark.table1 import Table1Config, run_table1
@@ -325,8 +349,10 @@ def _device_option(p: argparse.ArgumentParser) -> None:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from damvad.backends.export import export_all
+    from damvad.modelfile import resolve_model_file
 
-    written = export_all(args.out, model_path=args.model, formats=args.format, int8=args.int8,
+    model = resolve_model_file(args.model) if args.model else None  # before any I3D work: a run folder's seed
+    written = export_all(args.out, model_path=model, formats=args.format, int8=args.int8,
                          checkpoint=args.checkpoint, calibration=args.calibration)
     for path in written:
         print(path)
@@ -334,6 +360,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from damvad.cluster_connect import CONNECT_TIMEOUT_S
+
     parser = argparse.ArgumentParser(
         prog="damvad",
         description="Weakly-supervised video anomaly detection with the Dissimilarity Attention Module.",
@@ -358,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local: this machine; ray: every node of a Ray cluster (pip install 'damvad[cluster]')")
     p.add_argument("--address", default=None, help="Ray cluster: auto (the one this machine is part of) or "
                    "HOST:PORT; default $RAY_ADDRESS, else a new Ray instance on this machine")
+    p.add_argument("--connect-timeout", type=float, default=None, metavar="SECONDS",
+                   help="Ray: seconds for the cluster at --address to complete Ray's handshake "
+                   f"(default {CONNECT_TIMEOUT_S:g})")
     _device_option(p)
     p.add_argument("--batch-size", type=int, default=None,
                    help="clips per I3D call (default: 1 on the CPU, from the free memory on a GPU); above 1 or on "
@@ -481,6 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. split=dev seeds=[0,1]")
     p.add_argument("--config", default=None, help="YAML file or shipped config (default: table1-NAME)")
     p.add_argument("--root", default=None, help="benchmark folder (default: <damvad cache>/benchmarks/NAME)")
+    p.add_argument("--splits", default=None, help="prepare: only these splits, comma-separated (e.g. train,dev "
+                   "while deciding; a killed or partial preparation continues where it stopped)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_benchmark, positionals="overrides")
 

@@ -29,6 +29,8 @@ from typing import Any, ClassVar
 
 import yaml
 
+from damvad.backends import ALL_PRECISIONS
+from damvad.cluster_connect import CONNECT_TIMEOUT_S
 from damvad.config import (
     COMMAND_LINE,
     ConfigError,
@@ -50,7 +52,7 @@ STAGES: dict[str, str] = {
     "diagnose": "damvad.benchmark.diagnose:DiagnoseConfig",
 }
 CROPS = ("center", "5", "10")
-PRECISIONS = ("fp32", "bf16", "int8")
+PRECISIONS = ALL_PRECISIONS  # fp16 among them: refused on the CPU with its reason (damvad.backends.resolve)
 BACKENDS = ("openvino", "torch")
 
 
@@ -68,6 +70,7 @@ class ExtractConfig:
     calibration: list[str] | None = None  # int8 calibration videos
     engine: str = "local"
     address: str | None = None
+    connect_timeout: float = CONNECT_TIMEOUT_S  # seconds for a Ray cluster to complete Ray's handshake
     cpus_per_worker: int = 0
     device: str | None = None  # auto | cpu | cuda[:N]; None: auto (damvad.device)
     batch_size: int | None = None  # clips per I3D call; None: 1 on the CPU, from free memory on a GPU
@@ -75,7 +78,7 @@ class ExtractConfig:
 
     limits: ClassVar[dict[str, str | tuple]] = {
         "crops": CROPS, "backend": BACKENDS, "precision": PRECISIONS, "dtype": ("float32", "float16"),
-        "engine": ("local", "ray"), "cpus_per_worker": "[0, inf)",
+        "engine": ("local", "ray"), "cpus_per_worker": "[0, inf)", "connect_timeout": "(0, inf)",
     }
 
     def __post_init__(self) -> None:

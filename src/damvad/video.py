@@ -24,9 +24,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from damvad.frametimes import FrameClock
 
 SNIPPET_LEN = 64  # frames per I3D snippet: the one definition (damvad.clips imports it)
 RESIZE_SHORT = 256
@@ -128,6 +131,9 @@ def _open(source: str | int | os.PathLike, options: dict[str, str] | None = None
         src = str(path)
     try:
         container = av.open(src, format=fmt, options=options or {}, timeout=NETWORK_TIMEOUT)
+    except av.error.ExitError as exc:  # FFmpeg gave up on PyAV's timeout
+        raise VideoError(source, f"no answer within {NETWORK_TIMEOUT[0]:.0f} s while opening it (is the "
+                                 "address right, the server or camera up?)") from exc
     except Exception as exc:  # PyAV raises many FFmpeg error types
         raise VideoError(source, f"cannot open as a video ({type(exc).__name__}: {exc})") from exc
     if not container.streams.video:
@@ -180,12 +186,14 @@ def iter_frames(
     short_side: int | None = RESIZE_SHORT,
     info: VideoInfo | None = None,
     planar: bool = False,
+    clock: FrameClock | None = None,
 ) -> Iterator[np.ndarray]:
     """Decoded RGB uint8 frames (H, W, 3), or (3, H, W) with ``planar``, shorter side ``short_side``.
 
     Any pixel format (grayscale, 10-bit, odd sizes) is converted by swscale (bilinear, to planar RGB:
     see the module docstring). A decoding error in the middle of the file raises :class:`VideoError`
-    saying how many frames were read before it.
+    saying how many frames were read before it. ``clock`` gets each frame's timestamp before the frame
+    is handed on (:mod:`damvad.frametimes`).
     """
     import av
 
@@ -209,13 +217,24 @@ def iter_frames(
                 rgb = frame.reformat(width=width, height=height, format="gbrp", interpolation="BILINEAR")
                 planes = _rgb_planes(rgb, width, height)
                 count += 1
+                if clock is not None:
+                    clock.stamp(frame.time, _duration(frame))
                 yield planes if planar else np.ascontiguousarray(planes.transpose(1, 2, 0))
+        except av.error.ExitError as exc:  # no data within the read timeout: FFmpeg was told to give up
+            raise VideoError(source, f"no data arrived for {NETWORK_TIMEOUT[1]:.0f} s after {count} frames "
+                                     "(the source stalled)") from exc
         except av.error.FFmpegError as exc:
             raise VideoError(
                 source, f"decoding failed after {count} frames, file truncated or corrupt ({exc})"
             ) from exc
     finally:
         container.close()
+
+
+def _duration(frame: Any) -> float | None:
+    """How long a decoded frame shows, in seconds, when its container says (None: unknown)."""
+    duration, base = getattr(frame, "duration", None), frame.time_base
+    return float(duration * base) if duration and base else None
 
 
 def resize_frames(frames: Iterable[np.ndarray], short_side: int = RESIZE_SHORT) -> Iterator[np.ndarray]:
@@ -464,10 +483,15 @@ def video_codec() -> str:
     return "mpeg4"
 
 
-def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 25) -> int:
+TIME_BASE = Fraction(1, 60000)  # written timestamps: 24, 25, 30, 50, 60 and 30000/1001 fps exactly; MPEG-4's limit
+
+
+def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 25,
+                times: Iterable[float] | None = None) -> int:
     """Encode RGB uint8 frames to ``path`` (MPEG-4 Part 2, yuv420p, 0.5 bit per pixel; see :func:`video_codec`).
 
-    Deterministic: the same frames give the same bytes.
+    Deterministic: the same frames give the same bytes. ``times``: each frame's time in seconds (a
+    variable frame rate kept, e.g. an annotated copy), one per frame; default ``index / fps``.
 
     The file appears atomically (written to a temporary file in the same folder, then renamed).
     Returns the number of frames written.
@@ -483,7 +507,8 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 25)
             f"write_video: {path}: unsupported extension {path.suffix!r}; use one of {sorted(_CONTAINERS)}"
         )
     rate = Fraction(fps).limit_denominator(1001)
-    count = 0
+    stamps = iter(times) if times is not None else None
+    count = pts = 0
     with atomic_open(path, "wb") as fh:
         container = av.open(fh, "w", format=fmt)
         ok = False
@@ -502,13 +527,19 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 25)
                     stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
                     stream.codec_context.thread_count = 1  # one thread: the bytes never depend on timing
                     stream.bit_rate = int(w * h * float(rate) * 0.5)  # 0.5 bit per pixel
+                    if stamps is not None:
+                        stream.codec_context.time_base = stream.time_base = TIME_BASE
                     shape = arr.shape
                 elif arr.shape != shape:
                     raise ValueError(
                         f"write_video: {path}: frame {count} is {arr.shape}, frame 0 was {shape}"
                     )
                 vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
-                vf.pts = count
+                # strictly increasing, as the encoder needs
+                pts = count if stamps is None else max(pts + 1 if count else 0, round(next(stamps) / TIME_BASE))
+                vf.pts = pts
+                if stamps is not None:
+                    vf.time_base = TIME_BASE
                 for packet in stream.encode(vf):
                     container.mux(packet)
                 count += 1
