@@ -359,6 +359,30 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="monitor cameras: a web page, events in SQLite, alerts to webhooks and MQTT")
+    p.add_argument("sources", nargs="*", metavar="SOURCE|KEY=VALUE",
+                   help="video file, folder, URL, webcam index or synth:SEED (one camera each); "
+                        "key=value config overrides")
+    _config_option(p)
+    p.add_argument("--model", default=None, help="model.pt or its run folder (config: model_file)")
+    p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1; any other needs --token)")
+    p.add_argument("--port", type=int, default=None, help="default 8080 (0: any free port)")
+    p.add_argument("--data", default=None, help="folder for events.db and event pictures (default damvad-data)")
+    p.add_argument("--token", default=None, help="required on every request (also token_file, $DAMVAD_TOKEN)")
+    p.add_argument("--token-file", default=None, help="read the token from this file")
+    p.add_argument("--webhook", nargs="+", default=None, metavar="URL", help="POST every event as JSON here")
+    p.add_argument("--mqtt", default=None, metavar="HOST[:PORT]", help="publish events to this MQTT broker")
+    p.add_argument("--threshold", type=float, default=None, help="override the calibrated threshold")
+    p.add_argument("--close-after", type=float, default=None, help="seconds below threshold that end an event")
+    _backend_options(p)
+    p.add_argument("--crops", default=None, choices=["center", "5", "10"])
+    p.add_argument("--snippets-per-clip", type=int, default=None)
+    p.add_argument("--no-compile", action="store_true")
+    _device_option(p)
+    p.set_defaults(func=_cmd_serve, positionals="sources")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from damvad.cluster_connect import CONNECT_TIMEOUT_S
 
@@ -475,26 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_detect, positionals="sources")
 
-    p = sub.add_parser("serve", help="monitor cameras: a web page, events in SQLite, alerts to webhooks and MQTT")
-    p.add_argument("sources", nargs="*", metavar="SOURCE|KEY=VALUE",
-                   help="video file, URL, webcam index or synth:SEED (one camera each); key=value config overrides")
-    _config_option(p)
-    p.add_argument("--model", default=None, help="model.pt or its run folder (config: model_file)")
-    p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1; any other needs --token)")
-    p.add_argument("--port", type=int, default=None, help="default 8080 (0: any free port)")
-    p.add_argument("--data", default=None, help="folder for events.db and event pictures (default damvad-data)")
-    p.add_argument("--token", default=None, help="required on every request (also token_file, $DAMVAD_TOKEN)")
-    p.add_argument("--token-file", default=None, help="read the token from this file")
-    p.add_argument("--webhook", nargs="+", default=None, metavar="URL", help="POST every event as JSON here")
-    p.add_argument("--mqtt", default=None, metavar="HOST[:PORT]", help="publish events to this MQTT broker")
-    p.add_argument("--threshold", type=float, default=None, help="override the calibrated threshold")
-    p.add_argument("--close-after", type=float, default=None, help="seconds below threshold that end an event")
-    _backend_options(p)
-    p.add_argument("--crops", default=None, choices=["center", "5", "10"])
-    p.add_argument("--snippets-per-clip", type=int, default=None)
-    p.add_argument("--no-compile", action="store_true")
-    _device_option(p)
-    p.set_defaults(func=_cmd_serve, positionals="sources")
+    _serve_parser(sub)
 
     p = sub.add_parser("config", help="show the merged config every stage would run with")
     p.add_argument("items", nargs="+", metavar="show [KEY=VALUE ...]", help="show, then key=value (every stage "
