@@ -29,9 +29,10 @@ def test_grouped_auc_equals_sklearn_on_the_frames():
     names = sorted(videos)
     want = roc_auc_score(np.concatenate([videos[n][1] for n in names]), np.concatenate([videos[n][0] for n in names]))
     assert report.auc_over(runs, names) == pytest.approx(want, abs=1e-12)
-    for name, auc in report.per_video_auc(runs).items():
-        assert auc == pytest.approx(roc_auc_score(videos[name][1], videos[name][0]), abs=1e-12)
-    assert set(report.per_video_auc(runs)) == {n for n in names if videos[n][1].any()}
+    for name in names:  # a video alone
+        if videos[name][1].any():
+            want = roc_auc_score(videos[name][1], videos[name][0])
+            assert report.grouped_auc(runs[name]) == pytest.approx(want, abs=1e-12)
     assert np.isnan(report.grouped_auc(np.array([[0.3, 0.0, 5.0]])))  # one class only
     with pytest.raises(ValueError, match="labels"):
         report.frame_runs(np.zeros(3), np.zeros(4, bool))

@@ -2,7 +2,8 @@
 
 * **Ranking**: video AUC (a video's max score against its label) -- per-video offsets decide much of the
   concatenated frame AUC.
-* **Localisation**: the frame AUC *inside* each anomalous video, averaged over videos.
+* **Localisation**: the frame AUC *inside* each anomalous video, averaged over videos
+  (:func:`damvad.metrics.per_video_auc`, as ``damvad evaluate`` reports it).
 * **Detection per event kind**: an event counts as detected when a frame of it reaches the calibrated
   threshold.
 * **Seen vs unseen cameras**: frame AUC over the videos of cameras the training split had, and of those
@@ -62,15 +63,6 @@ def runs_of(scores: dict[str, np.ndarray], gt: dict[str, np.ndarray]) -> Runs:
 
 def auc_over(runs: Runs, names: list[str]) -> float:
     return grouped_auc(np.concatenate([runs[n] for n in names])) if names else float("nan")
-
-
-def per_video_auc(runs: Runs) -> dict[str, float]:
-    """Frame AUC inside each video that has both anomalous and normal frames (localisation)."""
-    out = {}
-    for name, rows in runs.items():
-        if rows[:, 1].sum() > 0 and rows[:, 2].sum() > 0:
-            out[name] = grouped_auc(rows)
-    return out
 
 
 def detections(scores: dict[str, np.ndarray], events: dict[str, list[dict[str, Any]]], threshold: float

@@ -140,14 +140,14 @@ def evaluate_run(model, target: EvalTarget, calib_store, calib_normals: list[str
         normal = {n: s for n, s in scores.items() if labels[n] == 0}
         anomalous = np.concatenate([scores[n][gt[n]] for n in names if gt[n].any()])
         runs = report.runs_of(scores, gt)
-        per_video = report.per_video_auc(runs)
+        per_video = {name: auc for name, auc in m["per_video_auc"].items() if auc is not None}
         detected = report.detections(scores, target.events, threshold)
         result[protocol] = {
             "frame_auc": m["frame_auc"], "frame_ap": m["frame_ap"], "video_auc": m["video_auc"],
             "threshold": threshold, "far_target": far, "far": false_alarm_rate(normal, threshold),
             "tpr": float(np.mean(anomalous >= threshold)),
             "far_on_calibration": false_alarm_rate(calib, threshold),
-            "localisation": float(np.mean(list(per_video.values()))) if per_video else math.nan,
+            "localisation": math.nan if m["per_video_auc_mean"] is None else m["per_video_auc_mean"],
             "per_video_auc": per_video,
             "detection": detected,
             "detection_rate": (sum(d["detected"] for d in detected.values())

@@ -293,7 +293,7 @@ def generate_dataset(root: str | Path, progress: bool = True, *, overwrite: bool
                 write_video(path, counted(render_frames(spec)), spec.fps)
         else:
             _render_parallel(todo, n_workers, bar)
-    for split in LABELLED_SPLITS:
+    for split in (s for s in LABELLED_SPLITS if s in wanted):  # a split not made yet has no folder at all
         chosen = [spec for s, _, spec in specs if s == split]
         if not chosen:
             continue
