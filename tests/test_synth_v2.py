@@ -67,6 +67,10 @@ def test_v2_design_is_label_blind(v2):
             assert per_label[0] == per_label[1], (split, what)
         near = collections.Counter(b.kind for s in specs for b in s.benign if b.kind in NEAR_MISS_KINDS)
         assert set(near) == set(NEAR_MISS_KINDS)
+        normal, anomalous = ([s for s in specs if s.label == lab] for lab in (0, 1))
+        for a, b in zip(normal, anomalous, strict=True):  # paired: only the events differ
+            assert (a.num_frames, a.camera, a.scene_seed, a.benign) == (b.num_frames, b.camera, b.scene_seed, b.benign)
+            assert a.seed != b.seed and b.events and not a.events
     cams = {split: {s.camera for sp, _, s in v2 if sp == split} for split in ("train", "dev", "test")}
     unseen = cams["test"] - cams["train"]
     assert cams["dev"] <= cams["train"] and unseen == {"new01", "new02", "new03"}

@@ -74,6 +74,7 @@ _V2 = dict(
     balance_events=True,
     near_miss=(1, 3),
     crop_labels=True,
+    paired=True,  # normal and anomalous video i share length, camera, benign changes and near misses
 )
 
 BENCHMARKS: dict[str, dict[str, Any]] = {
@@ -92,7 +93,15 @@ BENCHMARKS: dict[str, dict[str, Any]] = {
         n_test_normal=50, n_test_anomalous=50,
         seed=20261202,
     ),
-    # The demo: a small slice made by the same generator (every video >= 16 snippets), sized for ~10 min.
+    # The demo (damvad demo): synth-ucf-v2's recipe on a few cameras, sized for ~10 minutes.
+    "synth-demo-v2": dict(
+        _V2,
+        cameras=4, unseen_cameras=0, unseen_share=0.0,
+        n_train_normal=12, n_train_anomalous=12,
+        n_test_normal=6, n_test_anomalous=6,
+        seed=8,
+    ),
+    # The former demo: a small slice made by the same generator (every video >= 16 snippets), sized for ~10 min.
     "synth-demo-v1": dict(
         _UCF_SHAPED,
         num_frames=(1024, 1280),

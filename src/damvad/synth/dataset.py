@@ -67,6 +67,9 @@ class SynthParams:
     crop_labels: bool = False  # frames labelled only while the event is inside the centre crop
     benign_kinds: tuple[str, ...] | None = None  # draw_benign's episode kinds (None: all)
     test_seed: int | None = None  # another draw of the test split (same recipe, other seed)
+    # The i-th normal and i-th anomalous video of a split share length, camera and every benign change and
+    # near miss (drawn from the split's design stream): the labels differ by the events alone.
+    paired: bool = False
 
     def count(self, split: str, label: str) -> int:
         return int(getattr(self, f"n_{split}_{label}"))
@@ -114,7 +117,7 @@ class SynthParams:
 
 
 _V2_FIELDS = ("cameras", "unseen_cameras", "unseen_share", "balance_events", "near_miss", "depths", "crop_labels",
-              "benign_kinds", "test_seed")
+              "benign_kinds", "test_seed", "paired")
 
 
 def split_seed(params: SynthParams, split: str) -> int:
@@ -149,7 +152,8 @@ def dataset_specs(params: SynthParams) -> list[tuple[str, str, VideoSpec]]:
     """(split, label, spec) of every video: each split from its own random stream of ``params.seed``.
 
     With the v2 options the design is label-blind where it must be: both labels of a split get the same
-    cameras and the same near-miss counts per kind; event kinds are balanced over all of a split's events."""
+    cameras and the same near-miss counts per kind (with ``paired``, the i-th video of each label the same
+    length, camera, benign changes and near misses); event kinds are balanced over all of a split's events."""
     out = []
     durations = None if params.durations is None else {k: (a, b) for k, a, b in params.durations}
     depths = None if params.depths is None else {k: (a, b) for k, a, b in params.depths}
@@ -161,11 +165,15 @@ def dataset_specs(params: SynthParams) -> list[tuple[str, str, VideoSpec]]:
         most = max(params.count(split, "normal"), params.count(split, "anomalous"))
         design = np.random.default_rng([seed, _SPLIT_STREAM[split], 0x4E])  # label-blind choices
         near_counts = design.integers(lo_nm, hi_nm + 1, most) if hi_nm else np.zeros(most, int)
+        if params.paired:  # one length, benign seed and near-miss list per index, for both labels
+            lengths = [params.draw_length(design) for _ in range(most)]
+            benign_seeds = [int(v) for v in design.integers(0, 2**31 - 1, most)]
+            shared_near = _balanced(NEAR_MISS_KINDS, int(near_counts.sum()), design)
         for label in ("normal", "anomalous"):
             count = params.count(split, label)
             order = list(rng.permutation(EVENT_KINDS))  # every kind appears once per len(EVENT_KINDS) videos
             cams = _cameras_of(params, split, count) if pool else [""] * count
-            near = _balanced(NEAR_MISS_KINDS, int(near_counts[:count].sum()), design)
+            near = shared_near if params.paired else _balanced(NEAR_MISS_KINDS, int(near_counts[:count].sum()), design)
             per_video = np.cumsum([0, *near_counts[:count]])
             kinds_of: list[list[str] | None] = [None] * count
             if params.balance_events and label == "anomalous":
@@ -175,14 +183,15 @@ def dataset_specs(params: SynthParams) -> list[tuple[str, str, VideoSpec]]:
                 starts = np.cumsum([0, *n_events])
                 kinds_of = [flat[starts[i]:starts[i + 1]] for i in range(count)]
             for i in range(count):
-                n = params.draw_length(rng)
+                n = lengths[i] if params.paired else params.draw_length(rng)
                 kind = str(order[i % len(order)]) if label == "anomalous" else None
                 spec = make_video_spec(
                     f"{split}_{label}_{i:03d}", label, n, rng, fps=params.fps, size=tuple(params.size), kind=kind,
                     max_events=params.max_events, p_more_events=params.p_more_events, durations=durations,
                     max_event_fraction=params.max_event_fraction, benign=params.benign, event_kinds=kinds_of[i],
                     depths=depths, near_miss=near[per_video[i]:per_video[i + 1]], benign_kinds=params.benign_kinds,
-                    scene_seed=pool[cams[i]][0] if pool else None, camera=cams[i], crop_labels=params.crop_labels)
+                    scene_seed=pool[cams[i]][0] if pool else None, camera=cams[i], crop_labels=params.crop_labels,
+                    benign_seed=benign_seeds[i] if params.paired else None)
                 out.append((split, label, spec))
     return out
 

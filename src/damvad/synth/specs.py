@@ -280,6 +280,7 @@ def make_video_spec(
     scene_seed: int | None = None,
     camera: str = "",
     crop_labels: bool = False,
+    benign_seed: int | None = None,
 ) -> VideoSpec:
     """A random spec; anomalous videos get 1 to ``max_events`` non-overlapping events, never in the first 1.5 s.
 
@@ -293,16 +294,18 @@ def make_video_spec(
     synth-ucf-v2 options: ``event_kinds`` gives the exact kinds of the events (one event each; the
     dataset balances kinds over all events of a split), ``depths`` replaces the depth range per kind,
     ``near_miss`` adds one near-miss episode of each listed kind (timing from the seed alone, see
-    :func:`draw_near_misses`), ``benign_kinds`` restricts draw_benign's episodes, ``scene_seed`` /
-    ``camera`` / ``crop_labels`` go to the :class:`VideoSpec`.
+    :func:`draw_near_misses`), ``benign_kinds`` restricts draw_benign's episodes, ``benign_seed`` draws the
+    benign changes and near misses instead of the video's seed (a dataset gives one to a normal and an
+    anomalous video alike), ``scene_seed`` / ``camera`` / ``crop_labels`` go to the :class:`VideoSpec`.
     """
     label_i = {"normal": 0, "anomalous": 1}.get(label, label)  # type: ignore[call-overload]
     seed = int(rng.integers(0, 2**31 - 1))
     table = dict(_DURATION_S if durations is None else durations)
     depth_table = dict(_EVENT_DEPTH if depths is None else depths)
-    plan = draw_benign(num_frames, fps, seed, benign_kinds) if benign else ()
+    plan_seed = seed if benign_seed is None else int(benign_seed)
+    plan = draw_benign(num_frames, fps, plan_seed, benign_kinds) if benign else ()
     if near_miss:
-        plan = tuple(sorted((*plan, *draw_near_misses(near_miss, num_frames, fps, seed)),
+        plan = tuple(sorted((*plan, *draw_near_misses(near_miss, num_frames, fps, plan_seed)),
                             key=lambda b: (b.start_frame, b.kind)))
     extra = {"scene_seed": scene_seed, "camera": camera, "crop_labels": crop_labels}
     if label_i != 1:
