@@ -74,7 +74,7 @@ def test_model_file_carries_the_contract_and_calibration_defaults_to_it(trained,
     path.write_bytes(model_path.read_bytes())
     _, meta = load_model(path)
     assert meta["contract"]["features"] == {"weights_sha256": "synthetic", "crops": "center", "snippet_len": 64,
-                                            "precision": "fp32", "backend": ""}
+                                            "precision": "fp32", "backend": "", "stride": 64}
     assert meta["contract"]["clips"] == {"train_protocol": "offline", "num_clips": 16, "protocol": "online",
                                          "snippets_per_clip": 1}
     th = calibrate(path, far=0.05, snippets_per_clip=2)  # features and dataset: the model's training ones
