@@ -71,7 +71,7 @@ def test_bad_user_annotations(tmp_path, csv_text, match):
 
 def test_folder_errors(tmp_path):
     (tmp_path / "empty" / "normal").mkdir(parents=True)
-    with pytest.raises(DatasetError, match=r"empty: no video files found"):
+    with pytest.raises(DatasetError, match=r"empty: no videos found"):
         get_dataset(tmp_path / "empty")
     (tmp_path / "odd").mkdir()
     with pytest.raises(DatasetError, match=r"odd: not a dataset folder"):

@@ -32,6 +32,16 @@ def cache_dir() -> Path:
     return path
 
 
+def shared_media(name: str) -> Path | None:
+    """``shared/media/<name>`` beside a source checkout (``<repo>/../shared/media``: footage the tests and
+    built-in defaults use when present), or None."""
+    for parent in Path(__file__).resolve().parents[1:5]:
+        candidate = parent / "shared" / "media" / name
+        if candidate.exists():
+            return candidate
+    return None
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
