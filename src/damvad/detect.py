@@ -25,6 +25,7 @@ import numpy as np
 from damvad.clips import clip_scores_to_frames
 from damvad.contract import FeatureContract
 from damvad.scoring import ClipResult, StreamScorer
+from damvad.snippets import check_stride
 from damvad.video import (
     CROP_NAMES,
     SNIPPET_LEN,
@@ -243,9 +244,10 @@ class Detector:
         backend: str | None = None,
         calibration: Any = None,
         device: Any = None,
+        stride: int | None = None,
     ):
         """``None`` settings come from the model file's feature contract (:mod:`damvad.contract`): the crops,
-        backend and precision of its training features, the clip length its threshold was calibrated for.
+        stride, backend and precision of its training features, the clip length its threshold was calibrated for.
         Features that would differ (other I3D weights, crops) are refused; another precision or backend is
         allowed and listed in :attr:`warnings`. ``device`` (``None`` / ``auto``: a CUDA device when torch
         sees one) runs I3D and the DAM head."""
@@ -257,6 +259,8 @@ class Detector:
         self.model, self.meta = load_model(model_path, self.device)
         expected = model_contract(self.meta)
         self.crops = normalize_crops(crops if crops is not None else (expected.crops if expected else "center"))
+        self.stride = check_stride(stride if stride is not None else (expected.stride if expected else None),
+                                   SNIPPET_LEN)
         calibrated_k = model_snippets_per_clip(self.meta)
         self.snippets_per_clip = int(snippets_per_clip if snippets_per_clip is not None else calibrated_k)
         calibrated = (self.meta.get("threshold") or {}).get("value")
@@ -280,7 +284,7 @@ class Detector:
         self.feature_fn = feature_fn
         self.input_dtype = "uint8" if getattr(feature_fn, "accepts_uint8", False) else "float32"
         self.contract = FeatureContract(weights_sha256=str(getattr(feature_fn, "weights_sha256", "") or ""),
-                                        crops=self.crops, snippet_len=SNIPPET_LEN,
+                                        crops=self.crops, snippet_len=SNIPPET_LEN, stride=self.stride,
                                         precision=str(getattr(feature_fn, "precision", "") or ""),
                                         backend=str(getattr(feature_fn, "name", "") or ""))
         if expected is not None:
@@ -300,7 +304,9 @@ class Detector:
         name: str | None = None,
         keep_rows: bool = True,
     ) -> DetectionResult:
-        """Score one source (file, URL, webcam index, or an iterator of RGB frames)."""
+        """Score one source (file, folder of frames, URL, webcam index, or an iterator of RGB frames);
+        ``fps``: its frame rate when it has none of its own (a folder of frames, an iterator), or to
+        override a file's."""
         import torch
 
         info: VideoInfo | None = None
@@ -308,7 +314,7 @@ class Detector:
             src = str(source)
             label = name or src
             try:
-                info = probe(src)
+                info = probe(src, fps)
             except VideoError as exc:  # reported as this source's error; the caller goes on with the others
                 log.error("%s", exc)
                 return DetectionResult(label, float(fps or 25.0), error=str(exc))
@@ -348,7 +354,7 @@ class Detector:
         try:
             # extraction's own path from frames to I3D inputs, two snippets ahead in a background thread
             for snip, x in preprocessed_snippets(label, self.crops, SNIPPET_LEN, prefetch=2, dtype=self.input_dtype,
-                                                 frames=frames, planar=planar):
+                                                 frames=frames, planar=planar, stride=self.stride):
                 with torch.inference_mode():
                     maps = self.feature_fn(torch.from_numpy(x))
                 maps = maps.float().cpu().numpy() if hasattr(maps, "cpu") else np.asarray(maps, np.float32)
@@ -421,13 +427,14 @@ def write_report(result: DetectionResult, out_dir: str | Path, threshold: float,
         "source": result.source, "threshold": threshold, "frames": result.frames, "fps": result.fps,
         "events": [asdict(e) for e in result.events], "error": result.error, "device": result.device})
     paths["events"] = str(out / f"{stem}_events.json")
-    if video_path is not None and Path(video_path).is_file() and result.frames:
+    if video_path is not None and Path(video_path).exists() and result.frames:
         paths["video"] = str(annotate_video(video_path, result, out / f"{stem}_annotated.mp4", threshold))
     return paths
 
 
 def annotate_video(video_path: str | Path, result: DetectionResult, out_path: str | Path, threshold: float) -> Path:
-    """Copy of the video with a score bar (bottom) and a red border while an alert is open."""
+    """Copy of the video (a file or a folder of frames) with a score bar (bottom) and a red border while an
+    alert is open."""
     scores = result.frame_scores()
     in_alert = np.zeros(result.frames, dtype=bool)
     for e in result.events:
@@ -458,7 +465,7 @@ def annotate_video(video_path: str | Path, result: DetectionResult, out_path: st
 
 
 def detect_sources(sources: list[str]) -> list[str]:
-    """Expand folders into their videos; URLs and webcam indices pass through."""
+    """Expand folders into their videos (files and folders of frames); URLs and webcam indices pass through."""
     out: list[str] = []
     for s in sources:
         if is_live_source(s):

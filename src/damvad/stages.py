@@ -37,6 +37,7 @@ from damvad.config import (
     parse_overrides,
     read_config_file,
 )
+from damvad.video import SNIPPET_LEN
 
 STAGES: dict[str, str] = {
     "extract": "damvad.stages:ExtractConfig",
@@ -48,6 +49,7 @@ STAGES: dict[str, str] = {
     "diagnose": "damvad.benchmark.diagnose:DiagnoseConfig",
 }
 CROPS = ("center", "5", "10")
+STRIDES = f"[1, {SNIPPET_LEN}]"  # a larger stride would leave frames no snippet covers
 PRECISIONS = ("fp32", "bf16", "int8")
 BACKENDS = ("openvino", "torch")
 
@@ -70,10 +72,12 @@ class ExtractConfig:
     device: str | None = None  # auto | cpu | cuda[:N]; None: auto (damvad.device)
     batch_size: int | None = None  # clips per I3D call; None: 1 on the CPU, from free memory on a GPU
     decoders: int | None = None  # decoding threads of the batched path
+    stride: int = SNIPPET_LEN  # frames between snippet starts (damvad.snippets); SNIPPET_LEN: the paper's
+    fps: float | None = None  # frame rate of folders of frames (their files have none); None: assumed, warned
 
     limits: ClassVar[dict[str, str | tuple]] = {
         "crops": CROPS, "backend": BACKENDS, "precision": PRECISIONS, "dtype": ("float32", "float16"),
-        "engine": ("local", "ray"), "cpus_per_worker": "[0, inf)",
+        "engine": ("local", "ray"), "cpus_per_worker": "[0, inf)", "stride": STRIDES, "fps": "(0, inf)",
     }
 
     def __post_init__(self) -> None:
@@ -113,10 +117,12 @@ class DetectConfig:
     snippets_per_clip: int | None = None  # None: what the threshold was calibrated for
     compile: bool = True
     device: str | None = None  # auto | cpu | cuda[:N]
+    stride: int | None = None  # None: the model's training features'
+    fps: float | None = None  # frame rate of folders of frames; None: assumed, warned
 
     limits: ClassVar[dict[str, str | tuple]] = {
         "crops": CROPS, "backend": BACKENDS, "precision": PRECISIONS, "format": ("csv", "jsonl"),
-        "close_after": "[0, inf)", "snippets_per_clip": "[1, inf)",
+        "close_after": "[0, inf)", "snippets_per_clip": "[1, inf)", "stride": STRIDES, "fps": "(0, inf)",
     }
 
     def __post_init__(self) -> None:
