@@ -117,19 +117,27 @@ def _survey_one(folder: Path) -> tuple[list[str], list[str]]:
 
 
 def decode_image(path: Path, folder: Path) -> Any:
-    """The frame of one image file (an ``av.VideoFrame`` in planar RGB at its own size); a VideoError of
-    ``folder`` naming the file when it cannot be decoded."""
+    """The frame of one image file as an ``av.VideoFrame`` in planar RGB (``gbrp``) at its own size, what a
+    lossless RGB video of it decodes to; a VideoError of ``folder`` naming the file when it cannot be decoded.
+
+    The RGB pixels come from swscale's packed RGB output: its unscaled conversion to planar RGB garbles the
+    last ``width % 16`` columns (:func:`damvad.video.frame_to_rgb`)."""
     import av
 
     try:
         with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            for frame in container.decode(stream):
-                return frame.reformat(format="gbrp")  # RGB at full size: what the image is
+            frame = next(container.decode(container.streams.video[0]), None)
+            if frame is None:
+                raise VideoError(folder, f"frame {path.name}: holds no image")
+            rgb = frame.to_ndarray(format="rgb24")
     except (av.error.FFmpegError, IndexError, OSError) as exc:
         raise VideoError(folder, f"frame {path.name}: cannot be decoded as an image ({type(exc).__name__}: "
                                  f"{exc})") from exc
-    raise VideoError(folder, f"frame {path.name}: holds no image")
+    height, width = rgb.shape[:2]
+    out = av.VideoFrame(width, height, "gbrp")
+    for channel, plane in zip((1, 2, 0), out.planes, strict=True):  # planes G, B, R
+        np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)[:height, :width] = rgb[..., channel]
+    return out
 
 
 def iter_folder_frames(folder: Path, short_side: int | None, planar: bool) -> Iterator[np.ndarray]:

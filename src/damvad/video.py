@@ -184,8 +184,15 @@ def _is_folder(source: str | int | os.PathLike) -> bool:
 def frame_to_rgb(frame: Any, size: tuple[int, int] | None, planar: bool) -> np.ndarray:
     """One decoded frame (``av.VideoFrame``) as uint8 RGB (H, W, 3), or (3, H, W) with ``planar``, resized
     to ``size`` (w, h; None: as it is) by swscale: the one conversion of decoded pixels, for video files
-    and folders of frames alike."""
+    and folders of frames alike.
+
+    A frame already at ``size`` goes through swscale's packed RGB output: its unscaled conversion from YUV
+    to planar RGB garbles the last ``width % 16`` columns of every row (seen: 360 and 455 wide, yuv420p and
+    yuvj420p), where the scaled one is right."""
     width, height = size if size is not None else (frame.width, frame.height)
+    if (width, height) == (frame.width, frame.height) and frame.format.name != "gbrp":
+        packed = frame.to_ndarray(format="rgb24")
+        return np.ascontiguousarray(packed.transpose(2, 0, 1)) if planar else packed
     rgb = frame.reformat(width=width, height=height, format="gbrp", interpolation="BILINEAR")
     planes = _rgb_planes(rgb, width, height)
     return planes if planar else np.ascontiguousarray(planes.transpose(1, 2, 0))
