@@ -21,7 +21,7 @@ from damvad.datasets.errors import AnnotationError, DatasetError
 from damvad.datasets.intervals import Interval, check_intervals
 from damvad.datasets.parsing import csv_rows, parse_int
 from damvad.framefolder import IMAGE_EXTENSIONS
-from damvad.video import VIDEO_EXTENSIONS, find_videos, video_name  # what extract takes, a folder dataset lists
+from damvad.video import VIDEO_EXTENSIONS, VideoError, find_videos, video_name  # extract's videos, a dataset's
 
 
 def parse_interval_csv(text: str, source: str) -> dict[str, tuple[Interval, ...]]:
@@ -61,7 +61,11 @@ def parse_interval_csv(text: str, source: str) -> dict[str, tuple[Interval, ...]
 
 def _scan_class_folder(folder: Path, label: int, split: str) -> list[VideoItem]:
     items = []
-    for path in find_videos([folder]):  # the videos extract finds there, folders of frames included
+    try:
+        found = find_videos([folder])  # the videos extract finds there, folders of frames included
+    except VideoError as exc:  # a folder holding both frames and videos (or sub-folders of frames)
+        raise DatasetError(str(exc)) from exc
+    for path in found:
         rel = path.relative_to(folder)
         if path == folder:
             raise DatasetError(f"{folder}: holds images directly; a folder of frames is one video: put each "
