@@ -27,7 +27,7 @@ from damvad import __version__
 from damvad.framefolder import frame_rate
 from damvad.snippets import check_stride
 from damvad.store import FeatureRecord, FeatureStore, FeatureStoreError, SourceFile
-from damvad.utils import remove_stale_temps
+from damvad.utils import hash_ends, remove_stale_temps
 from damvad.video import (
     CROP_NAMES,
     SNIPPET_LEN,
@@ -117,11 +117,7 @@ def source_fingerprint(path: str | Path, sample: bool = True) -> SourceFile:
     sample_sha256 = None
     if sample:
         digest = hashlib.sha256(str(st.st_size).encode())
-        with open(path, "rb") as fh:
-            digest.update(fh.read(SAMPLE))
-            if st.st_size > SAMPLE:
-                fh.seek(max(SAMPLE, st.st_size - SAMPLE))
-                digest.update(fh.read(SAMPLE))
+        hash_ends(digest, path, st.st_size, SAMPLE)
         sample_sha256 = digest.hexdigest()
     return SourceFile(str(path.resolve()), st.st_size, st.st_mtime_ns, sample_sha256)
 

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from damvad.store import SourceFile
+from damvad.utils import hash_ends
 from damvad.video import VIDEO_EXTENSIONS, VideoError, VideoInfo, frame_to_rgb, resized_size
 
 log = logging.getLogger(__name__)
@@ -196,11 +197,7 @@ def folder_fingerprint(folder: Path, sample: bool = True) -> SourceFile:
         h = hashlib.sha256()
         for path, st in zip(files, stats, strict=True):
             h.update(f"{path.name}\0{st.st_size}\0".encode())
-            with open(path, "rb") as fh:
-                h.update(fh.read(FRAME_SAMPLE))
-                if st.st_size > FRAME_SAMPLE:
-                    fh.seek(max(FRAME_SAMPLE, st.st_size - FRAME_SAMPLE))
-                    h.update(fh.read(FRAME_SAMPLE))
+            hash_ends(h, path, st.st_size, FRAME_SAMPLE)
         digest = h.hexdigest()
     return SourceFile(str(folder.resolve()), sum(st.st_size for st in stats), mtime, digest)
 
