@@ -211,10 +211,6 @@ def extract_on_ray(
     store = open_store(Path(out_dir).absolute())
     report = ClusterReport()
     todo = plan_videos(store, names, spec, report, overwrite)
-    if not todo:
-        if store.names():
-            store.write_manifest()
-        return report
     unreadable: dict[str, VideoError] = {}
     spec.fps = frame_rate(fps, (path for _, path in todo))
     infos = probe_all(todo, unreadable, spec.fps)

@@ -248,7 +248,7 @@ class Detector:
     ):
         """``None`` settings come from the model file's feature contract (:mod:`damvad.contract`): the crops,
         stride, backend and precision of its training features, the clip length its threshold was calibrated for.
-        Features that would differ (other I3D weights, crops) are refused; another precision or backend is
+        Features that would differ (other I3D weights, crops, stride) are refused; another precision or backend is
         allowed and listed in :attr:`warnings`. ``device`` (``None`` / ``auto``: a CUDA device when torch
         sees one) runs I3D and the DAM head."""
         from damvad.contract import check_contract, model_contract, model_snippets_per_clip
