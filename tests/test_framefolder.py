@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from damvad.extract import extract
 from damvad.framefolder import frame_files, natural_key, scan_folder
 from damvad.store import FeatureStore
-from damvad.video import VideoError, iter_frames, probe
+from damvad.video import VideoError, iter_frames, probe, snippet_to_input
 from videotools import fake_features, write_frame_folder, write_image, write_lossless_video, write_video
 
 PED2 = Path(__file__).resolve().parents[2] / "shared" / "media" / "ucsd-ped2"
@@ -126,21 +127,24 @@ def test_shanghaitech_test_frames_are_named_as_the_dataset_names_them(tmp_path):
 
 @needs_ped2
 def test_a_folder_of_real_frames_equals_them_stored_losslessly_in_a_video(tmp_path):
-    """Ped2 JPEG frames as a folder and as a lossless RGB video: the same pixels at every step, the same
-    features (stand-in I3D); 70 frames at stride 32: a snippet, then one that ends at the last frame."""
+    """Ped2 JPEG frames as a folder and as a lossless RGB video: the same pixels at every step and the same
+    features (stand-in I3D); at stride 32 the snippets line up with stride 64's and the last one holds the
+    last 64 real frames."""
     folder = tmp_path / "Test001"
     folder.mkdir()
-    for path in frame_files(PED2 / "testing" / "frames" / "01")[:70]:
+    for path in frame_files(PED2 / "testing" / "frames" / "01")[:130]:
         shutil.copy(path, folder / path.name)
     full = list(iter_frames(folder, short_side=None))
     video = write_lossless_video(tmp_path / "Test001.mkv", full)
     np.testing.assert_array_equal(np.stack(list(iter_frames(video, short_side=None))), np.stack(full))
-    np.testing.assert_array_equal(np.stack(list(iter_frames(video, planar=True))),
-                                  np.stack(list(iter_frames(folder, planar=True))))
-    report = extract({"folder": folder, "video": video}, tmp_path / "f", feature_fn=fake_features, stride=32,
-                     fps=10, progress=False)
-    assert report.ok
-    store = FeatureStore(tmp_path / "f")
-    a, b = store.load("folder"), store.load("video")
-    assert a.record.snippet_ranges == b.record.snippet_ranges == ((0, 64), (6, 70))
+    planar = np.stack(list(iter_frames(folder, planar=True)))
+    np.testing.assert_array_equal(np.stack(list(iter_frames(video, planar=True))), planar)
+    assert extract({"folder": folder, "video": video}, tmp_path / "f", feature_fn=fake_features, stride=32,
+                   fps=10, progress=False).ok
+    assert extract({"folder": folder}, tmp_path / "f64", feature_fn=fake_features, fps=10, progress=False).ok
+    a, b = FeatureStore(tmp_path / "f").load("folder"), FeatureStore(tmp_path / "f").load("video")
+    assert a.record.snippet_ranges == b.record.snippet_ranges == ((0, 64), (32, 96), (64, 128), (66, 130))
     np.testing.assert_allclose(a.maps, b.maps, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(a.maps[[0, 2]], FeatureStore(tmp_path / "f64").load("folder").maps[:2])
+    tail = fake_features(torch.from_numpy(snippet_to_input(planar[66:130], planar=True)))
+    np.testing.assert_allclose(a.maps[3], tail.numpy(), rtol=1e-6)
