@@ -1,19 +1,18 @@
-"""Bad input: a clear message, a meaningful exit code, and nothing silent or lost (issue 11).
+"""Bad input: a clear message, a meaningful exit code, and nothing silent or lost (issues 11 and 22).
 
 ``CASES`` is the table of command lines: ``(id, argv, exit code, fragments the message must hold[, check])``.
-``{i.NAME}`` placeholders are inputs that :class:`Inputs` makes on demand, so a new case is one line (plus one
-property for a new kind of input). The tests after the table need more than one command: flaky HTTP
-sources served by a real local server, stale features, concurrent extractions and a full disk.
+``{i.NAME}`` placeholders are inputs that :class:`badinputs.Inputs` makes on demand, so a new case is one line
+(plus one property for a new kind of input; ``check`` names one of its methods). The tests after the table
+need more than one command: flaky HTTP sources served by a real local server, stale features, concurrent
+extractions and a full disk.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import http.server
 import json
 import os
-import pickle
 import shlex
 import shutil
 import socketserver
@@ -21,17 +20,13 @@ import subprocess
 import sys
 import threading
 import time
-from functools import cached_property
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
 import damvad.extract
+from badinputs import Inputs, write_faststart_mp4
 from damvad.cli import main
-from damvad.model import build_model
-from damvad.modelfile import save_model_file
 from damvad.store import FeatureStore
 from featuretools import make_feature_dataset
 from videotools import fake_features, write_video
@@ -39,6 +34,7 @@ from videotools import fake_features, write_video
 TRAIN = "train --dataset {i.data} --features {i.feats} --out {i.run} --iterations 4 --variant mlp --quiet"
 EVALUATE = "evaluate {i.model} --dataset {i.data} --out {i.tmp}/eval --quiet"
 DETECT = "detect --model {i.model} --no-compile --quiet"
+DETECT_RUN = "detect --model {run} --no-compile --quiet {{i.videos}}/good.mp4"
 
 CASES = [
     # 4. configs: refused with the file (or the command line) named, before a run folder exists
@@ -78,179 +74,33 @@ CASES = [
      ["test_norm_000", "snippet_ranges"]),
     ("detect-truncated-avi", DETECT + " {i.avi_truncated}", 0, ["{i.avi_truncated}", "container declares 200 frames"]),
     ("detect-truncated-mp4", DETECT + " {i.mp4_truncated}", 0, ["{i.mp4_truncated}", "container declares 243 frames"]),
+    # 7. a run folder stands for its one seed's model; several seeds are listed with how to choose (issue 22)
+    ("detect-run-folder-one-seed", DETECT_RUN.format(run="{i.run_one_seed}") + " -o {i.tmp}/rows.csv", 0, [],
+     "good_video_scored"),
+    ("calibrate-run-folder-one-seed", "calibrate {i.run_one_seed} --dataset {i.data} --features {i.feats}", 0, [],
+     "threshold_stored_in_the_seed"),
+    ("detect-run-folder-several-seeds", DETECT_RUN.format(run="{i.run_two_seeds}"), 2,
+     ["{i.run_two_seeds}/seed0/model.pt", "{i.run_two_seeds}/seed1/model.pt", "give one of them"]),
+    ("export-run-folder-several-seeds", "export --out {i.tmp}/exported --model {i.run_two_seeds}", 2,
+     ["{i.run_two_seeds}: a run folder with 2 seeds"], "nothing_exported"),
+    # 8. the words: the file or source named, and the fix
+    ("extract-fp16-on-the-cpu", "extract {i.videos}/good.mp4 --out {i.tmp}/f --precision fp16 --device cpu", 2,
+     ["fp16 needs a CUDA device", "use --precision bf16 or fp32"]),
+    ("detect-model-with-bad-crops", DETECT.replace("{i.model}", "{i.model_bad_crops}") + " {i.videos}/good.mp4", 2,
+     ["{i.model_bad_crops}: damaged feature contract", "crops", "'7'"]),
+    ("dataset-csv-lists-missing-videos", "dataset {i.csv_missing}", 1,
+     ["1 of 2 listed video file(s) do not exist: {i.tmp}/gone.mp4"], "summary_printed"),
+    ("extract-disk-full-mid-array", "extract {i.videos}/good.mp4 --out {i.disk_full}", 1, [], "no_space_named"),
+    ("extract-ray-address-never-answers", "extract {i.videos}/good.mp4 --out {i.tmp}/f --engine ray --address "
+     "{i.silent_address} --connect-timeout 2 --quiet", 2,
+     ["{i.silent_address} within 2 s", "did not complete Ray's handshake", "--connect-timeout"],
+     "nothing_left_running"),
+    # 9. times from the frames' timestamps; frame numbers unchanged
+    ("detect-variable-frame-rate", DETECT + " {i.vfr_video} -o {i.tmp}/times.csv", 0,
+     ["{i.vfr_video}: variable frame rate", "times come from the frames' timestamps"], "vfr_times"),
+    ("detect-no-timestamps", DETECT + " {i.raw_h264} -o {i.tmp}/times.csv", 0,
+     ["{i.raw_h264}: the frames carry no timestamps", "declared rate, 25 fps"], "declared_rate_times"),
 ]
-
-
-class Evil:
-    """Unpickling this runs a shell command; a safe loader must refuse it."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f"touch {self.marker}",)
-
-
-class Inputs:
-    """Bad (and good) inputs, each made the first time a case asks for it."""
-
-    def __init__(self, tmp: Path):
-        self.tmp = tmp
-        self.marker = tmp / "PWNED"
-
-    def _write(self, name: str, text: str) -> Path:
-        path = self.tmp / name
-        path.write_text(text)
-        return path
-
-    @cached_property
-    def yaml_malformed(self) -> Path:
-        return self._write("malformed.yaml", "iterations: [1, 2\nlr: 0.1\n")
-
-    @cached_property
-    def yaml_python_tag(self) -> Path:
-        return self._write("tag.yaml", f"iterations: !!python/object/apply:os.system ['touch {self.marker}']\n")
-
-    @cached_property
-    def yaml_twenty(self) -> Path:
-        return self._write("twenty.yaml", "iterations: twenty\n")
-
-    @cached_property
-    def _dataset(self) -> tuple[Path, Path]:
-        return make_feature_dataset(self.tmp / "ds", n_train=8, n_test=4)
-
-    @property
-    def data(self) -> Path:
-        return self._dataset[0]
-
-    @property
-    def feats(self) -> Path:
-        return self._dataset[1]
-
-    @cached_property
-    def run(self) -> Path:
-        return self.tmp / "run"
-
-    def _run_with_checkpoint(self, name: str, data: bytes) -> Path:
-        run = self.tmp / name
-        (run / "seed0").mkdir(parents=True)
-        (run / "seed0" / "checkpoint.pt").write_bytes(data)
-        return run
-
-    @cached_property
-    def run_hostile(self) -> Path:
-        path = self.tmp / "evil.pt"
-        torch.save({"iteration": 1, "model": Evil(self.marker)}, path)
-        return self._run_with_checkpoint("run_hostile", path.read_bytes())
-
-    @cached_property
-    def run_truncated(self) -> Path:
-        path = self.tmp / "good.pt"
-        torch.save({"iteration": 1, "model": {"w": torch.zeros(1000)}}, path)
-        data = path.read_bytes()
-        return self._run_with_checkpoint("run_truncated", data[: len(data) // 2])
-
-    @cached_property
-    def i3d_hostile(self) -> Path:
-        path = self.tmp / "i3d_evil.pkl"
-        path.write_bytes(pickle.dumps(Evil(self.marker), protocol=2))
-        return path
-
-    @cached_property
-    def i3d_hostile_zip(self) -> Path:
-        path = self.tmp / "i3d_evil.pt"
-        torch.save({"Conv3d_1a_7x7.conv.weight": Evil(self.marker)}, path)
-        return path
-
-    @cached_property
-    def videos(self) -> Path:
-        root = self.tmp / "videos"
-        root.mkdir()
-        write_video(root / "good.mp4", 70, seed=1)
-        (root / "bad.mp4").write_bytes(b"\x00not a video" * 50)
-        return root
-
-    @cached_property
-    def old_results(self) -> Path:
-        return self._write("results.csv", "results of yesterday\n")
-
-    @cached_property
-    def model(self) -> Path:
-        torch.manual_seed(0)
-        return save_model_file(self.tmp / "model.pt", build_model("dist", hidden=16, mlp_hidden=8),
-                               {"num_clips": 16, "threshold": None, "held_out_videos": ["train_norm_000"]})
-
-    def _edited_features(self, name: str, video: str, edit) -> Path:
-        feats = self.tmp / name
-        shutil.copytree(self.feats, feats)
-        store = FeatureStore(feats)
-        arr, record = np.load(store.npy_path(video)), store.record(video)
-        store.save(arr, edit(arr, record) or record)
-        return feats
-
-    @cached_property
-    def feats_nan_test(self) -> Path:
-        return self._edited_features("feats_nan_test", "test_anom_001",
-                                     lambda a, r: a.__setitem__((2, 0, 3, 5), np.nan))
-
-    @cached_property
-    def feats_nan_held_out(self) -> Path:
-        return self._edited_features("feats_nan_held", "train_norm_000", lambda a, r: a.__setitem__(0, np.inf))
-
-    @cached_property
-    def feats_inconsistent(self) -> Path:
-        def shift_frames(arr, record):  # same snippet count, so only the ranges can tell
-            return dataclasses.replace(record, frames=record.snippet_ranges[-1][0] + 1)
-
-        return self._edited_features("feats_inconsistent", "test_norm_000", shift_frames)
-
-    @cached_property
-    def avi_truncated(self) -> Path:
-        full = write_video(self.tmp / "full.avi", 200, seed=2)
-        data = full.read_bytes()
-        path = self.tmp / "cut.avi"
-        path.write_bytes(data[: len(data) // 3])
-        return path
-
-    @cached_property
-    def mp4_truncated(self) -> Path:
-        full = write_faststart_mp4(self.tmp / "full.mp4", 243)
-        data = full.read_bytes()
-        path = self.tmp / "cut.mp4"
-        path.write_bytes(data[: len(data) // 2])
-        return path
-
-    # ------------------------------------------------------------------ checks named by the table
-    def no_run_folder(self, out: str) -> None:
-        assert not self.run.exists(), "a refused config must not leave a run folder behind"
-
-    def nothing_executed(self, out: str) -> None:
-        assert not self.marker.exists(), "a hostile file ran code"
-        assert "weights_only=False" not in self._err, "never advise loading an untrusted file unsafely"
-
-    def good_video_scored(self, out: str) -> None:
-        rows = (self.tmp / "rows.csv").read_text().splitlines()
-        assert len(rows) == 3 and rows[1].startswith(f"{self.videos}/good.mp4,0,0,64")
-
-    def old_results_kept(self, out: str) -> None:
-        assert self.old_results.read_text() == "results of yesterday\n"
-        assert [p.name for p in self.tmp.glob(".results.csv*")] == []
-
-
-def write_faststart_mp4(path: Path, num_frames: int) -> Path:
-    """An MP4 with its index first (as streamed files are): a truncated copy still opens and decodes."""
-    import av
-
-    base = np.random.default_rng(0).integers(0, 255, size=(64, 96, 3), dtype=np.uint8)
-    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:
-        stream = container.add_stream("mpeg4", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
-        for i in range(num_frames):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.roll(base, 3 * i, axis=1), format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
 
 
 @pytest.fixture()
@@ -268,15 +118,19 @@ def fake_i3d(monkeypatch):
 
 
 @pytest.fixture()
-def inputs(tmp_path):
-    return Inputs(tmp_path)
+def inputs(tmp_path, monkeypatch):
+    made = Inputs(tmp_path, monkeypatch)
+    yield made
+    for cleanup in made.cleanups:
+        cleanup()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_bad_input(case, inputs, fake_i3d, capsys):
+def test_bad_input(case, inputs, fake_i3d, capsys, caplog):
     _, argv, code, fragments, *check = case
     got = main(shlex.split(argv.format(i=inputs)))
     out, err = capsys.readouterr()
+    err += caplog.text  # warnings logged (on stderr outside pytest)
     assert got == code, f"exit code {got}, expected {code}; stderr:\n{err}"
     for fragment in fragments:
         assert fragment.format(i=inputs) in err, f"{fragment.format(i=inputs)!r} not in stderr:\n{err}"
@@ -391,7 +245,9 @@ def test_http_file_that_stalls_is_given_up_in_bounded_time(served, inputs, fake_
     start = time.monotonic()
     code = main(shlex.split(DETECT.format(i=inputs)) + [server.url, "-o", str(inputs.tmp / "rows.csv")])
     elapsed = time.monotonic() - start
-    assert code == 1 and "ERROR" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 1 and "ERROR" in err
+    assert "no data arrived for 1 s" in err and "Immediate exit requested" not in err  # said as it is
     assert server.requests <= 5 and elapsed < 25
     assert _rows(inputs.tmp / "rows.csv")[-1][1] <= 243
 

@@ -86,9 +86,9 @@ def test_table1_trains_every_row_and_reports_paired_intervals(tiny, tmp_path):
                        rows={"dist-scaled": {"variant": "dist", "calibrate_dnt": True}})
     prepare_mod_prepare = prepare_mod.prepare
 
-    def cheap_prepare(name, root_, crops, precision, progress):
+    def cheap_prepare(name, root_, crops, precision, progress, **kw):
         return prepare_mod_prepare(name, root_, crops, precision, progress, feature_fn=stand_in_features,
-                                   weights_sha256="stand-in")
+                                   weights_sha256="stand-in", **kw)
 
     mp = pytest.MonkeyPatch()
     mp.setattr(prepare_mod, "prepare", cheap_prepare)

@@ -99,17 +99,18 @@ def test_ray_options_refused_with_the_local_engine(tmp_path, capsys):
 def test_an_address_where_nothing_listens_fails_fast():
     import socket
 
-    from damvad.cluster import _check_reachable
+    from damvad.cluster_connect import check_cluster, check_reachable
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again below: nothing listens there
     t0 = time.monotonic()
     with pytest.raises(RuntimeError, match="no Ray cluster answers at 127.0.0.1:"):
-        _check_reachable(f"127.0.0.1:{port}")
+        check_cluster(f"127.0.0.1:{port}")  # the TCP check: no handshake child is started
     assert time.monotonic() - t0 < 10
-    _check_reachable("auto")  # resolved by Ray itself
-    _check_reachable(None)
+    check_reachable("auto")  # resolved by Ray itself
+    check_cluster(None)  # a new local instance: nothing to check
+    check_cluster("ray://head:10001")  # Ray Client: bounded by its own retries
 
 
 def test_unreadable_videos_fail_on_the_driver_without_starting_ray(tmp_path):

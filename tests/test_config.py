@@ -59,7 +59,8 @@ def test_unknown_keys_are_refused_naming_the_file_or_the_owner(tmp_path):
 def test_every_subcommand_takes_config_and_key_value_the_same_way():
     parser = build_parser()
     for argv in (["extract", "v.mp4", "crops=5"], ["train", "lr=0.1"], ["evaluate", "run", "score=wD"],
-                 ["calibrate", "m.pt", "far=0.05"], ["detect", "v.mp4", "threshold=0.4"]):
+                 ["calibrate", "m.pt", "far=0.05"], ["detect", "v.mp4", "threshold=0.4"],
+                 ["serve", "v.mp4", "serve.port=9000"]):
         args = parser.parse_args([*argv, "--config", "x.yaml"])
         assert args.config == "x.yaml"
     # extract and detect leave --precision to their defaults alike (None: the backend's, or the model's)
@@ -71,10 +72,11 @@ def test_every_subcommand_takes_config_and_key_value_the_same_way():
 def test_config_show_prints_every_stage_merged(tmp_path, capsys):
     path = _write(tmp_path, "dataset: d\ntrain: {iterations: 9}\n")
     shown = yaml.safe_load(show_config(path, ["evaluate.score=wD", "snippets_per_clip=2"]))
-    assert set(shown) == {"extract", "train", "evaluate", "calibrate", "detect"}
+    assert set(shown) == {"extract", "train", "evaluate", "calibrate", "detect", "serve"}
     assert shown["train"]["iterations"] == 9 and shown["evaluate"]["score"] == "wD"
     assert shown["evaluate"]["dataset"] == "d" and shown["calibrate"]["snippets_per_clip"] == 2
     assert shown["detect"]["snippets_per_clip"] == 2 and shown["extract"]["precision"] is None
+    assert shown["serve"]["snippets_per_clip"] == 2 and shown["serve"]["host"] == "127.0.0.1"  # detect's keys too
     # key=value after an option still counts (argparse alone would refuse it)
     assert main(["config", "show", "--config", str(path), "--stage", "train", "lr=0.5"]) == 0
     out = yaml.safe_load(capsys.readouterr().out)
@@ -87,7 +89,7 @@ def test_device_is_a_key_of_every_torch_stage_train_included(tmp_path):
     path = _write(tmp_path, "device: cpu\ntrain: {device: 'cuda:1'}\n")
     shown = yaml.safe_load(show_config(path))
     assert {s: shown[s]["device"] for s in shown} == {"extract": "cpu", "train": "cuda:1", "evaluate": "cpu",
-                                                      "calibrate": "cpu", "detect": "cpu"}
+                                                      "calibrate": "cpu", "detect": "cpu", "serve": "cpu"}
     assert load_config(TrainConfig, None, ["device=cuda:0"]).device == "cuda:0"
     assert load_config(TrainConfig, path, ["device=cpu"]).device == "cpu"  # key=value beats the file
     assert build_parser().parse_args(["train", "--device", "cpu"]).device == "cpu"  # the flag is kept

@@ -23,7 +23,7 @@ from damvad.scoring import ClipResult, score_video
 from damvad.store import FeatureStore
 from damvad.video import VideoError
 from featuretools import make_feature_dataset
-from videotools import fake_features, write_frame_folder, write_video
+from videotools import VFR_TIMES, fake_features, write_frame_folder, write_vfr_video, write_video
 
 
 @pytest.fixture()
@@ -81,6 +81,7 @@ def test_a_folder_of_frames_is_scored_live_at_the_models_stride_as_online(tmp_pa
     np.testing.assert_allclose([r.score for r in result.rows], ref.score, rtol=1e-6, atol=1e-7)
     assert [[r.start_frame, r.end_frame] for r in result.rows] == ref.frame_ranges.tolist()
     assert ref.frame_ranges.tolist() == [[0, 64], [64, 80], [80, 96], [96, 112], [112, 128], [128, 144], [144, 150]]
+    np.testing.assert_allclose([(r.start_time, r.end_time) for r in result.rows[:2]], [(0.0, 6.4), (6.4, 8.0)])
     with pytest.raises(ContractError, match=r"stride: 16 \(the model's training features\) vs 64 \(detect\)"):
         Detector(path, feature_fn=fake_features, stride=64)
 
@@ -202,3 +203,19 @@ def test_report_has_plot_events_and_annotated_video(tmp_path, model_file):
     assert len(frames) == 150 and frames[0].shape == (96, 128, 3)
     assert frames[10][1, 64, 0] > 180 and frames[10][1, 64, 1] < 90  # red alert border
 
+
+
+def test_report_of_a_variable_frame_rate_video_keeps_its_times(tmp_path, model_file):
+    import av
+
+    video = write_vfr_video(tmp_path / "vfr.mp4")
+    det = Detector(model_file, feature_fn=fake_features, threshold=0.0)  # one event over the whole video
+    result = det.run(video, progress=False)
+    assert [(r.start_frame, r.start_time) for r in result.rows] == [
+        (0, 0.0), (64, pytest.approx(VFR_TIMES[64])), (128, pytest.approx(VFR_TIMES[128]))]
+    assert result.variable_frame_rate and result.events[0].end_time == pytest.approx(VFR_TIMES[-1] + 1 / 30)
+    paths = write_report(result, tmp_path / "report", det.threshold, video)
+    assert json.loads(open(paths["events"]).read())["variable_frame_rate"] is True
+    with av.open(paths["video"]) as c:
+        times = [f.time for f in c.decode(video=0)]
+    np.testing.assert_allclose(times, VFR_TIMES, atol=1e-4)  # the annotated copy shows each frame when the source does

@@ -51,7 +51,7 @@ def test_backend_defaults_on_cpu_equal_the_default_and_fp16_is_refused(no_cuda):
     from damvad.backends import resolve
 
     assert resolve(None, None, "cpu") == resolve(None, None, None) == resolve()
-    with pytest.raises(ValueError, match="fp16 runs on a CUDA device"):
+    with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
         resolve("torch", "fp16", "cpu")
 
 

@@ -37,7 +37,8 @@ def test_training_on_shifted_clips_reaches_high_frame_auc(synth, tmp_path, varia
     data, feats = synth
     summary = train(_cfg(data, feats, tmp_path / variant, variant=variant), progress=False)
     run = summary["runs"][0]
-    assert run["selection"] == "val_auc" and run["val_video_auc"] >= 0.9
+    assert run["selection"] == "average" and run["iteration"] == 120 and run["val_video_auc"] >= 0.9
+    assert run["rule"]["selection"] == "average" and run["averaged_steps"] == 60
     report = evaluate(EvalConfig(dataset=str(data), features=str(feats), runs=[str(tmp_path / variant)],
                                  timelines=2), progress=False)
     offline = report["runs"][f"{variant}/seed0"]["protocols"]["offline"]
@@ -94,5 +95,49 @@ def test_selection_ties_go_to_the_later_model(synth, tmp_path, monkeypatch):
 
     monkeypatch.setattr(tr.Trainer, "validate", lambda self: 1.0)  # a saturated held-out AUC
     summary = train(_cfg(synth[0], synth[1], tmp_path / "tie", variant="mlp", iterations=30, eval_every=10,
-                         checkpoint_every=10), progress=False)
+                         checkpoint_every=10, selection="val_auc"), progress=False)
     assert summary["runs"][0]["iteration"] == 30
+
+
+def test_average_keeps_the_mean_of_the_budgets_tail(synth, tmp_path, monkeypatch):
+    """selection=average: model.pt holds the mean of the weights after each of the steps 11..20 of 20."""
+    import damvad.train as tr
+
+    seen: list[dict[str, torch.Tensor]] = []
+    original = tr.Trainer.train_step
+
+    def recording_step(self):
+        out = original(self)
+        seen.append({k: v.detach().clone() for k, v in self.model.state_dict().items()})
+        return out
+
+    monkeypatch.setattr(tr.Trainer, "train_step", recording_step)
+    summary = train(_cfg(synth[0], synth[1], tmp_path / "avg", variant="mlp", iterations=20, eval_every=10,
+                         checkpoint_every=10, average_from=0.5), progress=False)
+    run = summary["runs"][0]
+    assert (run["selection"], run["averaged_from"], run["averaged_steps"]) == ("average", 11, 10)
+    kept = torch.load(tmp_path / "avg" / "seed0" / "model.pt", weights_only=True)
+    assert kept["train"]["rule"] == run["rule"] and kept["train"]["rule"]["average_from"] == 0.5
+    for k, v in kept["state_dict"].items():
+        torch.testing.assert_close(v, torch.stack([s[k] for s in seen[10:]]).mean(0), rtol=1e-6, atol=1e-7)
+
+
+def test_the_default_rule_keeps_a_trained_model_where_a_small_held_out_set_would_not(synth, tmp_path, monkeypatch):
+    """Two held-out videos of each class give a noisy AUC that peaks by chance early: selecting on it
+    (the former default) keeps the model of step 10 of 60. The default trains the whole budget and keeps
+    its tail average; selecting on so few videos is still possible, and warned about."""
+    import damvad.train as tr
+
+    def noisy_validation():
+        noise = iter([1.0, 0.5, 0.75, 0.25, 0.5, 0.75, 0.5])  # one value per evaluation (and the final one)
+        monkeypatch.setattr(tr.Trainer, "validate", lambda self: next(noise))
+
+    kw = dict(variant="mlp", iterations=60, eval_every=10, checkpoint_every=10, val_fraction=0.2)
+    noisy_validation()
+    run = train(_cfg(synth[0], synth[1], tmp_path / "default", **kw), progress=False)["runs"][0]
+    assert run["selection"] == "average" and run["iteration"] == 60 and run["averaged_from"] == 31
+    assert "warning" not in run
+    noisy_validation()
+    run = train(_cfg(synth[0], synth[1], tmp_path / "val", selection="val_auc", **kw), progress=False)["runs"][0]
+    assert run["selection"] == "val_auc" and run["iteration"] == 10  # an untrained model wins
+    assert "unreliable" in run["warning"] and run["rule"]["held_out_videos"] == 4

@@ -104,3 +104,16 @@ def write_lossless_video(path: Path, frames: list[np.ndarray], fps: int = 10) ->
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+VFR_TIMES = [k / 30 if k < 64 else 64 / 30 + (k - 64) / 5 for k in range(130)]  # 0-63 at 30 fps, then 5 fps
+
+
+def write_vfr_video(path: Path) -> Path:
+    """A variable-frame-rate MP4 (as phones record): frames 0-63 at 30 fps, 64-129 at 5 fps (``VFR_TIMES``),
+    so frame 64 shows at 2.13 s where the average rate (8.6 fps) would put it at 7.5 s."""
+    from damvad.video import write_video as write_frames
+
+    base = np.random.default_rng(0).integers(0, 255, size=(64, 96, 3), dtype=np.uint8)
+    write_frames(path, (np.roll(base, 3 * i, axis=1) for i in range(len(VFR_TIMES))), fps=30, times=VFR_TIMES)
+    return path

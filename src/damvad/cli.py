@@ -20,8 +20,8 @@ def _cmd_extract(args: argparse.Namespace) -> int:
                       crops=args.crops, precision=args.precision, dtype=args.dtype, checkpoint=args.checkpoint,
                       compile=_flag(not args.no_compile, True), overwrite=_flag(args.overwrite, False),
                       backend=args.backend, calibration=args.calibration, engine=args.engine, address=args.address,
-                      cpus_per_worker=args.cpus_per_worker, device=args.device, batch_size=args.batch_size,
-                      decoders=args.decoders, stride=args.stride, fps=args.fps)
+                      connect_timeout=args.connect_timeout, cpus_per_worker=args.cpus_per_worker, device=args.device,
+                      batch_size=args.batch_size, decoders=args.decoders, stride=args.stride, fps=args.fps)
     if not cfg.inputs or not cfg.features:
         raise ValueError("extract needs videos (arguments or `inputs` in the config) and --out (or `features`)")
     options = dict(crops=cfg.crops, precision=cfg.precision, dtype=cfg.dtype, compile=cfg.compile,
@@ -33,11 +33,13 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         if cfg.device not in (None, "auto") or cfg.batch_size or cfg.decoders:
             raise ValueError("--device, --batch-size and --decoders are for --engine local; a Ray worker runs "
                              "on the GPU Ray gives it (num_gpus), batched by its free memory")
-        report = extract_on_ray(cfg.inputs, cfg.features, address=cfg.address,
+        report = extract_on_ray(cfg.inputs, cfg.features, address=cfg.address, connect_timeout_s=cfg.connect_timeout,
                                 cpus_per_worker=cfg.cpus_per_worker, **options)
     else:
-        if cfg.address is not None or cfg.cpus_per_worker:
-            raise ValueError("--address and --cpus-per-worker are for --engine ray")
+        from damvad.cluster_connect import CONNECT_TIMEOUT_S
+
+        if cfg.address is not None or cfg.cpus_per_worker or cfg.connect_timeout != CONNECT_TIMEOUT_S:
+            raise ValueError("--address, --connect-timeout and --cpus-per-worker are for --engine ray")
         from damvad.extract import extract
 
         report = extract(cfg.inputs, cfg.features, device=cfg.device, batch_size=cfg.batch_size,
@@ -73,6 +75,12 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shipped_config(name: str) -> bool:
+    from importlib.resources import files
+
+    return (files("damvad") / "configs" / f"{name}.yaml").is_file()
+
+
 def _config_path(value: str | None) -> str | None:
     """A config file path, or the name of a shipped config (``ucf-crime``, ``demo``...)."""
     if value is None:
@@ -90,13 +98,19 @@ def _config_path(value: str | None) -> str | None:
 
 
 def _cmd_dataset(args: argparse.Namespace) -> int:
-    from damvad.datasets import dataset_summary, get_dataset
+    from damvad.datasets import dataset_summary, get_dataset, missing_videos
     from damvad.store import FeatureStore
 
     dataset = get_dataset(args.name)
     store = FeatureStore(args.features) if args.features else None
     print(dataset_summary(dataset, store))
-    return 0
+    missing = missing_videos(dataset, store)
+    if missing:
+        shown = ", ".join(str(item.path) for item in missing[:10]) + (", ..." if len(missing) > 10 else "")
+        print(f"ERROR {args.name}: {len(missing)} of {len(dataset)} listed video file(s) do not exist: {shown} "
+              "(a relative path is read from the list's folder); fix the paths, or extract their features "
+              "elsewhere and pass --features", file=sys.stderr)
+    return 1 if missing else 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -140,6 +154,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from damvad.calibrate import calibrate
     from damvad.config import load_config
+    from damvad.modelfile import resolve_model_file
     from damvad.stages import CalibrateConfig
 
     positional, overrides = _split_overrides(args.items)
@@ -151,11 +166,12 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                       held_out_only=_flag(not args.all_normal, True), device=args.device)
     if not cfg.model_file:
         raise ValueError("calibrate needs a model file (argument or `model_file` in the config)")
-    th = calibrate(cfg.model_file, cfg.features, dataset=cfg.dataset, split=cfg.split, far=cfg.far,
+    model_file = resolve_model_file(cfg.model_file)  # a run folder: its one seed's model
+    th = calibrate(model_file, cfg.features, dataset=cfg.dataset, split=cfg.split, far=cfg.far,
                    snippets_per_clip=cfg.snippets_per_clip, held_out_only=cfg.held_out_only, device=cfg.device)
     print(f"threshold {th['value']:.4f} for a false-alarm rate of {100 * th['far_target']:.2f}% of normal frames "
           f"({th['num_frames']} frames of {th['num_videos']} videos from {th['calibrated_on']}); "
-          f"stored in {cfg.model_file}")
+          f"stored in {model_file}")
     return 0
 
 
@@ -193,9 +209,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     with (AtomicTextOutput(output) if to_file else nullcontext(sys.stdout)) as stream:
         writer = RowWriter(stream, fmt)
         for src in sources:  # one source's error is reported, the others are still scored
-            is_folder = Path(src).is_dir()  # a folder of frames: its frame rate is ours to give
-            is_file = Path(src).is_file() or is_folder
-            result = det.run(src, fps=cfg.fps if is_folder else None, writer=writer, progress=not args.quiet,
+            is_file = Path(src).exists()  # a file or a folder of frames (whose frame rate is ours to give)
+            result = det.run(src, fps=cfg.fps if Path(src).is_dir() else None, writer=writer, progress=not args.quiet,
                              keep_rows=bool(cfg.report) or is_file)
             failed += result.error is not None
             spans = ", ".join(f"{e.start_time:.1f}-{e.end_time:.1f}s (peak {e.peak_score:.2f})"
@@ -211,6 +226,43 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     if failed:
         print(f"{failed} of {len(sources)} source(s) failed", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _mqtt_flag(value: str | None) -> dict | None:
+    """``--mqtt HOST[:PORT]`` as the config's ``mqtt`` mapping."""
+    if not value:
+        return None
+    host, _, port = value.rpartition(":") if value.count(":") == 1 else (value, "", "")
+    return {"host": host, "port": int(port)} if port else {"host": value}
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from damvad.config import load_config
+
+    try:
+        from damvad.serve.config import ServeConfig
+        from damvad.serve.server import Server
+    except ImportError as exc:
+        raise RuntimeError(f"damvad serve needs its extra: pip install 'damvad[serve]' ({exc})") from None
+    positional, overrides = _split_overrides(args.sources)
+    cfg = load_config(ServeConfig, _config_path(args.config), overrides, sources=positional or None,
+                      model_file=args.model, threshold=args.threshold, close_after=args.close_after,
+                      backend=args.backend, precision=args.precision, calibration=args.calibration, crops=args.crops,
+                      snippets_per_clip=args.snippets_per_clip, compile=_flag(not args.no_compile, True),
+                      device=args.device, host=args.host, port=args.port, data=args.data, token=args.token,
+                      token_file=args.token_file, webhooks=args.webhook, mqtt=_mqtt_flag(args.mqtt))
+    if not cfg.camera_specs():
+        raise ValueError("serve needs cameras: SOURCE arguments, or `cameras` in the config")
+    server = Server(cfg)
+    det = server.monitor.detector
+    print(f"damvad serve: {len(server.monitor.cameras)} camera(s), threshold {det.threshold:.4f} "
+          f"({det.threshold_source}) on {det.device}; events in {cfg.data}; page: {server.url}/", file=sys.stderr)
+    try:
+        server.run()  # until Ctrl-C or SIGTERM; open events close and are announced on the way out
+    except KeyboardInterrupt:
+        pass
+    print(f"damvad serve: stopped; events kept in {cfg.data}", file=sys.stderr)
+    return 0
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
@@ -231,27 +283,29 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     from damvad.config import load_config
 
     if args.action == "ped2":
-        from damvad.benchmark.ped2 import Ped2Config, run_ped2
+        from damvad.benchmark.ped2 import command
 
-        if args.name is not None and "=" not in args.name:
-            raise ValueError(f"benchmark ped2 takes key=value overrides, not a benchmark name ({args.name!r})")
-        overrides = [args.name] * (args.name is not None) + list(args.overrides)
-        cfg = load_config(Ped2Config, _config_path(args.config or "benchmark-ped2"), overrides, root=args.root)
-        results = run_ped2(cfg, progress=not args.quiet)
-        print(open(results["paths"]["table"]).read())
-        print(f"results: {results['paths']['results']}")
-        return 0
+        return command(args)
     args.name = args.name or "synth-ucf-v1"
-    if args.action == "prepare":
-        p = prepare(args.name, args.root, progress=not args.quiet)
-        print(f"{args.name}: videos in {p.data}\nfeatures in {p.features} (key {p.key})")
-        return 0
-    if args.action == "summary":
-        from damvad.benchmark.prepare import benchmark_root
-        from damvad.synth.benchmark import describe
+    if args.action in ("prepare", "summary"):
+        from damvad.benchmark.table1 import Table1Config
 
-        print(describe(benchmark_root(args.name, args.root) / "data"))
+        # the features a table of this benchmark uses: its shipped config's crops, precision and backend
+        shipped = f"table1-{args.name}"
+        config = _config_path(args.config or shipped) if args.config or _shipped_config(shipped) else None
+        cfg = load_config(Table1Config, config, args.overrides, benchmark=args.name, root=args.root)
+        if args.action == "summary":
+            from damvad.benchmark.prepare import benchmark_root
+            from damvad.synth.benchmark import describe
+
+            print(describe(benchmark_root(args.name, args.root, cfg.test_seed) / "data"))
+            return 0
+        splits = [s.strip() for s in args.splits.split(",")] if args.splits else None
+        p = prepare(args.name, args.root, cfg.crops, cfg.precision, progress=not args.quiet, backend=cfg.backend,
+                    splits=splits, test_seed=cfg.test_seed)
+        print(f"{args.name}: videos in {p.data} (splits {', '.join(p.splits)})\nfeatures in {p.features} (key {p.key})")
         return 0
+
     if args.action == "table1":
         from damvad.benchmark.table1 import Table1Config, run_table1
 
@@ -294,15 +348,10 @@ def _config_option(p: argparse.ArgumentParser) -> None:
 
 
 def _snippet_options(p: argparse.ArgumentParser, stride_default: str) -> None:
-    from damvad.framefolder import DEFAULT_FPS
     from damvad.video import SNIPPET_LEN
-
-    p.add_argument("--stride", type=int, default=None, metavar="N",
-                   help=f"{SNIPPET_LEN}-frame snippets every N frames, 1-{SNIPPET_LEN} (default: {stride_default}); "
-                        "overlapping snippets give short clips more of them and end with one at the last frame")
-    p.add_argument("--fps", type=float, default=None,
-                   help=f"frame rate of folders of frames (image files have none; default {DEFAULT_FPS:g}, with a "
-                        "warning)")
+    p.add_argument("--stride", type=int, metavar="N", help=f"{SNIPPET_LEN}-frame snippets every N frames, "
+                   f"1-{SNIPPET_LEN} (default: {stride_default}); below {SNIPPET_LEN} they overlap")
+    p.add_argument("--fps", type=float, help="frame rate of folders of frames (image files have none: assumed, warned)")
 
 
 def _device_option(p: argparse.ArgumentParser) -> None:
@@ -312,15 +361,43 @@ def _device_option(p: argparse.ArgumentParser) -> None:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from damvad.backends.export import export_all
+    from damvad.modelfile import resolve_model_file
 
-    written = export_all(args.out, model_path=args.model, formats=args.format, int8=args.int8,
+    model = resolve_model_file(args.model) if args.model else None  # before any I3D work: a run folder's seed
+    written = export_all(args.out, model_path=model, formats=args.format, int8=args.int8,
                          checkpoint=args.checkpoint, calibration=args.calibration)
     for path in written:
         print(path)
     return 0
 
 
+def _serve_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="monitor cameras: a web page, events in SQLite, alerts to webhooks and MQTT")
+    p.add_argument("sources", nargs="*", metavar="SOURCE|KEY=VALUE",
+                   help="video file, folder, URL, webcam index or synth:SEED (one camera each); "
+                        "key=value config overrides")
+    _config_option(p)
+    p.add_argument("--model", default=None, help="model.pt or its run folder (config: model_file)")
+    p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1; any other needs --token)")
+    p.add_argument("--port", type=int, default=None, help="default 8080 (0: any free port)")
+    p.add_argument("--data", default=None, help="folder for events.db and event pictures (default damvad-data)")
+    p.add_argument("--token", default=None, help="required on every request (also token_file, $DAMVAD_TOKEN)")
+    p.add_argument("--token-file", default=None, help="read the token from this file")
+    p.add_argument("--webhook", nargs="+", default=None, metavar="URL", help="POST every event as JSON here")
+    p.add_argument("--mqtt", default=None, metavar="HOST[:PORT]", help="publish events to this MQTT broker")
+    p.add_argument("--threshold", type=float, default=None, help="override the calibrated threshold")
+    p.add_argument("--close-after", type=float, default=None, help="seconds below threshold that end an event")
+    _backend_options(p)
+    p.add_argument("--crops", default=None, choices=["center", "5", "10"])
+    p.add_argument("--snippets-per-clip", type=int, default=None)
+    p.add_argument("--no-compile", action="store_true")
+    _device_option(p)
+    p.set_defaults(func=_cmd_serve, positionals="sources")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from damvad.cluster_connect import CONNECT_TIMEOUT_S
+
     parser = argparse.ArgumentParser(
         prog="damvad",
         description="Weakly-supervised video anomaly detection with the Dissimilarity Attention Module.",
@@ -331,8 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("extract", help="I3D snippet features for videos (resumable)")
     p.add_argument("inputs", nargs="*", metavar="INPUT|KEY=VALUE",
-                   help="video files, folders (searched recursively; a folder of images is one video, its frames) "
-                        "or .txt lists; key=value config overrides")
+                   help="videos, folders (searched recursively; one of images is a video) or .txt lists; key=value")
     _config_option(p)
     p.add_argument("--out", default=None, help="features folder (NAME.npy + NAME.json + manifest.csv)")
     p.add_argument("--crops", default=None, choices=["center", "5", "10"], help="default center")
@@ -346,6 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local: this machine; ray: every node of a Ray cluster (pip install 'damvad[cluster]')")
     p.add_argument("--address", default=None, help="Ray cluster: auto (the one this machine is part of) or "
                    "HOST:PORT; default $RAY_ADDRESS, else a new Ray instance on this machine")
+    p.add_argument("--connect-timeout", type=float, default=None, metavar="SECONDS",
+                   help="Ray: seconds for the cluster at --address to complete Ray's handshake "
+                   f"(default {CONNECT_TIMEOUT_S:g})")
     _device_option(p)
     p.add_argument("--batch-size", type=int, default=None,
                    help="clips per I3D call (default: 1 on the CPU, from the free memory on a GPU); above 1 or on "
@@ -414,8 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("detect", help="score a file, folder, RTSP/HTTP stream or webcam, live, with alerts")
     p.add_argument("sources", nargs="*", metavar="SOURCE|KEY=VALUE",
-                   help="video file, folder (its videos; a folder of images is one video), URL, or webcam index "
-                        "(0, 1, ...); key=value config overrides")
+                   help="video, folder (its videos; one of images is a video), URL, or webcam index; key=value")
     _config_option(p)
     p.add_argument("--model", default=None, help="model.pt or its run folder (config: model_file)")
     p.add_argument("--threshold", type=float, default=None, help="override the calibrated threshold")
@@ -435,25 +513,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_detect, positionals="sources")
 
+    _serve_parser(sub)
+
     p = sub.add_parser("config", help="show the merged config every stage would run with")
     p.add_argument("items", nargs="+", metavar="show [KEY=VALUE ...]", help="show, then key=value (every stage "
                    "that has the key) or stage.key=value overrides")
     _config_option(p)
     p.add_argument("--stage", default=None, help="only these stages, comma-separated (extract, train, evaluate, "
-                   "calibrate, detect, table1, diagnose)")
+                   "calibrate, detect, serve, table1, diagnose)")
     p.set_defaults(func=_cmd_config, positionals="items")
 
     p = sub.add_parser("benchmark", help="named synthetic benchmarks: prepare, summary, table1, diagnose; UCSD Ped2")
     p.add_argument("action", choices=["prepare", "summary", "table1", "diagnose", "ped2"],
                    help="prepare: videos + cached features; summary: per split; table1: every variant over "
-                        "seeds; diagnose: inside DAM's training on the dev split; ped2: UCSD Ped2's real frames, "
-                        "weakly-supervised protocol (random splits), takes no NAME")
+                        "seeds; diagnose: inside DAM's training on the dev split; ped2: UCSD Ped2 (no NAME)")
     p.add_argument("name", nargs="?", default=None, help="benchmark name (default synth-ucf-v1)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. split=dev seeds=[0,1]")
-    p.add_argument("--config", default=None,
-                   help="YAML file or shipped config (default: table1-NAME; ped2: benchmark-ped2)")
-    p.add_argument("--root", default=None, help="benchmark folder (default: <damvad cache>/benchmarks/NAME; "
-                   "ped2: the UCSD Ped2 frames, default $DAMVAD_UCSD_PED2 or ../shared/media/ucsd-ped2)")
+    p.add_argument("--config", default=None, help="YAML file or shipped config (default: table1-NAME, benchmark-ped2)")
+    p.add_argument("--root", default=None, help="benchmark folder (<damvad cache>/benchmarks/NAME); ped2: its frames")
+    p.add_argument("--splits", default=None, help="prepare: only these splits, comma-separated (e.g. train,dev "
+                   "while deciding; a killed or partial preparation continues where it stopped)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_benchmark, positionals="overrides")
 

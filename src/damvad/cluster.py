@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 import time
 import uuid
 from collections import deque
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from damvad import __version__
+from damvad.cluster_connect import CONNECT_TIMEOUT_S, check_cluster, import_ray
 from damvad.cluster_worker import FeatureWorker
 from damvad.extract import (
     ExtractorSpec,
@@ -54,21 +54,8 @@ from damvad.video import SNIPPET_LEN, VideoError, VideoInfo
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = "pip install 'damvad[cluster]'"
 MARKER_PREFIX = ".damvad-ray-"
 NODE_TRIES = 3  # a node whose workers fail to start this many times in a row is left out of the job
-
-
-def import_ray() -> Any:
-    """The ``ray`` module, or a RuntimeError that says how to install it."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise RuntimeError(
-            f"--engine ray needs Ray, which is not installed: {INSTALL_HINT} "
-            "(on the machine that starts the job and on every node of the cluster)"
-        ) from exc
-    return ray
 
 
 @dataclass(frozen=True)
@@ -152,21 +139,6 @@ def _cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0] if lines else ''}"
 
 
-def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
-    """Fail fast on a HOST:PORT where nothing listens (Ray itself retries for minutes)."""
-    if not address or address == "auto" or "://" in address or ":" not in address:
-        return
-    host, _, port = address.rpartition(":")
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
-            pass
-    except (OSError, ValueError) as exc:
-        raise RuntimeError(
-            f"no Ray cluster answers at {address} ({exc}); start one with `ray start --head --port PORT` "
-            "or pass --address auto on a node of a running cluster"
-        ) from exc
-
-
 def extract_on_ray(
     inputs: Any,
     out_dir: str | Path,
@@ -184,6 +156,7 @@ def extract_on_ray(
     cpus_per_worker: int = 0,
     max_attempts: int = 3,
     worker_wait_s: float = 600.0,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
     stride: int = SNIPPET_LEN,
     fps: float | None = None,
 ) -> ClusterReport:
@@ -192,7 +165,9 @@ def extract_on_ray(
     ``address``: ``"auto"`` (the cluster running on this machine), ``"HOST:PORT"``, or None
     (``$RAY_ADDRESS``, else a new single-machine Ray instance). Same files, same resume check and same
     report as :func:`damvad.extract.extract`; a video whose worker is lost is retried on another one, up
-    to ``max_attempts`` times. Raises RuntimeError when no worker starts within ``worker_wait_s``.
+    to ``max_attempts`` times. Raises RuntimeError when the cluster does not complete Ray's handshake within
+    ``connect_timeout_s`` (:func:`damvad.cluster_connect.check_cluster`) or no worker starts within
+    ``worker_wait_s``.
     """
     ray = import_ray()
     from damvad.utils import atomic_write_text, sha256_file
@@ -202,7 +177,7 @@ def extract_on_ray(
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
     if not ray.is_initialized():
-        _check_reachable(address)
+        check_cluster(address, connect_timeout_s)
     # workers run elsewhere (another cwd, another machine): they get absolute paths
     names = {n: p.absolute() for n, p in collect_videos(inputs).items()}
     ckpt = Path(checkpoint) if checkpoint is not None else fetch_i3d_checkpoint()

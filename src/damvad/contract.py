@@ -51,14 +51,19 @@ class FeatureContract:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FeatureContract:
+    def from_dict(cls, data: dict[str, Any], where: str = "feature contract") -> FeatureContract:
+        """The contract a file records; a damaged value is a ContractError naming ``where`` (the file)."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known and v is not None}
-        if "crops" in values:
-            values["crops"] = normalize_crops(values["crops"])
-        for key in ("snippet_len", "stride"):
-            if key in values:
-                values[key] = int(values[key])
+        try:
+            if "crops" in values:
+                values["crops"] = normalize_crops(values["crops"])
+            for key in ("snippet_len", "stride"):
+                if key in values:
+                    values[key] = int(values[key])
+        except (TypeError, ValueError) as exc:
+            raise ContractError(f"{where}: damaged feature contract ({exc}); train or calibrate the model "
+                                "again, or restore the file") from exc
         return cls(**values)
 
     def describe(self) -> str:
@@ -120,17 +125,17 @@ def model_contract(meta: dict[str, Any]) -> FeatureContract | None:
     """The contract a model file records; for a file written before contracts were recorded, the one its
     training provenance implies (warned), or None when nothing is known (warned)."""
     recorded = (meta.get("contract") or {}).get("features")
-    if recorded:
-        return FeatureContract.from_dict(recorded)
-    prov = meta.get("provenance") or {}
     where = meta.get("path", "model file")
+    if recorded:
+        return FeatureContract.from_dict(recorded, where)
+    prov = meta.get("provenance") or {}
     if prov.get("i3d_weights_sha256") or prov.get("feature_crops"):
         log.warning("%s: written before damvad recorded the feature contract; using the one its training "
                     "provenance implies (weights, crops, snippet length, precision; backend unknown)", where)
-        return FeatureContract(weights_sha256=str(prov.get("i3d_weights_sha256") or UNKNOWN),
-                               crops=normalize_crops(prov.get("feature_crops") or 1),
-                               snippet_len=int(prov.get("snippet_len") or SNIPPET_LEN),
-                               precision=str(prov.get("feature_precision") or UNKNOWN))
+        return FeatureContract.from_dict({"weights_sha256": str(prov.get("i3d_weights_sha256") or UNKNOWN),
+                                          "crops": prov.get("feature_crops") or 1,
+                                          "snippet_len": prov.get("snippet_len") or SNIPPET_LEN,
+                                          "precision": str(prov.get("feature_precision") or UNKNOWN)}, where)
     log.warning("%s: no feature contract recorded (an old model file); features are not checked against the "
                 "training ones, and defaults apply (centre crop, the backend's precision)", where)
     return None

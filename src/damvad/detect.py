@@ -14,6 +14,7 @@ import json
 import logging
 import sys
 import time
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,12 +25,14 @@ import numpy as np
 
 from damvad.clips import clip_scores_to_frames
 from damvad.contract import FeatureContract
+from damvad.frametimes import FALLBACK_FPS, FrameClock, timed_frames
 from damvad.scoring import ClipResult, StreamScorer
 from damvad.snippets import check_stride
 from damvad.video import (
     CROP_NAMES,
     SNIPPET_LEN,
     VIDEO_EXTENSIONS,
+    Snippet,
     VideoError,
     VideoInfo,
     find_videos,
@@ -62,27 +65,29 @@ class AlertTracker:
     stayed below it for ``close_after`` seconds (so one flickering score does not make many alerts)."""
 
     threshold: float
-    fps: float
+    fps: float  # for clips given without their times
     close_after: float = 2.0
     _open: AlertEvent | None = field(default=None, init=False)
-    _below_since: int | None = field(default=None, init=False)
+    _below_since: float | None = field(default=None, init=False)  # time
 
-    def update(self, clip: ClipResult, score: float) -> tuple[bool, AlertEvent | None]:
-        """(alert active after this clip, the event that just closed or None)."""
+    def update(self, clip: ClipResult, score: float,
+               times: tuple[float, float] | None = None) -> tuple[bool, AlertEvent | None]:
+        """(alert active after this clip, the event that just closed or None). ``times``: the clip's start and
+        end in seconds (from its frames' timestamps); default its frames at ``fps``."""
         closed = None
-        fps = self.fps or 25.0
+        fps = self.fps or FALLBACK_FPS
+        start, end = times if times is not None else (clip.start_frame / fps, clip.end_frame / fps)
         if score >= self.threshold:
             if self._open is None:
-                self._open = AlertEvent(clip.start_frame, clip.end_frame, score, clip.start_frame / fps,
-                                        clip.end_frame / fps)
+                self._open = AlertEvent(clip.start_frame, clip.end_frame, score, start, end)
             else:
-                self._open.end_frame, self._open.end_time = clip.end_frame, clip.end_frame / fps
+                self._open.end_frame, self._open.end_time = clip.end_frame, end
                 self._open.peak_score = max(self._open.peak_score, score)
             self._below_since = None
         elif self._open is not None:
             if self._below_since is None:
-                self._below_since = clip.start_frame
-            if (clip.end_frame - self._below_since) / fps >= self.close_after:
+                self._below_since = start
+            if end - self._below_since >= self.close_after:
                 closed, self._open, self._below_since = self._open, None, None
         return self._open is not None, closed
 
@@ -111,7 +116,7 @@ class DetectionRow:
 @dataclass
 class DetectionResult:
     source: str
-    fps: float
+    fps: float  # the declared (average) rate; times come from the frames' timestamps
     frames: int = 0
     rows: list[DetectionRow] = field(default_factory=list)
     events: list[AlertEvent] = field(default_factory=list)
@@ -119,6 +124,15 @@ class DetectionResult:
     error: str | None = None
     warning: str | None = None  # e.g. fewer frames decoded than the container declares
     device: str = ""  # where I3D and the head ran ("cpu", "cuda:0")
+    frame_times: array = field(default_factory=lambda: array("d"))  # each frame's time (s), kept with the rows
+    timing: str = "pts"  # where times come from: "pts", or "declared rate" (frames without timestamps)
+    variable_frame_rate: bool = False
+
+    def times(self) -> np.ndarray:
+        """Each frame's time in seconds (from the rows' frames at ``fps`` when the times were not kept)."""
+        if len(self.frame_times) == self.frames:
+            return np.asarray(self.frame_times, dtype=np.float64)
+        return np.arange(self.frames, dtype=np.float64) / (self.fps or FALLBACK_FPS)
 
     def _per_frame(self, field_name: str) -> np.ndarray:
         """Clip values painted onto frames as evaluate does (zeros when the rows were not kept)."""
@@ -191,12 +205,13 @@ def is_recording(source: str, info: VideoInfo | None = None) -> bool:
 
 
 def reconnecting_frames(source: str, policy: ReconnectPolicy | None = None, resume: bool | None = None,
-                        ) -> Iterator[np.ndarray]:
+                        clock: FrameClock | None = None) -> Iterator[np.ndarray]:
     """Frames of a URL, reopened after an error or a stall as ``policy`` allows.
 
     ``resume`` (default: :func:`is_recording`): the source restarts at frame 0 when reopened, so the
     frames already delivered are decoded again and dropped; frame numbers stay those of the recording, and
     a reconnect that brings no new frame counts as a failure. A live feed continues where it is.
+    ``clock`` gets each frame's timestamp (:mod:`damvad.frametimes`).
     """
     policy = policy or RECONNECT
     resume = is_recording(source) if resume is None else resume
@@ -206,7 +221,7 @@ def reconnecting_frames(source: str, policy: ReconnectPolicy | None = None, resu
     while True:
         seen = 0
         try:
-            for frame in iter_frames(source):
+            for frame in iter_frames(source, clock=clock):
                 seen += 1
                 if resume and seen <= delivered:
                     continue  # already delivered before the reconnect
@@ -291,7 +306,7 @@ class Detector:
             self.warnings += check_contract(expected, self.contract, "the model's training features", "detect")
         on_threshold = ((self.meta.get("threshold") or {}).get("features") or {}).get("contract")
         if on_threshold and threshold is None:
-            found = check_contract(FeatureContract.from_dict(on_threshold), self.contract,
+            found = check_contract(FeatureContract.from_dict(on_threshold, self.meta["path"]), self.contract,
                                    "the features the threshold was calibrated on", "detect")
             self.warnings += [w for w in found if w not in self.warnings]
 
@@ -304,90 +319,117 @@ class Detector:
         name: str | None = None,
         keep_rows: bool = True,
     ) -> DetectionResult:
-        """Score one source (file, folder of frames, URL, webcam index, or an iterator of RGB frames);
-        ``fps``: its frame rate when it has none of its own (a folder of frames, an iterator), or to
-        override a file's."""
+        """Score one source (file, folder of frames, URL, webcam index, or an iterator of RGB frames). Times
+        come from the frames' timestamps (:mod:`damvad.frametimes`); ``fps`` (default: the declared rate, else
+        25) is the fallback for frames without them (an iterator of frames, a folder of frames: always)."""
         import torch
 
-        info: VideoInfo | None = None
-        if isinstance(source, (str, Path)):
-            src = str(source)
-            label = name or src
-            try:
-                info = probe(src, fps)
-            except VideoError as exc:  # reported as this source's error; the caller goes on with the others
-                log.error("%s", exc)
-                return DetectionResult(label, float(fps or 25.0), error=str(exc))
-            fps = fps or info.fps or 25.0
-            planar = not is_live_source(src)  # files: planar frames, the fast path (damvad.video)
-            frames: Iterable[np.ndarray] = (iter_frames(src, planar=True) if planar
-                                            else reconnecting_frames(src, resume=is_recording(src, info)))
-        else:
-            label = name or "<frames>"
-            frames, planar = resize_frames(source), False
-        fps = float(fps or 25.0)
-        result = DetectionResult(label, fps, device=str(self.device))
-        scorer = StreamScorer(self.model, crops=len(CROP_NAMES[self.crops]), snippets_per_clip=self.snippets_per_clip)
-        alerts = AlertTracker(self.threshold, fps, self.close_after)
-        pending_arrival = 0.0
-        start = time.perf_counter()
-        last_print = 0.0
-        last_row: list[DetectionRow | None] = [None]  # kept even when rows are not (constant memory)
-
-        def emit(clip: ClipResult | None, arrived: float) -> None:
-            if clip is None:
-                return
-            active, closed = alerts.update(clip, clip.score)
-            if closed is not None:
-                result.events.append(closed)
-                if writer:
-                    writer.event(label, closed)
-            row = DetectionRow(label, clip.index, clip.start_frame, clip.end_frame, clip.start_frame / fps,
-                               clip.end_frame / fps, clip.score, clip.weighted, clip.clip_attention, active,
-                               (time.perf_counter() - arrived) * 1000.0)
-            if keep_rows:
-                result.rows.append(row)
-            last_row[0] = row
-            if writer:
-                writer.write(row)
-
+        try:
+            label, frames, planar, info, clock = self._open(source, fps, name)
+        except VideoError as exc:  # reported as this source's error; the caller goes on with the others
+            log.error("%s", exc)
+            return DetectionResult(name or str(source), float(fps or FALLBACK_FPS), error=str(exc))
+        run = _SourceRun(self, label, clock, writer, keep_rows, progress)
         try:
             # extraction's own path from frames to I3D inputs, two snippets ahead in a background thread
             for snip, x in preprocessed_snippets(label, self.crops, SNIPPET_LEN, prefetch=2, dtype=self.input_dtype,
-                                                 frames=frames, planar=planar, stride=self.stride):
+                                                 frames=timed_frames(frames, clock), planar=planar,
+                                                 stride=self.stride):
                 with torch.inference_mode():
                     maps = self.feature_fn(torch.from_numpy(x))
-                maps = maps.float().cpu().numpy() if hasattr(maps, "cpu") else np.asarray(maps, np.float32)
-                pending_arrival = snip.arrived  # latency: from the snippet's last frame to its score
-                emit(scorer.push(maps, snip.start, snip.end), snip.arrived)
-                result.frames = snip.end
-                now = time.perf_counter()
-                r = last_row[0]
-                if progress and now - last_print > 1.0 and r is not None:
-                    last_print = now
-                    rate = result.frames / (now - start)
-                    sys.stderr.write(f"\r{label}: {result.frames} frames, {rate:.1f} frames/s "
-                                     f"({rate / fps:.1f}x real time), latency {r.latency_ms:.0f} ms, "
-                                     f"score {r.score:.3f}{' ALERT' if r.alert else ''}   ")
-                    sys.stderr.flush()
+                run.snippet(snip, maps.float().cpu().numpy() if hasattr(maps, "cpu") else np.asarray(maps, np.float32))
         except VideoError as exc:
-            result.error = str(exc)
+            run.result.error = str(exc)
             log.error("%s", exc)
         else:
-            result.warning = info.frame_count_warning(result.frames) if info is not None else None
-            if result.warning:
-                log.warning("%s: %s", label, result.warning)
+            run.result.warning = info.frame_count_warning(run.result.frames) if info is not None else None
+            if run.result.warning:
+                log.warning("%s: %s", label, run.result.warning)
         finally:
-            emit(scorer.flush(), pending_arrival)  # a stream that ends mid-clip still gets its score
-            event = alerts.finish()
-            if event is not None:
-                result.events.append(event)
-                if writer:
-                    writer.event(label, event)
-            result.seconds = time.perf_counter() - start
-            if progress:
-                sys.stderr.write("\n")
-        return result
+            run.finish()
+        return run.result
+
+    def _open(self, source: str | Path | Iterable[np.ndarray], fps: float | None,
+              name: str | None) -> tuple[str, Iterable[np.ndarray], bool, VideoInfo | None, FrameClock]:
+        """(label, frames, planar, info, clock) of a source; a VideoError when it cannot be opened."""
+        if not isinstance(source, (str, Path)):
+            label = name or "<frames>"
+            return label, resize_frames(source), False, None, FrameClock(float(fps or FALLBACK_FPS), label)
+        src = str(source)
+        label = name or src
+        info = probe(src, fps)  # a folder of frames takes its rate from fps
+        clock = FrameClock(float(fps or info.fps or FALLBACK_FPS), label)
+        if not is_live_source(src):  # files: planar frames, the fast path (damvad.video)
+            return label, iter_frames(src, planar=True, clock=clock), True, info, clock
+        return label, reconnecting_frames(src, resume=is_recording(src, info), clock=clock), False, info, clock
+
+
+class _SourceRun:
+    """One source being scored: its rows, alerts and progress line, one snippet at a time."""
+
+    def __init__(self, det: Detector, label: str, clock: FrameClock, writer: RowWriter | None, keep_rows: bool,
+                 progress: bool) -> None:
+        self.label, self.clock, self.writer, self.keep_rows, self.progress = label, clock, writer, keep_rows, progress
+        self.result = DetectionResult(label, clock.fps, device=str(det.device))
+        self.scorer = StreamScorer(det.model, crops=len(CROP_NAMES[det.crops]), snippets_per_clip=det.snippets_per_clip)
+        self.alerts = AlertTracker(det.threshold, clock.fps, det.close_after)
+        self.bounds: dict[int, float] = {}  # snippet boundary (frame) -> time (s), for clips still to come
+        self.last_row: DetectionRow | None = None  # kept even when rows are not (constant memory)
+        self.arrived = 0.0
+        self.start = self.last_print = time.perf_counter()
+
+    def snippet(self, snip: Snippet, maps: np.ndarray) -> None:
+        """Score one snippet's maps; a row when that completes a clip."""
+        times, end = self.clock.take(snip.end - self.result.frames)  # the frames it adds (snippets may overlap)
+        self.bounds[self.result.frames] = times[0]  # the first new frame's own time (the previous end's estimate)
+        self.bounds[snip.end] = end
+        if self.keep_rows:
+            self.result.frame_times.extend(times)
+        self.arrived = snip.arrived  # latency: from the snippet's last frame to its score
+        self.emit(self.scorer.push(maps, snip.start, snip.end))
+        self.result.frames = snip.end
+        now = time.perf_counter()
+        r = self.last_row
+        if self.progress and now - self.last_print > 1.0 and r is not None:
+            self.last_print = now
+            rate = self.result.frames / (now - self.start)
+            sys.stderr.write(f"\r{self.label}: {self.result.frames} frames, {rate:.1f} frames/s "
+                             f"({end / (now - self.start):.1f}x real time), latency {r.latency_ms:.0f} ms, "
+                             f"score {r.score:.3f}{' ALERT' if r.alert else ''}   ")
+            sys.stderr.flush()
+
+    def emit(self, clip: ClipResult | None) -> None:
+        if clip is None:
+            return
+        start, end = self.bounds[clip.start_frame], self.bounds[clip.end_frame]
+        for frame in [f for f in self.bounds if f < clip.end_frame]:  # constant memory
+            del self.bounds[frame]
+        active, closed = self.alerts.update(clip, clip.score, (start, end))
+        if closed is not None:
+            self.event(closed)
+        row = DetectionRow(self.label, clip.index, clip.start_frame, clip.end_frame, start, end, clip.score,
+                           clip.weighted, clip.clip_attention, active, (time.perf_counter() - self.arrived) * 1000.0)
+        if self.keep_rows:
+            self.result.rows.append(row)
+        self.last_row = row
+        if self.writer:
+            self.writer.write(row)
+
+    def event(self, event: AlertEvent) -> None:
+        self.result.events.append(event)
+        if self.writer:
+            self.writer.event(self.label, event)
+
+    def finish(self) -> None:
+        """A stream that ends mid-clip still gets its score; an open alert is closed."""
+        self.emit(self.scorer.flush())
+        event = self.alerts.finish()
+        if event is not None:
+            self.event(event)
+        self.result.timing, self.result.variable_frame_rate = self.clock.timing, self.clock.variable
+        self.result.seconds = time.perf_counter() - self.start
+        if self.progress:
+            sys.stderr.write("\n")
 
 
 def _contract_backend(expected: FeatureContract | None, backend: str | None,
@@ -422,9 +464,10 @@ def write_report(result: DetectionResult, out_dir: str | Path, threshold: float,
         paths["timeline"] = str(timeline_plot(
             result.frame_scores(), out / f"{stem}_timeline.png", title=f"{stem}: live anomaly score",
             clip_attention=result.frame_clip_attention(), threshold=threshold,
-            events=[(e.start_frame, e.end_frame) for e in result.events], fps=result.fps))
+            events=[(e.start_frame, e.end_frame) for e in result.events], times=result.times()))
     atomic_write_json(out / f"{stem}_events.json", {
         "source": result.source, "threshold": threshold, "frames": result.frames, "fps": result.fps,
+        "timing": result.timing, "variable_frame_rate": result.variable_frame_rate,
         "events": [asdict(e) for e in result.events], "error": result.error, "device": result.device})
     paths["events"] = str(out / f"{stem}_events.json")
     if video_path is not None and Path(video_path).exists() and result.frames:
@@ -434,7 +477,7 @@ def write_report(result: DetectionResult, out_dir: str | Path, threshold: float,
 
 def annotate_video(video_path: str | Path, result: DetectionResult, out_path: str | Path, threshold: float) -> Path:
     """Copy of the video (a file or a folder of frames) with a score bar (bottom) and a red border while an
-    alert is open."""
+    alert is open, each frame at its time in the source (a variable frame rate stays one)."""
     scores = result.frame_scores()
     in_alert = np.zeros(result.frames, dtype=bool)
     for e in result.events:
@@ -460,7 +503,7 @@ def annotate_video(video_path: str | Path, result: DetectionResult, out_path: st
                     (230, 30, 30), (230, 30, 30)
             yield img
 
-    write_video(out_path, annotated(), result.fps or 25)
+    write_video(out_path, annotated(), result.fps or FALLBACK_FPS, times=result.times())  # the source's timing
     return Path(out_path)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from damvad.contract import check_contract, contract_of_records, model_contract, model_snippets_per_clip
 from damvad.datasets import check_features, get_dataset
 from damvad.metrics import evaluate_scores, false_alarm_rate, roc_curve_points
-from damvad.modelfile import load_model, read_model_file
+from damvad.modelfile import load_model, read_model_file, run_model_files
 from damvad.scoring import VideoScores, score_video
 from damvad.store import FeatureStore
 from damvad.utils import atomic_write_json, provenance
@@ -53,18 +53,8 @@ class EvalConfig:
 
 
 def find_model_files(runs: list[str]) -> list[Path]:
-    out: list[Path] = []
-    for item in runs:
-        path = Path(item)
-        if path.is_file():
-            out.append(path)
-        elif (path / "model.pt").is_file():
-            out.append(path / "model.pt")
-        elif path.is_dir() and sorted(path.glob("*/model.pt")):
-            out.extend(sorted(path.glob("*/model.pt")))
-        else:
-            raise FileNotFoundError(f"{path}: no model.pt in it or its seed folders")
-    return out
+    """Every model of ``runs`` (files, seed folders, run folders: every seed)."""
+    return [path for item in runs for path in run_model_files(item)]
 
 
 def run_label(path: Path) -> str:

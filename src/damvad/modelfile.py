@@ -33,12 +33,40 @@ def save_model_file(path: str | Path, model: DAMModel, meta: dict[str, Any]) -> 
     return Path(path)
 
 
-def read_model_file(path: str | Path) -> dict[str, Any]:
+MODEL_NAME = "model.pt"  # the model file inside a seed folder
+
+
+def run_model_files(path: str | Path) -> list[Path]:
+    """Every model file ``path`` stands for: the file itself, a seed folder's ``model.pt``, or a run folder's
+    ``*/model.pt`` (one per seed, sorted). The one reading of "a model file or its run folder" that
+    evaluate (every seed), calibrate, detect and export (one seed: :func:`resolve_model_file`) share."""
     path = Path(path)
+    if path.is_file():
+        return [path]
+    if (path / MODEL_NAME).is_file():
+        return [path / MODEL_NAME]
     if path.is_dir():
-        path = path / "model.pt"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no model file (train one with `damvad train`)")
+        found = sorted(path.glob(f"*/{MODEL_NAME}"))
+        if found:
+            return found
+        raise FileNotFoundError(f"{path}: no {MODEL_NAME} in it or its seed folders (train one with `damvad train`)")
+    raise FileNotFoundError(f"{path}: no model file (train one with `damvad train`)")
+
+
+def resolve_model_file(path: str | Path) -> Path:
+    """The one model file ``path`` names: the file, or the model of a run folder's only seed; a run folder with
+    several seeds is an error that lists them (a command that uses one model must be told which)."""
+    found = run_model_files(path)
+    if len(found) > 1:
+        seeds = ", ".join(str(p) for p in found)
+        raise ValueError(f"{path}: a run folder with {len(found)} seeds ({seeds}); give one of them, e.g. "
+                         f"{found[0]} (`damvad evaluate {path}` compares them on held-out or test videos)")
+    return found[0]
+
+
+def read_model_file(path: str | Path) -> dict[str, Any]:
+    """The model file ``path`` names (:func:`resolve_model_file`) as a dict; ``path`` (key) is the file read."""
+    path = resolve_model_file(path)
     payload = load_torch_file(path, "a damvad model file")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not a damvad model file (format {FORMAT} expected)")

@@ -57,12 +57,13 @@ def timeline_plot(
     clip_attention: np.ndarray | None = None,
     threshold: float | None = None,
     events: Sequence[tuple[int, int]] = (),
-    fps: float | None = None,
+    times: np.ndarray | None = None,
 ) -> Path:
-    """Per-frame score (and Clip_A) with ground-truth frames shaded and alert events marked."""
+    """Per-frame score (and Clip_A) with ground-truth frames shaded and alert events marked; against each
+    frame's time in seconds when ``times`` are given (detect: from the frames' timestamps), else frames."""
     plt = _plt()
     n = len(scores)
-    x = np.arange(n) / fps if fps else np.arange(n)
+    x = np.asarray(times, dtype=np.float64) if times is not None else np.arange(n)
     fig, ax = plt.subplots(figsize=(8, 2.6))
     if ground_truth is not None:
         for i, (s, e) in enumerate(_spans(ground_truth)):
@@ -77,7 +78,7 @@ def timeline_plot(
     if threshold is not None:
         ax.axhline(threshold, c="k", lw=0.8, ls=":", label=f"threshold {threshold:.3f}")
     ax.set(ylim=(-0.02, 1.05), xlim=(x[0], x[-1] if n > 1 else 1), title=title,
-           xlabel="seconds" if fps else "frame", ylabel="score")
+           xlabel="seconds" if times is not None else "frame", ylabel="score")
     ax.legend(loc="upper left", fontsize=7, ncol=5, framealpha=0.8)
     ax.grid(alpha=0.3)
     return _save(fig, path)

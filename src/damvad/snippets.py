@@ -1,4 +1,4 @@
-"""Where a video's snippets lie, and which frames each score is given to: the one definition.
+"""Where a video's snippets lie, how frames are cut into them, and which frames each score is given to.
 
 **Layout.** Snippets of ``snippet_len`` (64) frames start every ``stride`` frames (1 <= stride <= 64):
 ``[0, 64), [s, s + 64), [2s, 2s + 64) ...`` as long as they fit. Then the tail (:func:`tail_snippet`):
@@ -23,7 +23,15 @@ previous score: no look-ahead, a delay of at most one stride (64 frames for the 
 
 from __future__ import annotations
 
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
+
+SNIPPET_LEN = 64  # frames per I3D snippet: the one definition (damvad.video and damvad.clips re-export it)
 
 
 def check_stride(stride: int | None, snippet_len: int) -> int:
@@ -72,3 +80,47 @@ def owned_frame_ranges(ranges: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     owned_from = np.concatenate([[0], ends[:-1]])
     bounds = np.asarray(bounds, dtype=np.int64)
     return np.stack([owned_from[bounds[:, 0]], ends[bounds[:, 1] - 1]], axis=1)
+
+
+@dataclass
+class Snippet:
+    """64 preprocessed frames and the true frame range [start, end) they come from."""
+
+    index: int
+    start: int
+    end: int  # exclusive; end - start < 64 for a padded last snippet
+    frames: np.ndarray  # (64, H, W, 3) uint8, resized; (64, 3, H, W) when planar
+    planar: bool = False
+    arrived: float = 0.0  # time.perf_counter() when its last frame arrived (detect's latency starts there)
+
+
+def iter_snippets(
+    frames: Iterable[np.ndarray], snippet_len: int = SNIPPET_LEN, source: Any = "<frames>", planar: bool = False,
+    stride: int | None = None,
+) -> Iterator[Snippet]:
+    """Cut frames into snippets of ``snippet_len`` every ``stride`` frames (default ``snippet_len``:
+    non-overlapping), each yielded as soon as its last frame arrives, then the tail snippet of
+    :func:`tail_snippet` once the frames end: the layout of :func:`snippet_ranges`. A snippet shorter than
+    ``snippet_len`` (the default stride's last one, or a video shorter than one snippet) is padded by
+    repeating its last frame. Zero frames is an error. ``planar`` says the frames are (3, H, W) (from
+    ``iter_frames(..., planar=True)``)."""
+    step = check_stride(stride, snippet_len)
+    recent: deque[np.ndarray] = deque(maxlen=snippet_len)  # the last snippet_len frames
+    seen, next_start, index = 0, 0, 0
+    for frame in frames:
+        recent.append(frame)
+        seen += 1
+        if seen == next_start + snippet_len:
+            yield Snippet(index, next_start, seen, np.stack(recent), planar, time.perf_counter())
+            index += 1
+            next_start += step
+    if seen == 0:
+        from damvad.video import VideoError
+
+        raise VideoError(source, "no frames could be decoded (empty or unreadable video)")
+    tail = tail_snippet(seen, snippet_len, step, next_start - step + snippet_len if index else 0)
+    if tail is not None:
+        start, end = tail
+        buf = list(recent)[len(recent) - (end - start):]
+        buf.extend([buf[-1]] * (snippet_len - len(buf)))
+        yield Snippet(index, start, end, np.stack(buf), planar, time.perf_counter())

@@ -9,6 +9,7 @@
     evaluate: {protocols: [offline, online]}
     calibrate: {far: 0.01}
     detect: {close_after: 2.0}
+    serve: {port: 8080, cameras: [{name: door, source: "rtsp://..."}]}
 
 A stage reads its own top-level keys, then its section (which wins); it ignores the keys only other
 stages know, and any key no stage knows is an error naming the file. Every subcommand accepts
@@ -28,6 +29,8 @@ from typing import Any, ClassVar
 
 import yaml
 
+from damvad.backends import ALL_PRECISIONS
+from damvad.cluster_connect import CONNECT_TIMEOUT_S
 from damvad.config import (
     COMMAND_LINE,
     ConfigError,
@@ -45,12 +48,13 @@ STAGES: dict[str, str] = {
     "evaluate": "damvad.evaluate:EvalConfig",
     "calibrate": "damvad.stages:CalibrateConfig",
     "detect": "damvad.stages:DetectConfig",
+    "serve": "damvad.serve.config:ServeConfig",
     "table1": "damvad.benchmark.table1:Table1Config",
     "diagnose": "damvad.benchmark.diagnose:DiagnoseConfig",
 }
 CROPS = ("center", "5", "10")
 STRIDES = f"[1, {SNIPPET_LEN}]"  # a larger stride would leave frames no snippet covers
-PRECISIONS = ("fp32", "bf16", "int8")
+PRECISIONS = ALL_PRECISIONS  # fp16 among them: refused on the CPU with its reason (damvad.backends.resolve)
 BACKENDS = ("openvino", "torch")
 
 
@@ -68,6 +72,7 @@ class ExtractConfig:
     calibration: list[str] | None = None  # int8 calibration videos
     engine: str = "local"
     address: str | None = None
+    connect_timeout: float = CONNECT_TIMEOUT_S  # seconds for a Ray cluster to complete Ray's handshake
     cpus_per_worker: int = 0
     device: str | None = None  # auto | cpu | cuda[:N]; None: auto (damvad.device)
     batch_size: int | None = None  # clips per I3D call; None: 1 on the CPU, from free memory on a GPU
@@ -77,7 +82,8 @@ class ExtractConfig:
 
     limits: ClassVar[dict[str, str | tuple]] = {
         "crops": CROPS, "backend": BACKENDS, "precision": PRECISIONS, "dtype": ("float32", "float16"),
-        "engine": ("local", "ray"), "cpus_per_worker": "[0, inf)", "stride": STRIDES, "fps": "(0, inf)",
+        "engine": ("local", "ray"), "cpus_per_worker": "[0, inf)", "connect_timeout": "(0, inf)",
+        "stride": STRIDES, "fps": "(0, inf)",
     }
 
     def __post_init__(self) -> None:
@@ -102,14 +108,12 @@ class CalibrateConfig:
 
 
 @dataclass
-class DetectConfig:
-    sources: list[str] = field(default_factory=list)
+class LiveConfig:
+    """The live detector's settings (:class:`damvad.detect.Detector`), shared by ``detect`` and ``serve``."""
+
     model_file: str = ""
     threshold: float | None = None  # None: the calibrated one
     close_after: float = 2.0
-    output: str | None = None
-    format: str | None = None
-    report: str | None = None
     backend: str | None = None  # None: the model's training features' (damvad.contract)
     precision: str | None = None  # idem
     calibration: list[str] | None = None
@@ -121,12 +125,33 @@ class DetectConfig:
     fps: float | None = None  # frame rate of folders of frames; None: assumed, warned
 
     limits: ClassVar[dict[str, str | tuple]] = {
-        "crops": CROPS, "backend": BACKENDS, "precision": PRECISIONS, "format": ("csv", "jsonl"),
-        "close_after": "[0, inf)", "snippets_per_clip": "[1, inf)", "stride": STRIDES, "fps": "(0, inf)",
+        "crops": CROPS, "backend": BACKENDS, "precision": PRECISIONS, "close_after": "[0, inf)",
+        "snippets_per_clip": "[1, inf)", "stride": STRIDES, "fps": "(0, inf)",
     }
 
     def __post_init__(self) -> None:
         check_fields(self)
+
+    def detector(self, feature_fn: Any = None) -> Any:
+        """The :class:`damvad.detect.Detector` these settings describe (``feature_fn``: a stand-in I3D)."""
+        from damvad.detect import Detector
+
+        if not self.model_file:
+            raise ValueError("a model file is needed (--model, or `model_file` in the config)")
+        return Detector(self.model_file, precision=self.precision, crops=self.crops,
+                        snippets_per_clip=self.snippets_per_clip, threshold=self.threshold,
+                        close_after=self.close_after, compile=self.compile, feature_fn=feature_fn,
+                        backend=self.backend, calibration=self.calibration, device=self.device, stride=self.stride)
+
+
+@dataclass
+class DetectConfig(LiveConfig):
+    sources: list[str] = field(default_factory=list)
+    output: str | None = None
+    format: str | None = None
+    report: str | None = None
+
+    limits: ClassVar[dict[str, str | tuple]] = {**LiveConfig.limits, "format": ("csv", "jsonl")}
 
 
 def stage_class(stage: str) -> type:

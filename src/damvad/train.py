@@ -47,6 +47,14 @@ log = logging.getLogger(__name__)
 
 Monitor = Callable[[DAMModel, int], dict[str, Any]]  # (model, iteration) -> extra history fields
 
+# How the kept model is chosen. average: a fixed budget, keeping the mean of the weights of every step in
+# its last (1 - average_from) share (Polyak / SWA averaging): no held-out set needed, and no untrained
+# checkpoint can win. last: the last step's weights. val_auc: the checkpoint with the best video-level AUC
+# of held-out training videos (the released code selected on the test set; this is its honest form, and
+# noise below MIN_VAL_PER_CLASS held-out videos of each class -- see benchmarks/README.md).
+SELECTIONS = ("average", "last", "val_auc")
+MIN_VAL_PER_CLASS = 25
+
 
 @dataclass
 class TrainConfig:
@@ -68,8 +76,9 @@ class TrainConfig:
     weight_l2: float = 1e-3
     activity_l2: float = 0.01
     crops: str = "center"  # center: crop 0 (the paper trains on it) | each: a random crop per sampled video
-    val_fraction: float = 0.1  # held-out training videos for selection; 0 -> fixed budget
-    selection: str = "val_auc"  # val_auc | last
+    val_fraction: float = 0.1  # held-out training videos (threshold calibration; selection with val_auc)
+    selection: str = "average"  # average (weights averaged over the budget's tail) | last | val_auc
+    average_from: float = 0.5  # selection=average: average the weights of every step after this fraction
     eval_every: int = 100
     checkpoint_every: int = 100
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -86,7 +95,8 @@ class TrainConfig:
         "iterations": "[1, inf)", "lr": "(0, inf)", "lambda_smooth": "[0, inf)", "lambda_sparse": "[0, inf)",
         "weight_l2": "[0, inf)", "activity_l2": "[0, inf)", "val_fraction": "[0, 1)", "eval_every": "[1, inf)",
         "checkpoint_every": "[1, inf)", "split_seed": "[0, inf)", "seeds": "[0, inf)", "threads": "[0, inf)",
-        "pairing": ("all_pairs", "paired"), "crops": ("each", "center"), "selection": ("val_auc", "last"),
+        "pairing": ("all_pairs", "paired"), "crops": ("each", "center"), "selection": SELECTIONS,
+        "average_from": "[0, 1)",
         "reduction": ("mean", "released"), "max_train_videos": "[0, inf)",
     }
 
@@ -96,8 +106,8 @@ class TrainConfig:
             raise ValueError(f"crops must be 'each' or 'center', got {self.crops!r}")
         if self.reduction not in ("mean", "released"):
             raise ValueError(f"reduction must be 'mean' or 'released', got {self.reduction!r}")
-        if self.selection not in ("val_auc", "last"):
-            raise ValueError(f"selection must be 'val_auc' or 'last', got {self.selection!r}")
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if isinstance(self.seeds, int):
@@ -215,11 +225,24 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] = {"metric": -math.inf, "iteration": 0}
         self.best_state: dict[str, torch.Tensor] | None = None
+        self.average: dict[str, torch.Tensor] | None = None  # selection=average: the running mean of the weights
+        self.averaged = 0  # steps in it
         val_labels = data.labels[self.val_idx]
         self.selection = cfg.selection
-        if self.selection == "val_auc" and (len(self.val_idx) == 0 or val_labels.min() == val_labels.max()):
-            log.warning("held-out set has no videos of both classes: training a fixed budget instead")
-            self.selection = "last"
+        self.has_val = len(self.val_idx) > 0 and val_labels.min() != val_labels.max()
+        if self.selection == "val_auc" and not self.has_val:
+            log.warning("held-out set has no videos of both classes: keeping the weights averaged over the budget's "
+                        "tail instead (selection=average)")
+            self.selection = "average"
+        self.selection_warning = ""
+        if self.selection == "val_auc" and min(np.bincount(val_labels, minlength=2)) < MIN_VAL_PER_CLASS:
+            counts = np.bincount(val_labels, minlength=2)
+            self.selection_warning = (
+                f"selection=val_auc on {counts[0]} normal + {counts[1]} anomalous held-out videos is unreliable "
+                f"(fewer than {MIN_VAL_PER_CLASS} of each class: its AUC moves in steps of "
+                f"{1 / max(counts[0] * counts[1], 1):.3f}, and a chance peak keeps an early, untrained checkpoint): "
+                "consider selection=average")
+            log.warning(self.selection_warning)
         self.anom = self.train_idx[data.labels[self.train_idx] == 1]
         self.norm = self.train_idx[data.labels[self.train_idx] == 0]
 
@@ -243,6 +266,8 @@ class Trainer:
             "history": self.history,
             "best": self.best,
             "best_state": self.best_state,
+            "average": self.average,
+            "averaged": self.averaged,
             "config_yaml": dump_config(self.cfg),
             "devices": self.devices,
         }
@@ -275,6 +300,8 @@ class Trainer:
             self.history = list(ckpt["history"])
             self.best = dict(ckpt["best"])
             self.best_state = ckpt["best_state"]
+            self.average = ckpt.get("average")  # checkpoints from before averaging have none
+            self.averaged = int(ckpt.get("averaged", 0))
             before = [str(d) for d in ckpt.get("devices") or []]
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise LoadError(f"{self.checkpoint_path}: damaged training checkpoint ({type(exc).__name__}: {exc}); "
@@ -320,7 +347,24 @@ class Trainer:
             self._grads = grad_norms(self.model)
         self.optimizer.step()
         self.iteration += 1
+        if self.selection == "average" and self.iteration > self.average_start:
+            self._accumulate()
         return {**loss.as_floats(), "regularization": float(reg.detach()), "objective": float(total.detach())}
+
+    @property
+    def average_start(self) -> int:
+        """The last step left out of the average: every later step's weights are averaged."""
+        return int(math.floor(self.cfg.average_from * self.cfg.iterations))
+
+    @torch.no_grad()
+    def _accumulate(self) -> None:
+        state = self.model.state_dict()
+        self.averaged += 1
+        if self.average is None:
+            self.average = {k: v.detach().float().clone() for k, v in state.items()}
+            return
+        for k, v in state.items():
+            self.average[k] += (v.detach().float() - self.average[k]) / self.averaged
 
     def inspect(self) -> dict[str, float]:
         """:func:`damvad.diagnostics.head_stats` on the held-out videos (else the training videos), crop 0."""
@@ -363,8 +407,9 @@ class Trainer:
                     row.update(self.inspect())
                 if self.monitor is not None:
                     row.update(self.monitor(self.model, it))
-                if self.selection == "val_auc":
+                if self.has_val:  # recorded whatever the selection: a diagnostic of the run
                     row["val_video_auc"] = self.validate()
+                if self.selection == "val_auc":
                     # ties go to the later, longer-trained model (a small held-out set saturates early)
                     if row["val_video_auc"] >= self.best["metric"]:
                         self.best = {"metric": row["val_video_auc"], "iteration": it}
@@ -379,13 +424,26 @@ class Trainer:
         return self.finish(time.perf_counter() - start)
 
     def finish(self, seconds: float = 0.0) -> dict[str, Any]:
+        """Load the kept weights (the rule's choice), write ``model.pt`` and ``result.json``; the rule and its
+        inputs are recorded in both (``selection``, ``rule``)."""
+        rule = {"selection": self.selection, "configured": self.cfg.selection, "iterations": self.cfg.iterations,
+                "held_out_videos": int(len(self.val_idx)), "training_videos": int(len(self.train_idx))}
         if self.selection == "val_auc" and self.best_state is not None:
             self.model.load_state_dict(self.best_state)
             chosen = {"selection": "val_auc", "iteration": self.best["iteration"],
                       "val_video_auc": self.best["metric"], "held_out_videos": int(len(self.val_idx))}
+        elif self.selection == "average" and self.average is not None:
+            self.model.load_state_dict({k: v.to(self.model.state_dict()[k].dtype) for k, v in self.average.items()})
+            chosen = {"selection": "average", "iteration": self.iteration,
+                      "averaged_steps": self.averaged, "averaged_from": self.average_start + 1}
+            rule["average_from"] = self.cfg.average_from
         else:
             chosen = {"selection": "last", "iteration": self.iteration,
-                      "reason": "fixed budget" if self.cfg.selection == "last" else "no usable held-out set"}
+                      "reason": "fixed budget" if self.cfg.selection == "last" else "no step to average"}
+        if self.has_val and chosen["selection"] != "val_auc":
+            chosen["val_video_auc"] = self.validate()  # of the kept model: a diagnostic, not a choice
+        if self.selection_warning:
+            chosen["warning"] = self.selection_warning
         result = {
             "seed": self.seed,
             "variant": self.cfg.variant,
@@ -395,6 +453,7 @@ class Trainer:
             "device": str(self.device),
             "devices": self.devices,  # every device the run trained on, in order (a resumed run may move)
             **chosen,
+            "rule": rule,
         }
         save_model_file(self.run_dir / "model.pt", self.model, {
             "num_clips": self.cfg.num_clips,

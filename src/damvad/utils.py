@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -82,11 +83,35 @@ def _publish(tmp: str, path: Path) -> None:
     os.replace(tmp, path)
 
 
+_SHORT_WRITE = re.compile(r"^(\d+) requested and (\d+) written$")  # numpy's words for a write cut short
+FULL_BELOW = 1 << 20  # bytes free under which a write cut short is put down to a full disk
+
+
 def _named(exc: OSError, path: Path) -> OSError:
-    """The same OS error with the file it was writing named (a full disk says which file did not fit)."""
+    """The same OS error with the file it was writing named (a full disk says which file did not fit).
+
+    numpy's ``tofile`` reports a write cut short as "N requested and M written", without an errno: it
+    becomes ENOSPC when the disk holding ``path`` is full (checked before the partial file is removed),
+    else an EIO that says what happened (a quota, a network filesystem)."""
+    short = _SHORT_WRITE.match(str(exc)) if exc.errno is None else None
+    if short is not None:
+        detail = f"{short.group(1)} items requested, {short.group(2)} written"
+        if _free_bytes(path.parent) < FULL_BELOW:
+            return OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({detail})", str(path))
+        return OSError(errno.EIO, f"write cut short ({detail}): over a disk quota, or a network filesystem "
+                                  "that failed?", str(path))
     if exc.filename is not None or exc.errno is None:
         return exc
     return type(exc)(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
+
+
+def _free_bytes(folder: Path) -> int:
+    """Bytes an unprivileged writer may still use in ``folder``'s filesystem (0 when it cannot be told)."""
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):  # no statvfs on Windows
+        return 0
+    return st.f_bavail * st.f_frsize
 
 
 @contextlib.contextmanager
@@ -106,10 +131,11 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[BinaryIO]
             os.fsync(fh.fileno())
         _publish(tmp, path)
     except BaseException as exc:
+        named = _named(exc, path) if isinstance(exc, OSError) else None  # (a full disk is seen before the unlink)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise _named(exc, path) from exc
+        if named is not None:
+            raise named from exc
         raise
 
 

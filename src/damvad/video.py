@@ -19,19 +19,19 @@ from __future__ import annotations
 import os
 import queue
 import threading
-import time
-from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from damvad.snippets import check_stride, tail_snippet
+from damvad.snippets import SNIPPET_LEN, Snippet, check_stride, iter_snippets  # noqa: F401  (damvad.video's API)
 
-SNIPPET_LEN = 64  # frames per I3D snippet: the one definition (damvad.clips imports it)
+if TYPE_CHECKING:
+    from damvad.frametimes import FrameClock
+
 RESIZE_SHORT = 256
 CROP = 224
 NETWORK_TIMEOUT = (10.0, 10.0)  # seconds to open a URL, and without data before a read gives up (a stall)
@@ -82,18 +82,6 @@ class VideoInfo:
         return None
 
 
-@dataclass
-class Snippet:
-    """64 preprocessed frames and the true frame range [start, end) they come from."""
-
-    index: int
-    start: int
-    end: int  # exclusive; end - start < 64 for a padded last snippet
-    frames: np.ndarray  # (64, H, W, 3) uint8, resized; (64, 3, H, W) when planar
-    planar: bool = False
-    arrived: float = 0.0  # time.perf_counter() when its last frame arrived (detect's latency starts there)
-
-
 def normalize_crops(crops: str | int) -> str:
     key = str(crops).lower()
     if key in ("1", "centre", "center"):
@@ -131,6 +119,9 @@ def _open(source: str | int | os.PathLike, options: dict[str, str] | None = None
         src = str(path)
     try:
         container = av.open(src, format=fmt, options=options or {}, timeout=NETWORK_TIMEOUT)
+    except av.error.ExitError as exc:  # FFmpeg gave up on PyAV's timeout
+        raise VideoError(source, f"no answer within {NETWORK_TIMEOUT[0]:.0f} s while opening it (is the "
+                                 "address right, the server or camera up?)") from exc
     except Exception as exc:  # PyAV raises many FFmpeg error types
         raise VideoError(source, f"cannot open as a video ({type(exc).__name__}: {exc})") from exc
     if not container.streams.video:
@@ -212,13 +203,16 @@ def iter_frames(
     short_side: int | None = RESIZE_SHORT,
     info: VideoInfo | None = None,
     planar: bool = False,
+    clock: FrameClock | None = None,
 ) -> Iterator[np.ndarray]:
     """Decoded RGB uint8 frames (H, W, 3), or (3, H, W) with ``planar``, shorter side ``short_side``.
 
     Any pixel format (grayscale, 10-bit, odd sizes) is converted by swscale (bilinear, to planar RGB:
     see the module docstring). A decoding error in the middle of the file raises :class:`VideoError`
-    saying how many frames were read before it. A folder of frames is decoded image by image
-    (:func:`damvad.framefolder.iter_folder_frames`) through the same conversion.
+    saying how many frames were read before it. ``clock`` gets each frame's timestamp before the frame
+    is handed on (:mod:`damvad.frametimes`). A folder of frames is decoded image by image
+    (:func:`damvad.framefolder.iter_folder_frames`) through the same conversion; its frames have no
+    timestamps, so its clock counts them at the frame rate it was given.
     """
     import av
 
@@ -241,13 +235,24 @@ def iter_frames(
                 if size is not None and (frame.width, frame.height) != (ctx.width, ctx.height):
                     size = resized_size(frame.width, frame.height, short_side)
                 count += 1
+                if clock is not None:
+                    clock.stamp(frame.time, _duration(frame))
                 yield frame_to_rgb(frame, size, planar)
+        except av.error.ExitError as exc:  # no data within the read timeout: FFmpeg was told to give up
+            raise VideoError(source, f"no data arrived for {NETWORK_TIMEOUT[1]:.0f} s after {count} frames "
+                                     "(the source stalled)") from exc
         except av.error.FFmpegError as exc:
             raise VideoError(
                 source, f"decoding failed after {count} frames, file truncated or corrupt ({exc})"
             ) from exc
     finally:
         container.close()
+
+
+def _duration(frame: Any) -> float | None:
+    """How long a decoded frame shows, in seconds, when its container says (None: unknown)."""
+    duration, base = getattr(frame, "duration", None), frame.time_base
+    return float(duration * base) if duration and base else None
 
 
 def resize_frames(frames: Iterable[np.ndarray], short_side: int = RESIZE_SHORT) -> Iterator[np.ndarray]:
@@ -262,36 +267,6 @@ def resize_frames(frames: Iterable[np.ndarray], short_side: int = RESIZE_SHORT) 
             continue
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         yield vf.reformat(width=size[0], height=size[1], format="rgb24", interpolation="BILINEAR").to_ndarray()
-
-
-def iter_snippets(
-    frames: Iterable[np.ndarray], snippet_len: int = SNIPPET_LEN, source: Any = "<frames>", planar: bool = False,
-    stride: int | None = None,
-) -> Iterator[Snippet]:
-    """Cut frames into snippets of ``snippet_len`` every ``stride`` frames (default ``snippet_len``:
-    non-overlapping), each yielded as soon as its last frame arrives, then the tail snippet of
-    :func:`damvad.snippets.tail_snippet` once the frames end: the layout of
-    :func:`damvad.snippets.snippet_ranges`. A snippet shorter than ``snippet_len`` (the default stride's
-    last one, or a video shorter than one snippet) is padded by repeating its last frame. Zero frames is
-    an error. ``planar`` says the frames are (3, H, W) (from ``iter_frames(..., planar=True)``)."""
-    step = check_stride(stride, snippet_len)
-    recent: deque[np.ndarray] = deque(maxlen=snippet_len)  # the last snippet_len frames
-    seen, next_start, index = 0, 0, 0
-    for frame in frames:
-        recent.append(frame)
-        seen += 1
-        if seen == next_start + snippet_len:
-            yield Snippet(index, next_start, seen, np.stack(recent), planar, time.perf_counter())
-            index += 1
-            next_start += step
-    if seen == 0:
-        raise VideoError(source, "no frames could be decoded (empty or unreadable video)")
-    tail = tail_snippet(seen, snippet_len, step, next_start - step + snippet_len if index else 0)
-    if tail is not None:
-        start, end = tail
-        buf = list(recent)[len(recent) - (end - start):]
-        buf.extend([buf[-1]] * (snippet_len - len(buf)))
-        yield Snippet(index, start, end, np.stack(buf), planar, time.perf_counter())
 
 
 def crop_offsets(height: int, width: int, mode: str, size: int = CROP) -> list[tuple[int, int, bool]]:
@@ -511,10 +486,15 @@ def video_codec() -> str:
     return "mpeg4"
 
 
-def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 25) -> int:
+TIME_BASE = Fraction(1, 60000)  # written timestamps: 24, 25, 30, 50, 60 and 30000/1001 fps exactly; MPEG-4's limit
+
+
+def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 25,
+                times: Iterable[float] | None = None) -> int:
     """Encode RGB uint8 frames to ``path`` (MPEG-4 Part 2, yuv420p, 0.5 bit per pixel; see :func:`video_codec`).
 
-    Deterministic: the same frames give the same bytes.
+    Deterministic: the same frames give the same bytes. ``times``: each frame's time in seconds (a
+    variable frame rate kept, e.g. an annotated copy), one per frame; default ``index / fps``.
 
     The file appears atomically (written to a temporary file in the same folder, then renamed).
     Returns the number of frames written.
@@ -530,7 +510,8 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 25)
             f"write_video: {path}: unsupported extension {path.suffix!r}; use one of {sorted(_CONTAINERS)}"
         )
     rate = Fraction(fps).limit_denominator(1001)
-    count = 0
+    stamps = iter(times) if times is not None else None
+    count = pts = 0
     with atomic_open(path, "wb") as fh:
         container = av.open(fh, "w", format=fmt)
         ok = False
@@ -549,13 +530,19 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 25)
                     stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
                     stream.codec_context.thread_count = 1  # one thread: the bytes never depend on timing
                     stream.bit_rate = int(w * h * float(rate) * 0.5)  # 0.5 bit per pixel
+                    if stamps is not None:
+                        stream.codec_context.time_base = stream.time_base = TIME_BASE
                     shape = arr.shape
                 elif arr.shape != shape:
                     raise ValueError(
                         f"write_video: {path}: frame {count} is {arr.shape}, frame 0 was {shape}"
                     )
                 vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
-                vf.pts = count
+                # strictly increasing, as the encoder needs
+                pts = count if stamps is None else max(pts + 1 if count else 0, round(next(stamps) / TIME_BASE))
+                vf.pts = pts
+                if stamps is not None:
+                    vf.time_base = TIME_BASE
                 for packet in stream.encode(vf):
                     container.mux(packet)
                 count += 1

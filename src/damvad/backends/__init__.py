@@ -29,6 +29,10 @@ import numpy as np
 BACKENDS: tuple[str, ...] = ("torch", "openvino")
 PRECISIONS: dict[str, tuple[str, ...]] = {"torch": ("fp32", "bf16"), "openvino": ("fp32", "bf16", "int8")}
 CUDA_PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")  # the torch backend on a CUDA device
+# every precision some backend runs on some device: what a config or the command line may ask for
+ALL_PRECISIONS: tuple[str, ...] = tuple(dict.fromkeys([*PRECISIONS["openvino"], *CUDA_PRECISIONS]))
+FP16_NEEDS_CUDA = ("--precision fp16 needs a CUDA device, and this runs on the CPU (torch sees no CUDA device, or "
+                   "--device cpu was given); on the CPU use --precision bf16 or fp32")
 DEFAULT_BACKEND = "openvino"
 DEFAULT_CUDA_PRECISION = "fp16"
 
@@ -91,9 +95,10 @@ def resolve(backend: str | None = None, precision: str | None = None, device: An
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     precision = default_precision(backend) if precision in (None, "auto") else str(precision).lower()
+    if precision == "fp16":
+        raise ValueError(FP16_NEEDS_CUDA)
     if precision not in PRECISIONS[backend]:
-        hint = {"int8": " (int8 needs --backend openvino)", "fp16": " (fp16 runs on a CUDA device: --device cuda; "
-                "on the CPU use bf16)"}.get(precision, "")
+        hint = " (int8 needs --backend openvino)" if precision == "int8" else ""
         raise ValueError(f"precision for the {backend} backend must be one of {PRECISIONS[backend]}, "
                          f"got {precision!r}{hint}")
     return backend, precision
@@ -185,5 +190,6 @@ def check_batch(x: Any) -> Any:
     return x
 
 
-__all__ = ["BACKENDS", "CUDA_PRECISIONS", "DEFAULT_BACKEND", "DEFAULT_CUDA_PRECISION", "PRECISIONS", "I3DBackend",
-           "build_backend", "check_batch", "default_precision", "resolve"]
+__all__ = ["ALL_PRECISIONS", "BACKENDS", "CUDA_PRECISIONS", "DEFAULT_BACKEND", "DEFAULT_CUDA_PRECISION",
+           "FP16_NEEDS_CUDA", "PRECISIONS", "I3DBackend", "build_backend", "check_batch", "default_precision",
+           "resolve"]

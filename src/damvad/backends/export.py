@@ -144,7 +144,7 @@ def export_all(
             written.append(export_ir(step, pair, out / "dam_head.xml", ["current", "previous"],
                                      ["score", "weighted"]))
         specs += HEAD_SPECS
-        meta["dam_head"] = {"model": str(model_path), "config": head.config.to_dict(),
+        meta["dam_head"] = {"model": head_meta["path"], "config": head.config.to_dict(),
                             "threshold": head_meta.get("threshold")}
     text = ("# Input specs of the exported models\n\nWritten by `damvad export`. Frame-rate assumption: none "
             "inside the models; a snippet is 64 consecutive frames of the video at its own rate, and scores "

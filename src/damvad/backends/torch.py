@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from damvad.backends import check_batch
+from damvad.backends import FP16_NEEDS_CUDA, check_batch
 from damvad.device import device_info, resolve_device
 from damvad.i3d import INPUT_SIZE, FastI3D, InceptionI3d, load_i3d
 
@@ -89,7 +89,7 @@ class TorchBackend:
         t0 = time.perf_counter()
         self.device = resolve_device(device)
         if precision == "fp16" and self.device.type == "cpu":
-            raise ValueError("fp16 runs on a CUDA device (--device cuda); on the CPU use bf16")
+            raise ValueError(FP16_NEEDS_CUDA)
         self.model = model if model is not None else load_i3d(checkpoint)
         if batch_size is None:
             batch_size = auto_batch_size(self.device, precision)

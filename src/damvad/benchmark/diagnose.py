@@ -25,6 +25,7 @@ class DiagnoseConfig:
     out: str = ""  # default runs/diagnose-<benchmark>
     crops: str = "center"
     precision: str = "bf16"
+    backend: str = "torch"
     variants: list[str] = field(default_factory=lambda: ["mlp", "lstm", "dist", "cov"])
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # declared rows as in table1 (+ train_sizes)
     train: dict[str, Any] = field(default_factory=dict)  # shared TrainConfig fields
@@ -84,9 +85,9 @@ def run_diagnosis(cfg: DiagnoseConfig, progress: bool = True) -> dict[str, Any]:
     from damvad.utils import atomic_write_json
 
     out = Path(cfg.out or f"runs/diagnose-{cfg.benchmark}")
-    t1 = Table1Config(benchmark=cfg.benchmark, root=cfg.root, crops=cfg.crops, precision=cfg.precision,
-                      variants=cfg.variants, rows=cfg.rows, train={**cfg.train, "diagnostics": True},
-                      seeds=[cfg.seed], change_detector=False)
+    t1 = Table1Config(benchmark=cfg.benchmark, root=cfg.root, split="dev", crops=cfg.crops, precision=cfg.precision,
+                      backend=cfg.backend, variants=cfg.variants, rows=cfg.rows,
+                      train={**cfg.train, "diagnostics": True}, seeds=[cfg.seed], change_detector=False)
     prepared, dataset, store, probe, data, meta = prepare_training(t1, out, cfg.seed, progress)
     specs = t1.row_specs()
     monitor = dev_monitor(store, dataset, probe.num_clips)

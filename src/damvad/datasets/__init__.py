@@ -20,7 +20,7 @@ from __future__ import annotations
 from damvad.datasets import ucf_crime, shanghaitech, xd_violence, ucsd_ped2, csv_list  # noqa: F401
 # isort: on
 from damvad.datasets.base import FRAME_TOLERANCE, SPLITS, Dataset, FrameSource, VideoItem
-from damvad.datasets.checks import check_features, dataset_summary
+from damvad.datasets.checks import check_features, dataset_summary, missing_videos
 from damvad.datasets.errors import AnnotationError, DatasetError
 from damvad.datasets.intervals import Interval, intervals_to_mask
 from damvad.datasets.registry import (
@@ -56,6 +56,7 @@ __all__ = [
     "check_features",
     "dataset_names",
     "dataset_summary",
+    "missing_videos",
     "get_dataset",
     "intervals_to_mask",
     "register_dataset",

@@ -149,3 +149,10 @@ def dataset_summary(dataset: Dataset, store: Any = None, snippet_len: int = 64) 
         lines.append(f"frame labels for {split}: {'yes' if dataset.has_frame_labels(split) else 'no'}")
     lines += [f"note: {n}" for n in notes]
     return "\n".join(lines)
+
+
+def missing_videos(dataset: Dataset, store: Any = None) -> list[VideoItem]:
+    """The listed videos whose file is not there (a CSV row's path, relative to its folder) and whose features
+    are not in ``store`` either: nothing could be extracted or trained from them."""
+    return [item for item in dataset.items if item.path is not None and not item.path.exists()
+            and (store is None or item.name not in store)]

@@ -38,6 +38,44 @@ _UCF_SHAPED = dict(
     benign=True,
 )
 
+# synth-ucf-v2: events mostly >= one snippet, seen whole by the centre crop (falls and collisions no nearer
+# than 7.5 m: nearer, the body lies below the crop), labelled only while inside it (crop_labels).
+V2_DURATIONS = (
+    ("run", 2.5, 6.0),
+    ("fight", 3.0, 10.0),
+    ("fall", 3.0, 9.0),
+    ("explosion", 3.0, 7.0),
+    ("collision", 3.0, 9.0),
+    ("vehicle", 1.8, 3.2),
+)
+V2_DEPTHS = (
+    ("run", 7.0, 12.0),
+    ("fight", 7.0, 11.0),
+    ("fall", 7.5, 11.5),
+    ("explosion", 8.5, 13.0),
+    ("collision", 7.5, 11.5),
+    ("vehicle", 10.0, 17.0),
+)
+
+_V2 = dict(
+    num_frames=(1024, 1280),
+    size=(320, 240),
+    fps=25,
+    durations=V2_DURATIONS,
+    depths=V2_DEPTHS,
+    max_events=2,
+    p_more_events=0.5,
+    max_event_fraction=0.35,
+    benign=True,
+    benign_kinds=("light", "crowd", "group"),  # shake is a near miss now
+    cameras=12,
+    unseen_cameras=3,
+    unseen_share=0.2,
+    balance_events=True,
+    near_miss=(1, 3),
+    crop_labels=True,
+)
+
 BENCHMARKS: dict[str, dict[str, Any]] = {
     "synth-ucf-v1": dict(
         _UCF_SHAPED,
@@ -45,6 +83,14 @@ BENCHMARKS: dict[str, dict[str, Any]] = {
         n_dev_normal=12, n_dev_anomalous=12,
         n_test_normal=20, n_test_anomalous=20,
         seed=20261129,
+    ),
+    # A camera pool (12 seen + 3 test-only), balanced event kinds, near misses for every kind, crop labels.
+    "synth-ucf-v2": dict(
+        _V2,
+        n_train_normal=150, n_train_anomalous=150,
+        n_dev_normal=30, n_dev_anomalous=30,
+        n_test_normal=50, n_test_anomalous=50,
+        seed=20261202,
     ),
     # The demo: a small slice made by the same generator (every video >= 16 snippets), sized for ~10 min.
     "synth-demo-v1": dict(

@@ -6,7 +6,7 @@ import csv
 import dataclasses
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,14 @@ import numpy as np
 
 from damvad.datasets import SPLITS
 from damvad.synth.render import _frame_count, render_frames
-from damvad.synth.specs import EVENT_KINDS, SYNTH_FORMAT, VideoSpec, make_video_spec, min_anomalous_frames
+from damvad.synth.specs import (
+    EVENT_KINDS,
+    NEAR_MISS_KINDS,
+    SYNTH_FORMAT,
+    VideoSpec,
+    make_video_spec,
+    min_anomalous_frames,
+)
 from damvad.utils import atomic_write_json, atomic_write_text
 from damvad.video import video_codec, write_video
 
@@ -50,6 +57,16 @@ class SynthParams:
     p_more_events: float = 0.35
     max_event_fraction: float = 1.0
     benign: bool = False
+    # synth-ucf-v2 (each left out of the record at its default, so older presets keep their keys):
+    cameras: int = 0  # > 0: a pool of cameras (scenes) shared by videos of both labels in every split
+    unseen_cameras: int = 0  # cameras that appear in the test split only
+    unseen_share: float = 0.0  # the share of test videos (per label) from the unseen cameras
+    balance_events: bool = False  # event kinds balanced over all events of a split (not just the first)
+    near_miss: tuple[int, int] = (0, 0)  # near-miss episodes per video (min, max), the same counts per label
+    depths: tuple[tuple[str, float, float], ...] | None = None  # event depth range (metres) per kind
+    crop_labels: bool = False  # frames labelled only while the event is inside the centre crop
+    benign_kinds: tuple[str, ...] | None = None  # draw_benign's episode kinds (None: all)
+    test_seed: int | None = None  # another draw of the test split (same recipe, other seed)
 
     def count(self, split: str, label: str) -> int:
         return int(getattr(self, f"n_{split}_{label}"))
@@ -70,6 +87,13 @@ class SynthParams:
             raise ValueError(f"generate_dataset: size={self.size!r} must be (width, height), even, at least 32 x 32")
         if self.length_skew < 0:
             raise ValueError(f"generate_dataset: length_skew must be >= 0, got {self.length_skew}")
+        lo_nm, hi_nm = (int(v) for v in self.near_miss)
+        if not 0 <= lo_nm <= hi_nm:
+            raise ValueError(f"generate_dataset: near_miss={self.near_miss!r} must be (min, max) with 0 <= min <= max")
+        if self.cameras < 0 or self.unseen_cameras < 0 or not 0 <= self.unseen_share <= 1:
+            raise ValueError("generate_dataset: cameras and unseen_cameras must be >= 0 and unseen_share in [0, 1]")
+        if (self.unseen_cameras > 0) != (self.unseen_share > 0) or (self.unseen_cameras and not self.cameras):
+            raise ValueError("generate_dataset: unseen_cameras and unseen_share go together, with cameras > 0")
 
     def as_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -77,6 +101,9 @@ class SynthParams:
                  synth_format=SYNTH_FORMAT, codec=video_codec())
         if self.durations is None:
             d.pop("durations")
+        for f in dataclasses.fields(self):  # the v2 fields: recorded only where set
+            if f.name in _V2_FIELDS and getattr(self, f.name) == f.default:
+                d.pop(f.name)
         return json.loads(json.dumps(d))
 
     def draw_length(self, rng: np.random.Generator) -> int:
@@ -86,27 +113,99 @@ class SynthParams:
         return int(min(hi, round(lo * (hi / lo) ** (rng.random() ** self.length_skew))))
 
 
+_V2_FIELDS = ("cameras", "unseen_cameras", "unseen_share", "balance_events", "near_miss", "depths", "crop_labels",
+              "benign_kinds", "test_seed")
+
+
+def split_seed(params: SynthParams, split: str) -> int:
+    """The seed a split's stream comes from: ``test_seed`` draws another test split, nothing else changes."""
+    return int(params.test_seed) if split == "test" and params.test_seed is not None else int(params.seed)
+
+
+def camera_pool(params: SynthParams) -> dict[str, tuple[int, bool]]:
+    """Camera name -> (scene seed, seen in training). Unseen cameras come from the test split's seed."""
+    seen = np.random.default_rng([int(params.seed), 0xCA]).integers(0, 2**31 - 1, params.cameras)
+    unseen = np.random.default_rng([split_seed(params, "test"), 0xCB]).integers(0, 2**31 - 1, params.unseen_cameras)
+    pool = {f"cam{i + 1:02d}": (int(s), True) for i, s in enumerate(seen)}
+    pool.update({f"new{i + 1:02d}": (int(s), False) for i, s in enumerate(unseen)})
+    return pool
+
+
+def _cameras_of(params: SynthParams, split: str, n: int) -> list[str]:
+    """The camera of each of a split's n videos of one label (the same list for both labels)."""
+    seen = [f"cam{i + 1:02d}" for i in range(params.cameras)]
+    unseen = [f"new{i + 1:02d}" for i in range(params.unseen_cameras)]
+    k = int(round(params.unseen_share * n)) if split == "test" and unseen else 0
+    return [unseen[i % len(unseen)] for i in range(k)] + [seen[i % len(seen)] for i in range(n - k)]
+
+
+def _balanced(kinds: tuple[str, ...], total: int, rng: np.random.Generator) -> list[str]:
+    """``total`` kinds, each as often as the others (within one), in random order."""
+    out = [kinds[i % len(kinds)] for i in range(total)]
+    return [out[i] for i in rng.permutation(total)]
+
+
 def dataset_specs(params: SynthParams) -> list[tuple[str, str, VideoSpec]]:
-    """(split, label, spec) of every video: each split from its own random stream of ``params.seed``."""
+    """(split, label, spec) of every video: each split from its own random stream of ``params.seed``.
+
+    With the v2 options the design is label-blind where it must be: both labels of a split get the same
+    cameras and the same near-miss counts per kind; event kinds are balanced over all of a split's events."""
     out = []
     durations = None if params.durations is None else {k: (a, b) for k, a, b in params.durations}
+    depths = None if params.depths is None else {k: (a, b) for k, a, b in params.depths}
+    pool = camera_pool(params) if params.cameras else {}
+    lo_nm, hi_nm = (int(v) for v in params.near_miss)
     for split in SPLITS:
-        rng = np.random.default_rng([int(params.seed), _SPLIT_STREAM[split]])
+        seed = split_seed(params, split)
+        rng = np.random.default_rng([seed, _SPLIT_STREAM[split]])
+        most = max(params.count(split, "normal"), params.count(split, "anomalous"))
+        design = np.random.default_rng([seed, _SPLIT_STREAM[split], 0x4E])  # label-blind choices
+        near_counts = design.integers(lo_nm, hi_nm + 1, most) if hi_nm else np.zeros(most, int)
         for label in ("normal", "anomalous"):
+            count = params.count(split, label)
             order = list(rng.permutation(EVENT_KINDS))  # every kind appears once per len(EVENT_KINDS) videos
-            for i in range(params.count(split, label)):
+            cams = _cameras_of(params, split, count) if pool else [""] * count
+            near = _balanced(NEAR_MISS_KINDS, int(near_counts[:count].sum()), design)
+            per_video = np.cumsum([0, *near_counts[:count]])
+            kinds_of: list[list[str] | None] = [None] * count
+            if params.balance_events and label == "anomalous":
+                n_events = [1 + int(sum(rng.random() < params.p_more_events for _ in range(params.max_events - 1)))
+                            for _ in range(count)]
+                flat = _balanced(EVENT_KINDS, sum(n_events), rng)
+                starts = np.cumsum([0, *n_events])
+                kinds_of = [flat[starts[i]:starts[i + 1]] for i in range(count)]
+            for i in range(count):
                 n = params.draw_length(rng)
                 kind = str(order[i % len(order)]) if label == "anomalous" else None
                 spec = make_video_spec(
                     f"{split}_{label}_{i:03d}", label, n, rng, fps=params.fps, size=tuple(params.size), kind=kind,
                     max_events=params.max_events, p_more_events=params.p_more_events, durations=durations,
-                    max_event_fraction=params.max_event_fraction, benign=params.benign)
+                    max_event_fraction=params.max_event_fraction, benign=params.benign, event_kinds=kinds_of[i],
+                    depths=depths, near_miss=near[per_video[i]:per_video[i + 1]], benign_kinds=params.benign_kinds,
+                    scene_seed=pool[cams[i]][0] if pool else None, camera=cams[i], crop_labels=params.crop_labels)
                 out.append((split, label, spec))
     return out
 
 
-def generate_dataset(root: str | Path, progress: bool = True, *, overwrite: bool = False, **params: Any) -> Path:
+def _render_one(path: Path, spec: VideoSpec) -> int:
+    """Render and encode one video (a worker process's job); returns its frame count."""
+    write_video(path, render_frames(spec), spec.fps)
+    return spec.num_frames
+
+
+def _default_workers() -> int:
+    import os
+
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def generate_dataset(root: str | Path, progress: bool = True, *, overwrite: bool = False,
+                     splits: Sequence[str] | None = None, workers: int | None = None, **params: Any) -> Path:
     """Write a synthetic dataset (layout below) and return ``root``; reruns reuse finished videos.
+
+    ``splits`` renders only those splits (the manifest lists every video; it is ``complete`` once every
+    split is on disk), so a large benchmark can be made in parts. ``workers`` processes render videos at
+    once (default: one per available CPU); every file is a function of its spec, whatever the order.
 
     ``params`` are :class:`SynthParams` fields. Layout: ``root/{train,dev,test}/{normal,anomalous}/NAME.mp4``
     (empty splits are not written), ``root/{dev,test}/annotations.csv`` (``name,start,end``, one row per
@@ -122,8 +221,15 @@ def generate_dataset(root: str | Path, progress: bool = True, *, overwrite: bool
 
     if "num_frames" in params:
         params["num_frames"] = tuple(params["num_frames"])
-    if "size" in params:
-        params["size"] = tuple(params["size"])
+    for key in ("size", "near_miss", "benign_kinds"):
+        if params.get(key) is not None:
+            params[key] = tuple(params[key])
+    for key in ("durations", "depths"):
+        if params.get(key) is not None:
+            params[key] = tuple(tuple(row) for row in params[key])
+    wanted = tuple(SPLITS if splits is None else splits)
+    if not wanted or any(sp not in SPLITS for sp in wanted):
+        raise ValueError(f"generate_dataset: splits must be some of {SPLITS}, got {splits!r}")
     known = {f.name for f in dataclasses.fields(SynthParams)}
     unknown = sorted(set(params) - known)
     if unknown:
@@ -170,22 +276,24 @@ def generate_dataset(root: str | Path, progress: bool = True, *, overwrite: bool
         "videos": videos, _DEBUG_KEY: debug_events,
     }
     atomic_write_json(manifest_path, manifest)
-    total = sum(s.num_frames for _, _, s in specs)
+    chosen = [(root / split / label / f"{spec.name}.mp4", spec) for split, label, spec in specs if split in wanted]
+    total = sum(s.num_frames for _, s in chosen)
+    todo = [(path, spec) for path, spec in chosen if not (path.exists() and _frame_count(path) == spec.num_frames)]
+    n_workers = min(workers or _default_workers(), max(len(todo), 1))
     with tqdm(total=total, unit="frame", desc="synthetic videos", disable=not progress) as bar:
-        for split, label, spec in specs:
-            path = root / split / label / f"{spec.name}.mp4"
-            if path.exists() and _frame_count(path) == spec.num_frames:
-                bar.update(spec.num_frames)
-                continue
+        bar.update(total - sum(s.num_frames for _, s in todo))
+        if n_workers == 1:
+            for path, spec in todo:
+                def counted(it: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+                    for fr in it:
+                        yield fr
+                        bar.update(1)
 
-            def counted(it: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-                for fr in it:
-                    yield fr
-                    bar.update(1)
-
-            bar.set_postfix_str(spec.name)
-            write_video(path, counted(render_frames(spec)), spec.fps)
-    for split in LABELLED_SPLITS:
+                bar.set_postfix_str(spec.name)
+                write_video(path, counted(render_frames(spec)), spec.fps)
+        else:
+            _render_parallel(todo, n_workers, bar)
+    for split in (s for s in LABELLED_SPLITS if s in wanted):  # a split not made yet has no folder at all
         chosen = [spec for s, _, spec in specs if s == split]
         if not chosen:
             continue
@@ -196,9 +304,25 @@ def generate_dataset(root: str | Path, progress: bool = True, *, overwrite: bool
             for ev in spec.events:
                 wr.writerow([spec.name, ev.start_frame, ev.end_frame])
         atomic_write_text(root / split / "annotations.csv", buf.getvalue())
-    manifest["complete"] = True
+    manifest["complete"] = all((root / v["path"]).exists() for v in videos)
     atomic_write_json(manifest_path, manifest)
     return root
+
+
+def _render_parallel(todo: list[tuple[Path, VideoSpec]], workers: int, bar: Any) -> None:
+    """Render videos in ``workers`` processes (spawned: no fork of a process holding threads); a failure
+    stops the pool and is raised after the finished videos are kept."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(_render_one, path, spec): spec for path, spec in todo}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for fut in done:
+                bar.update(fut.result())  # raises the worker's error: the rest are cancelled on exit
+                bar.set_postfix_str(futures[fut].name)
 
 
 def load_ground_truth(root: str | Path, split: str = "test") -> dict[str, np.ndarray]:

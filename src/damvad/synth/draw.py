@@ -33,6 +33,11 @@ class _Camera:
         """Half the visible width of the ground (metres) at depth z."""
         return self.cx * z / self.f
 
+    def crop_half_width(self, z: float) -> float:
+        """Half the width (metres, at depth z) that I3D's centre crop sees: 224 of the frame resized to a
+        short side of 256."""
+        return self.half_width(z) * min(1.0, 224 / 256 * min(self.W, self.H) / self.W)
+
     def ground(self, position: tuple[float, float]) -> tuple[float, float]:
         u, v = position
         z = self.f * _CAM_HEIGHT / max(v * self.H - self.yh, 1e-6)

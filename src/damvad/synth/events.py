@@ -543,6 +543,22 @@ class _VehicleEvent(_Event):
                        np.ones(2 * n, np.float32), noise=noise)
 
 
+class _CropVehicleEvent(_VehicleEvent):
+    """synth-ucf-v2's vehicle: ``[start_frame, end_frame)`` is the time the car overlaps the I3D centre crop;
+    it is drawn whenever it is in the picture, so it enters the frame before its interval and leaves after."""
+
+    def __init__(self, *a: Any) -> None:
+        super().__init__(*a)
+        reach = self.cam.crop_half_width(self.z) + self.L / 2
+        self.v = 2 * reach * self.fps / self.n  # m/s
+        self.x0 = -self.sign * reach
+        self.limit = self.cam.half_width(self.z) + self.L / 2
+
+    def items(self, t: int) -> list[Item]:
+        xc = self.x0 + self.sign * self.v * (t - self.start + 0.5) / self.fps
+        return [(self.z, self._draw, xc)] if abs(xc) < self.limit else []
+
+
 _EVENT_CLASSES: dict[str, type[_Event]] = {
     "run": _RunEvent, "fight": _FightEvent, "fall": _FallEvent, "explosion": _ExplosionEvent,
     "collision": _CollisionEvent, "vehicle": _VehicleEvent,

@@ -79,6 +79,7 @@ class _Pose(NamedTuple):
     # Explicit arm angles: alpha_l, elbow_l, alpha_r, elbow_r, abduction (replaces the gait's swing).
     arms: tuple[float, float, float, float, float] | None = None
     legs: tuple[float, float, float, float] | None = None  # thigh_l, knee_l, thigh_r, knee_r
+    lift: float = 0.0  # metres the lowest point sits above the ground (a seat, a saddle's pedal)
 
 
 _WALK = np.array([0.42, 0.75, 0.32, 0.25, 0.03])  # leg_amp, knee, arm_amp, elbow, lean
@@ -150,18 +151,22 @@ def _joints(h: float, w: float, p: _Pose) -> list[tuple[float, float, float]]:
     return J
 
 
-def _pose_joints(J: np.ndarray, h: np.ndarray, tilt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Tilt bodies (P x 18 x 3) about their feet and put their lowest point on the ground: (a, b, c)."""
+def _pose_joints(J: np.ndarray, h: np.ndarray, tilt: np.ndarray, lift: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tilt bodies (P x 18 x 3) about their feet and put their lowest point on the ground (or ``lift``
+    metres above it): (a, b, c)."""
     ct, st = np.cos(tilt)[:, None], np.sin(tilt)[:, None]
     a = J[..., 0] * ct + J[..., 1] * st
     b = J[..., 1] * ct - J[..., 0] * st
     b -= (b.min(1) - 0.024 * h)[:, None]
+    if lift is not None and lift.any():
+        b += lift[:, None]
     return a, b, J[..., 2]
 
 
 def _skeleton(h: float, w: float, p: _Pose) -> np.ndarray:
     """Joint positions (18 x 3: forward, up, lateral; metres) of one posed body, feet on the ground."""
-    a, b, c = _pose_joints(np.array([_joints(h, w, p)]), np.array([h]), np.array([p.tilt]))
+    a, b, c = _pose_joints(np.array([_joints(h, w, p)]), np.array([h]), np.array([p.tilt]), np.array([p.lift]))
     return np.stack([a[0], b[0], c[0]], 1)
 
 
@@ -204,7 +209,7 @@ def _people_capsules(ctx: _Ctx, people: Sequence[_Person]) -> _Capsules | None:
     J = np.array([_joints(v[3].height, v[3].width, v[4]) for v in vis])
     z, psi, s, fx, fy, lf = (np.array([v[i] for v in vis]) for i in (1, 2, 5, 6, 7, 8))
     h = np.array([v[3].height for v in vis])
-    a, b, c = _pose_joints(J, h, np.array([v[4].tilt for v in vis]))
+    a, b, c = _pose_joints(J, h, np.array([v[4].tilt for v in vis]), np.array([v[4].lift for v in vis]))
     cp, sp = np.cos(psi)[:, None], np.sin(psi)[:, None]
     dx = a * cp - c * sp
     dz = a * sp + c * cp

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from damvad.synth.draw import _Camera
-from damvad.synth.events import _EVENT_CLASSES
+from damvad.synth.events import _EVENT_CLASSES, _CropVehicleEvent
+from damvad.synth.nearmiss import NEAR_MISS_CLASSES
 from damvad.synth.people import Item, _Crowd, _draw_people, _draw_person, _Person
 from damvad.synth.scene import _BenignEffects, _build_background, _NoiseBank
 from damvad.synth.specs import BenignSpec, EventSpec, VideoSpec
@@ -23,10 +24,12 @@ class _Renderer:
     """Frame-by-frame renderer with constant memory (the crowd is simulated as frames are drawn)."""
 
     def __init__(self, size: tuple[int, int], fps: float, seed: int, events: Sequence[EventSpec],
-                 benign: Sequence[BenignSpec] = ()) -> None:
+                 benign: Sequence[BenignSpec] = (), scene_seed: int | None = None, crop_labels: bool = False) -> None:
         w, h = (int(v) for v in size)
         ss = np.random.SeedSequence(int(seed))
         s_bg, s_crowd, s_noise = ss.spawn(3)
+        if scene_seed is not None:  # a camera shared by several videos: its scene has a seed of its own
+            s_bg = np.random.SeedSequence([int(scene_seed), 0x5CE])
         self.cam = _Camera(w, h)
         scene = _build_background(self.cam, np.random.default_rng(s_bg))
         self.ctx = scene.ctx
@@ -34,10 +37,13 @@ class _Renderer:
         self.crowd = _Crowd(self.cam, fps, np.random.default_rng(s_crowd), scene.doors, benign)
         self.effects = _BenignEffects(benign, fps, h)
         self.noise = _NoiseBank(np.random.default_rng(s_noise), scene.bg)
+        classes = {**_EVENT_CLASSES, "vehicle": _CropVehicleEvent} if crop_labels else _EVENT_CLASSES
         self.events = [
-            _EVENT_CLASSES[ev.kind](ev, self.cam, fps, np.random.default_rng([int(seed), ev.seed, i]))
+            classes[ev.kind](ev, self.cam, fps, np.random.default_rng([int(seed), ev.seed, i]))
             for i, ev in enumerate(events)
         ]
+        self.events += [NEAR_MISS_CLASSES[b.kind](b, self.cam, fps, np.random.default_rng([b.seed, 0x4E]))
+                        for b in benign if b.kind in NEAR_MISS_CLASSES]
         self.t = 0
 
     def next(self) -> np.ndarray:
@@ -62,7 +68,7 @@ class _Renderer:
 
 def render_frames(spec: VideoSpec) -> Iterator[np.ndarray]:
     """Yield the spec's frames one at a time (H x W x 3 uint8 RGB); the same spec gives the same frames."""
-    r = _Renderer(spec.size, spec.fps, spec.seed, spec.events, spec.benign)
+    r = _Renderer(spec.size, spec.fps, spec.seed, spec.events, spec.benign, spec.scene_seed, spec.crop_labels)
     for _ in range(spec.num_frames):
         yield r.next()
 

@@ -10,7 +10,11 @@ from typing import Any
 import numpy as np
 
 EVENT_KINDS: tuple[str, ...] = ("run", "fight", "fall", "explosion", "collision", "vehicle")
-BENIGN_KINDS: tuple[str, ...] = ("drift", "light", "shake", "crowd", "group")
+# Near misses (synth-ucf-v2): normal activity that looks or changes like an event -- a jogger or a cyclist
+# (vs run), a hugging or dancing pair (vs fight), someone sitting or lying on a bench (vs fall), a slow
+# van (vs vehicle), a flickering lamp or steam from a vent (vs explosion), camera shake. Never anomalous.
+NEAR_MISS_KINDS: tuple[str, ...] = ("jogger", "cyclist", "hug", "dance", "bench", "van", "flicker", "steam", "shake")
+BENIGN_KINDS: tuple[str, ...] = ("drift", "light", "shake", "crowd", "group", *NEAR_MISS_KINDS[:-1])
 # Bump when rendering changes, so that generate_dataset() never reuses videos drawn by older code.
 SYNTH_FORMAT = 2  # 2: benign changes, log-uniform durations, deterministic encoding
 
@@ -155,6 +159,13 @@ class VideoSpec:
     events: tuple[EventSpec, ...] = field(default_factory=tuple)
     label: int = 0
     benign: tuple[BenignSpec, ...] = field(default_factory=tuple)  # normal changes, see draw_benign
+    # A camera shared by several videos (synth-ucf-v2): its scene (background, lighting, doors) comes from
+    # scene_seed, the rest (crowd, noise, events) from seed. None: the scene comes from seed (v1).
+    scene_seed: int | None = None
+    camera: str = ""  # the camera's name, recorded for reports (seen vs unseen cameras)
+    # Frames are labelled only while the event is inside the I3D centre crop (the vehicle enters the
+    # picture before its interval and leaves it after); False: v1's vehicle, labelled from entering the frame.
+    crop_labels: bool = False
 
     def __post_init__(self) -> None:
         where = f"VideoSpec {self.name!r}"
@@ -170,6 +181,8 @@ class VideoSpec:
             raise ValueError(f"{where}: size (width, height) must be at least 32 x 32, got {self.size!r}")
         object.__setattr__(self, "size", (w, h))
         object.__setattr__(self, "seed", int(self.seed))
+        if self.scene_seed is not None:
+            object.__setattr__(self, "scene_seed", int(self.scene_seed))
         object.__setattr__(self, "events", tuple(self.events))
         object.__setattr__(self, "benign", tuple(self.benign))
         for b in self.benign:
@@ -212,6 +225,10 @@ class VideoSpec:
             d["events"] = [ev.to_dict() for ev in self.events]
         if self.benign:
             d["benign"] = [b.to_dict() for b in self.benign]
+        if self.scene_seed is not None:  # v2 fields only where set: a v1 spec's dict is unchanged
+            d.update(scene_seed=self.scene_seed, camera=self.camera)
+        if self.crop_labels:
+            d["crop_labels"] = True
         return d
 
     @classmethod
@@ -225,6 +242,9 @@ class VideoSpec:
             events=tuple(EventSpec.from_dict(e) for e in d.get("events", [])),
             label=d["label"],
             benign=tuple(BenignSpec.from_dict(b) for b in d.get("benign", [])),
+            scene_seed=d.get("scene_seed"),
+            camera=d.get("camera", ""),
+            crop_labels=bool(d.get("crop_labels", False)),
         )
 
 
@@ -253,6 +273,13 @@ def make_video_spec(
     durations: Mapping[str, tuple[float, float]] | None = None,
     max_event_fraction: float = 1.0,
     benign: bool = False,
+    event_kinds: Sequence[str] | None = None,
+    depths: Mapping[str, tuple[float, float]] | None = None,
+    near_miss: Sequence[str] = (),
+    benign_kinds: Sequence[str] | None = None,
+    scene_seed: int | None = None,
+    camera: str = "",
+    crop_labels: bool = False,
 ) -> VideoSpec:
     """A random spec; anomalous videos get 1 to ``max_events`` non-overlapping events, never in the first 1.5 s.
 
@@ -262,14 +289,27 @@ def make_video_spec(
     event (``generate_dataset`` uses it to cover every kind). Events are placed at random times, in the
     central 40 % of the width (inside the I3D centre crop) at 6.5-18 m. ``benign`` adds the benign changes
     of :func:`draw_benign` (drawn from the video's seed alone, so they never depend on the label).
+
+    synth-ucf-v2 options: ``event_kinds`` gives the exact kinds of the events (one event each; the
+    dataset balances kinds over all events of a split), ``depths`` replaces the depth range per kind,
+    ``near_miss`` adds one near-miss episode of each listed kind (timing from the seed alone, see
+    :func:`draw_near_misses`), ``benign_kinds`` restricts draw_benign's episodes, ``scene_seed`` /
+    ``camera`` / ``crop_labels`` go to the :class:`VideoSpec`.
     """
     label_i = {"normal": 0, "anomalous": 1}.get(label, label)  # type: ignore[call-overload]
     seed = int(rng.integers(0, 2**31 - 1))
     table = dict(_DURATION_S if durations is None else durations)
-    plan = draw_benign(num_frames, fps, seed) if benign else ()
+    depth_table = dict(_EVENT_DEPTH if depths is None else depths)
+    plan = draw_benign(num_frames, fps, seed, benign_kinds) if benign else ()
+    if near_miss:
+        plan = tuple(sorted((*plan, *draw_near_misses(near_miss, num_frames, fps, seed)),
+                            key=lambda b: (b.start_frame, b.kind)))
+    extra = {"scene_seed": scene_seed, "camera": camera, "crop_labels": crop_labels}
     if label_i != 1:
-        return VideoSpec(name, num_frames, fps, size, seed, (), label_i, plan)
-    for k in (*kinds, *([kind] if kind else [])):
+        return VideoSpec(name, num_frames, fps, size, seed, (), label_i, plan, **extra)
+    if event_kinds is not None and not event_kinds:
+        raise ValueError(f"make_video_spec {name!r}: event_kinds is empty for an anomalous video")
+    for k in (*kinds, *([kind] if kind else []), *(event_kinds or ())):
         if k not in EVENT_KINDS:
             raise ValueError(f"make_video_spec: unknown event kind {k!r}; expected one of {EVENT_KINDS}")
         if k not in table:
@@ -286,15 +326,21 @@ def make_video_spec(
         )
     gap = int(round(1.0 * fps))
     budget = max(min_len, int(max_event_fraction * num_frames))
-    n_events = 1
-    while (n_events < max_events and rng.random() < p_more_events
-           and hi - lo >= (n_events + 1) * min_len + n_events * gap and budget >= (n_events + 1) * min_len):
-        n_events += 1
-    first = kind or str(rng.choice(list(kinds)))
-    chosen = [first] + [str(rng.choice(list(kinds))) for _ in range(n_events - 1)]
+    if event_kinds is not None:
+        chosen = [str(k) for k in event_kinds]
+        while len(chosen) > 1 and hi - lo < len(chosen) * min_len + (len(chosen) - 1) * gap:
+            chosen.pop()  # a short video keeps the events that fit
+        n_events = len(chosen)
+    else:
+        n_events = 1
+        while (n_events < max_events and rng.random() < p_more_events
+               and hi - lo >= (n_events + 1) * min_len + n_events * gap and budget >= (n_events + 1) * min_len):
+            n_events += 1
+        first = kind or str(rng.choice(list(kinds)))
+        chosen = [first] + [str(rng.choice(list(kinds))) for _ in range(n_events - 1)]
     # Durations, shrunk to fit the free span and the budget when needed (never below 1.5 s).
     durs = [int(round(_log_uniform(rng, *table[k]) * fps)) for k in chosen]
-    room = min(hi - lo - gap * (n_events - 1), budget)
+    room = min(hi - lo - gap * (n_events - 1), max(budget, n_events * min_len))
     while sum(durs) > room:
         i = int(np.argmax(durs))
         durs[i] = max(min_len, durs[i] - max(1, (sum(durs) - room)))
@@ -310,11 +356,11 @@ def make_video_spec(
         t += int(cuts[i] - prev)
         prev = int(cuts[i])
         u = float(rng.uniform(0.3, 0.7))
-        z = float(rng.uniform(*_EVENT_DEPTH[k]))
+        z = float(rng.uniform(*depth_table[k]))
         v = _HORIZON + _CAM_HEIGHT / z
         events.append(EventSpec(k, t, t + d, (u, v), int(rng.integers(0, 2**31 - 1))))
         t += d + gap
-    return VideoSpec(name, num_frames, fps, size, seed, tuple(events), 1, plan)
+    return VideoSpec(name, num_frames, fps, size, seed, tuple(events), 1, plan, **extra)
 
 
 # Benign changes: (episodes per minute, duration range in seconds, amount range) per kind.
@@ -326,24 +372,27 @@ _BENIGN_RATES = {
 }
 
 
-def draw_benign(num_frames: int, fps: float, seed: int) -> tuple[BenignSpec, ...]:
+def draw_benign(num_frames: int, fps: float, seed: int, kinds: Sequence[str] | None = None
+                ) -> tuple[BenignSpec, ...]:
     """The benign changes of one video, a function of its length, frame rate and seed only.
 
     A slow lighting drift over the whole video, plus Poisson-many episodes of lighting changes, camera
     shake, busy spells and groups walking through (at least one episode per video). None of them is an
     anomaly: they are there so that "the picture changed" is not the same as "something anomalous
-    happened" (a plain change detector must be fooled by normal videos too).
+    happened" (a plain change detector must be fooled by normal videos too). ``kinds`` keeps
+    only those episode kinds (None: all four).
     """
     rng = np.random.default_rng([int(seed), 0xBE])
     minutes = num_frames / fps / 60.0
+    rates = {k: v for k, v in _BENIGN_RATES.items() if kinds is None or k in kinds}
     out = [BenignSpec("drift", 0, num_frames, float(rng.uniform(0.02, 0.08)), int(rng.integers(0, 2**31 - 1)))]
     episodes = []
-    for kind, (rate, (d0, d1), (a0, a1)) in _BENIGN_RATES.items():
+    for kind, (rate, (d0, d1), (a0, a1)) in rates.items():
         for _ in range(int(rng.poisson(rate * minutes))):
             episodes.append((kind, d0, d1, a0, a1))
-    if not episodes:
-        kind = str(rng.choice(list(_BENIGN_RATES)))
-        _, (d0, d1), (a0, a1) = _BENIGN_RATES[kind]
+    if not episodes and rates:
+        kind = str(rng.choice(list(rates)))
+        _, (d0, d1), (a0, a1) = rates[kind]
         episodes.append((kind, d0, d1, a0, a1))
     for kind, d0, d1, a0, a1 in episodes:
         dur = min(int(round(rng.uniform(d0, d1) * fps)), num_frames)
@@ -355,3 +404,34 @@ def draw_benign(num_frames: int, fps: float, seed: int) -> tuple[BenignSpec, ...
             amount = float(round(amount))
         out.append(BenignSpec(kind, start, start + dur, amount, int(rng.integers(0, 2**31 - 1))))
     return tuple(sorted(out, key=lambda b: (b.start_frame, b.kind)))
+
+
+# Near misses: (duration range in seconds, amount range) per kind. ``amount``: speed in m/s (jogger,
+# cyclist, van), tempo in Hz (dance), 0-1: sit only below 0.5, else sit then lie (bench), intensity
+# (flicker, steam), pixels at 240 px height (shake); unused (hug).
+NEAR_MISS = {
+    "jogger": ((4.0, 8.0), (2.3, 3.4)),
+    "cyclist": ((3.0, 6.0), (3.5, 6.0)),
+    "hug": ((3.0, 8.0), (0.0, 1.0)),
+    "dance": ((4.0, 12.0), (1.6, 2.6)),
+    "bench": ((6.0, 20.0), (0.0, 1.0)),
+    "van": ((6.0, 12.0), (1.2, 3.0)),
+    "flicker": ((2.0, 6.0), (0.5, 1.0)),
+    "steam": ((4.0, 12.0), (0.5, 1.0)),
+    "shake": ((1.0, 6.0), (2.0, 6.0)),
+}
+
+
+def draw_near_misses(kinds: Sequence[str], num_frames: int, fps: float, seed: int) -> tuple[BenignSpec, ...]:
+    """One near-miss episode per entry of ``kinds``: duration, start and amount drawn from the video's
+    seed alone (the dataset chooses the kinds with the same counts for both labels)."""
+    rng = np.random.default_rng([int(seed), 0xD1])
+    out = []
+    for kind in kinds:
+        if kind not in NEAR_MISS:
+            raise ValueError(f"near miss: unknown kind {kind!r}; expected one of {tuple(NEAR_MISS)}")
+        (d0, d1), (a0, a1) = NEAR_MISS[kind]
+        dur = min(max(int(round(rng.uniform(d0, d1) * fps)), 1), num_frames)
+        start = int(rng.integers(0, num_frames - dur + 1))
+        out.append(BenignSpec(kind, start, start + dur, float(rng.uniform(a0, a1)), int(rng.integers(0, 2**31 - 1))))
+    return tuple(out)
