@@ -211,6 +211,21 @@ def test_overflow_fix_auto_follows_the_cpu(monkeypatch):
         assert ovb.QuantizationSettings(overflow_fix="enable").overflow_fix == "enable"
     assert ovb.QuantizationSettings().bias_correction is False  # measured: bias correction costs accuracy
 
+def test_calibration_videos_may_be_folders_of_frames(tmp_path):
+    from damvad.backends.calibration import calibration_key, calibration_snippets
+    from damvad.framefolder import folder_sha256
+    from videotools import write_frame_folder
+
+    folder = write_frame_folder(tmp_path / "cams" / "cam1", 64)
+    key = calibration_key([tmp_path / "cams"])
+    assert key["videos"] == [folder_sha256(folder)] and key["synthetic"] == 0
+    snippets, provenance = calibration_snippets([tmp_path / "cams"], per_video=1)
+    assert len(snippets) == 1 and snippets[0].shape == (1, 3, 64, 224, 224)
+    assert provenance["videos"] == [{"name": "cam1", "sha256": folder_sha256(folder)}]
+    write_frame_folder(folder, 64, seed=1)  # other frames: another calibration set
+    assert calibration_key([tmp_path / "cams"]) != key
+
+
 def test_cache_entry_is_atomic(tmp_path):
     """A folder appears complete or not at all; a second writer keeps the first one's entry."""
     import openvino as ov

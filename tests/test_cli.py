@@ -57,3 +57,32 @@ def test_help_and_version(argv):
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 0
+
+
+def test_extract_and_detect_a_folder_of_frames_at_a_stride(tmp_path, capsys, monkeypatch):
+    """``damvad extract FRAMES --stride 16 --fps 10`` and ``damvad detect FRAMES --model M`` (stand-in I3D)."""
+    import torch
+
+    from damvad import extract as extract_mod
+    from damvad.model import build_model
+    from damvad.modelfile import save_model_file
+    from videotools import fake_features, write_frame_folder
+
+    monkeypatch.setattr(extract_mod, "build_feature_fn", lambda *a, **k: (fake_features, ""))
+    frames = write_frame_folder(tmp_path / "cam01", 100)
+    assert main(["extract", str(frames), "--out", str(tmp_path / "f"), "--stride", "16", "--fps", "10",
+                 "--quiet"]) == 0
+    row = json.loads((tmp_path / "f" / "cam01.json").read_text())
+    assert (row["frames"], row["stride"], row["fps"], row["num_snippets"]) == (100, 16, 10.0, 4)
+    assert "extracted 1 video(s)" in capsys.readouterr().out
+
+    torch.manual_seed(0)
+    model = save_model_file(tmp_path / "model.pt", build_model("dist", hidden=16, mlp_hidden=8),
+                            {"num_clips": 16, "threshold": None,
+                             "contract": {"features": {"crops": "center", "stride": 16}}})
+    assert main(["detect", str(frames), "--model", str(model), "-o", str(tmp_path / "rows.csv"), "--fps", "10",
+                 "--quiet"]) == 0
+    rows = (tmp_path / "rows.csv").read_text().splitlines()
+    assert rows[0].startswith("source,clip,start_frame") and len(rows) == 1 + 4
+    assert rows[-1].split(",")[2:4] == ["96", "100"]
+    assert "cam01: 100 frames" in capsys.readouterr().err

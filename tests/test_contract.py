@@ -38,6 +38,8 @@ def test_records_must_agree_on_the_feature_fields_and_may_mix_precisions():
     assert mixed.precision == "bf16,fp32" and mixed.backend == "openvino,torch" and mixed.crops == "center"
     with pytest.raises(ContractError, match="disagree on weights_sha256"):
         contract_of_records([_record(), _record(weights_sha256="b" * 64)])
+    with pytest.raises(ContractError, match="disagree on stride"):
+        contract_of_records([_record(), _record(stride=16)])
     five = ["center", "top_left", "top_right", "bottom_left", "bottom_right"]
     assert contract_of_records([_record(crop_names=tuple(five))]).crops == "5"
 
@@ -48,6 +50,9 @@ def test_a_feature_difference_is_refused_naming_both_sides_and_rounding_is_warne
         check_contract(trained, FeatureContract("a" * 64, "center", 64, "fp32", "torch"), "training", "detect")
     with pytest.raises(ContractError, match="weights_sha256: aaaaaaaaaaaa... .training. vs bbbbbbbbbbbb..."):
         check_contract(trained, FeatureContract("b" * 64, "5", 64, "fp32", "torch"), "training", "detect")
+    with pytest.raises(ContractError, match=r"stride: 64 \(training\) vs 16 \(detect\)"):
+        check_contract(trained, FeatureContract("a" * 64, "5", 64, "fp32", "torch", stride=16), "training", "detect")
+    assert FeatureContract.from_dict({"crops": "5"}).stride == 64  # contracts recorded before strides
     with caplog.at_level(logging.WARNING):
         warnings = check_contract(trained, FeatureContract("a" * 64, "5", 64, "bf16", "openvino"), "training",
                                   "detect")
@@ -74,7 +79,7 @@ def test_model_file_carries_the_contract_and_calibration_defaults_to_it(trained,
     path.write_bytes(model_path.read_bytes())
     _, meta = load_model(path)
     assert meta["contract"]["features"] == {"weights_sha256": "synthetic", "crops": "center", "snippet_len": 64,
-                                            "precision": "fp32", "backend": ""}
+                                            "precision": "fp32", "backend": "", "stride": 64}
     assert meta["contract"]["clips"] == {"train_protocol": "offline", "num_clips": 16, "protocol": "online",
                                          "snippets_per_clip": 1}
     th = calibrate(path, far=0.05, snippets_per_clip=2)  # features and dataset: the model's training ones

@@ -28,6 +28,9 @@ def test_csv_dataset(tmp_path):
     assert get_dataset(sub / "noheader.csv").video_labels() == {"x": 0, "y": 1}
     (sub / "excel.csv").write_bytes("path,label\r\nx.mp4,normal\r\n".encode("utf-8-sig"))  # BOM + CRLF
     assert get_dataset(sub / "excel.csv").video_labels() == {"x": 0}
+    (sub / "frames" / "cam.v2").mkdir(parents=True)  # a folder of frames is named by its whole name
+    (sub / "folders.csv").write_text("frames/cam.v2,normal\nclips/d.mp4,anomalous\n")
+    assert get_dataset(sub / "folders.csv").video_labels() == {"cam.v2": 0, "d": 1}
 
 
 @pytest.mark.parametrize(

@@ -71,7 +71,7 @@ def test_bad_user_annotations(tmp_path, csv_text, match):
 
 def test_folder_errors(tmp_path):
     (tmp_path / "empty" / "normal").mkdir(parents=True)
-    with pytest.raises(DatasetError, match=r"empty: no video files found"):
+    with pytest.raises(DatasetError, match=r"empty: no videos found"):
         get_dataset(tmp_path / "empty")
     (tmp_path / "odd").mkdir()
     with pytest.raises(DatasetError, match=r"odd: not a dataset folder"):
@@ -109,3 +109,22 @@ def test_generated_folder_gives_frame_counts(tmp_path):
     (root / "synth.json").write_text('{"videos": [{"name": "ta1"}]}')
     with pytest.raises(DatasetError, match=r"synth\.json: unreadable generator manifest"):
         get_dataset(root)
+
+
+def test_folders_of_frames_are_videos_of_a_folder_dataset(tmp_path):
+    for frame in ("000.jpg", "001.jpg"):
+        touch(tmp_path / "normal" / "walk01" / frame)
+        touch(tmp_path / "anomalous" / "Biking" / "bike07" / frame)
+    touch(tmp_path / "anomalous" / "cart.mp4")
+    ds = get_dataset(tmp_path)
+    assert [(v.name, v.label, v.category) for v in ds.videos()] == [
+        ("walk01", 0, "Normal"), ("bike07", 1, "Biking"), ("cart", 1, "Anomalous")]
+    assert ds.video("bike07").path == tmp_path / "anomalous" / "Biking" / "bike07"
+    touch(tmp_path / "normal" / "stray.jpg")
+    with pytest.raises(DatasetError, match=r"normal: holds 1 image file\(s\) \(stray.jpg, ...\) and 1 sub-folder"):
+        get_dataset(tmp_path)
+    for frame in (tmp_path / "normal" / "walk01").iterdir():
+        frame.rename(tmp_path / "normal" / f"w{frame.name}")
+    (tmp_path / "normal" / "walk01").rmdir()
+    with pytest.raises(DatasetError, match=r"normal: holds images directly"):
+        get_dataset(tmp_path)

@@ -53,8 +53,8 @@ def test_builtin_aliases(alias, name):
 
 
 def test_builtin_names_in_order():
-    assert BUILTIN_DATASETS == ("ucf-crime", "shanghaitech", "xd-violence")
-    assert dataset_names()[:3] == BUILTIN_DATASETS
+    assert BUILTIN_DATASETS == ("ucf-crime", "shanghaitech", "xd-violence", "ucsd-ped2")
+    assert dataset_names()[:4] == BUILTIN_DATASETS
     assert get_dataset("ucf-crime").splits == ("train", "test")
 
 
@@ -62,7 +62,7 @@ def test_unknown_name_lists_known_ones(tmp_path):
     with pytest.raises(DatasetError) as err:
         get_dataset("ucf-crimes-2")
     assert str(err.value) == (
-        "unknown dataset 'ucf-crimes-2': not one of ucf-crime, shanghaitech, xd-violence, "
+        "unknown dataset 'ucf-crimes-2': not one of ucf-crime, shanghaitech, xd-violence, ucsd-ped2, "
         "and no such folder or CSV file"
     )
     other = touch(tmp_path / "list.txt")
@@ -95,7 +95,7 @@ def test_register_own_dataset(isolated_registry):
     assert ds is get_dataset("cams") and calls == [1]  # built once
     assert ds.ground_truth("b").tolist() == [0, 0, 1, 1, 1, 0, 0, 0, 0, 0]
     assert dataset_names() == (*BUILTIN_DATASETS, "my-cams")
-    with pytest.raises(DatasetError, match="not one of ucf-crime, shanghaitech, xd-violence, my-cams,"):
+    with pytest.raises(DatasetError, match="not one of ucf-crime, shanghaitech, xd-violence, ucsd-ped2, my-cams,"):
         get_dataset("nothing-here")
 
     unregister_dataset("my-cams")

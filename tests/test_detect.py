@@ -14,6 +14,7 @@ import torch
 
 from damvad import detect as detect_mod
 from damvad.calibrate import calibrate
+from damvad.contract import ContractError
 from damvad.detect import AlertTracker, Detector, ReconnectPolicy, RowWriter, reconnecting_frames, write_report
 from damvad.extract import extract
 from damvad.model import build_model
@@ -22,7 +23,7 @@ from damvad.scoring import ClipResult, score_video
 from damvad.store import FeatureStore
 from damvad.video import VideoError
 from featuretools import make_feature_dataset
-from videotools import VFR_TIMES, fake_features, write_vfr_video, write_video
+from videotools import VFR_TIMES, fake_features, write_frame_folder, write_vfr_video, write_video
 
 
 @pytest.fixture()
@@ -62,6 +63,27 @@ def test_online_groups_of_several_snippets_match(tmp_path, model_file):
     result = Detector(model_file, feature_fn=fake_features, snippets_per_clip=2).run(video, progress=False)
     np.testing.assert_allclose([r.score for r in result.rows], ref.score, rtol=1e-6)
     assert len(result.rows) == 3  # 2 + 2 + the partial last group
+
+
+def test_a_folder_of_frames_is_scored_live_at_the_models_stride_as_online(tmp_path):
+    folder = write_frame_folder(tmp_path / "cam", 150, seed=2)
+    extract([folder], tmp_path / "feats", feature_fn=fake_features, stride=16, fps=10, progress=False)
+    feats = FeatureStore(tmp_path / "feats").load("cam")
+    torch.manual_seed(0)
+    model = build_model("dist", hidden=32, mlp_hidden=8)
+    path = save_model_file(tmp_path / "m16.pt", model, {"num_clips": 16, "threshold": None,
+                                                        "contract": {"features": {"crops": "center", "stride": 16}}})
+    det = Detector(path, feature_fn=fake_features, threshold=0.5)
+    assert det.stride == 16
+    result = det.run(folder, fps=10, progress=False)
+    ref = score_video(load_model(path)[0], feats.maps, feats.frames, "online", stride=16)
+    assert result.frames == 150 and result.fps == 10 and len(result.rows) == 7
+    np.testing.assert_allclose([r.score for r in result.rows], ref.score, rtol=1e-6, atol=1e-7)
+    assert [[r.start_frame, r.end_frame] for r in result.rows] == ref.frame_ranges.tolist()
+    assert ref.frame_ranges.tolist() == [[0, 64], [64, 80], [80, 96], [96, 112], [112, 128], [128, 144], [144, 150]]
+    np.testing.assert_allclose([(r.start_time, r.end_time) for r in result.rows[:2]], [(0.0, 6.4), (6.4, 8.0)])
+    with pytest.raises(ContractError, match=r"stride: 16 \(the model's training features\) vs 64 \(detect\)"):
+        Detector(path, feature_fn=fake_features, stride=64)
 
 
 def _clip(i, score):

@@ -123,3 +123,26 @@ def test_killed_run_resumes_to_the_same_files(videos, tmp_path):
         assert dataclasses.replace(a.record, path=b.record.path) == b.record
     assert not list(out.glob(".*.tmp")), "temporary files of the killed run are cleaned up"
     assert json.loads((out / "a.json").read_text())["frames"] == 150
+
+
+def test_a_stride_gives_overlapping_snippets_recorded_and_the_batched_path_agrees(videos, tmp_path):
+    report = extract([videos], tmp_path / "s16", feature_fn=fake_features, stride=16, progress=False)
+    assert report.ok and report.frames == 150 + 64 + 1
+    store = FeatureStore(tmp_path / "s16")
+    a = store.load("a")
+    assert a.record.stride == 16 and a.maps.shape[0] == 7
+    assert a.record.snippet_ranges == ((0, 64), (16, 80), (32, 96), (48, 112), (64, 128), (80, 144), (86, 150))
+    assert store.load("c").record.snippet_ranges == ((0, 1),)  # shorter than a snippet: one, padded
+    default = FeatureStore(tmp_path / "s64")
+    extract([videos / "a.mp4"], default.root, feature_fn=fake_features, progress=False)
+    np.testing.assert_array_equal(a.maps[[0, 4]], default.load("a").maps[:2])  # the same snippets, aligned
+
+    batched = extract([videos], tmp_path / "b16", feature_fn=fake_features, stride=16, batch_size=3, decoders=2,
+                      progress=False)
+    assert batched.ok
+    for name in ("a", "b", "c"):
+        one, other = store.load(name), FeatureStore(tmp_path / "b16").load(name)
+        assert one.record.snippet_ranges == other.record.snippet_ranges
+        np.testing.assert_allclose(one.maps, other.maps, rtol=1e-6)
+    again = extract([videos], tmp_path / "s16", feature_fn=fake_features, progress=False)  # now stride 64
+    assert sorted(again.done) == ["a", "b", "c"] and again.redone["a"] == "extracted with other settings or weights"

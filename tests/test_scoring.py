@@ -9,6 +9,7 @@ import torch
 
 from damvad.model import build_model
 from damvad.scoring import StreamScorer, VideoScores, model_device, score_clips, score_video
+from damvad.snippets import owned_frame_ranges, snippet_ranges
 
 T, N = 7, 32  # small clip maps: the scoring path does not depend on I3D's 1024 channels
 
@@ -85,6 +86,37 @@ def test_online_scores_equal_a_stream_of_snippets(k):
     scorer.reset()
     again = next(r for s in range(11) if (r := scorer.push(maps[s], 0, 1)) is not None)
     assert again.index == 0 and again.score == pytest.approx(streamed[0].score, rel=1e-6)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_overlapping_snippets_are_scored_alike_offline_online_and_streamed_without_look_ahead(k):
+    """Snippets every 16 frames: each score goes to the frames since the previous clip ended, the same rule
+    offline, online and streamed; a stream cut short scores its frames as the whole video does."""
+    frames, stride = 300, 16
+    ranges = snippet_ranges(frames, 64, stride)  # 15 full snippets and [236, 300)
+    model, maps = _model("dist"), _maps(len(ranges), crops=1)
+    vs = score_video(model, maps, frames, "online", snippets_per_clip=k, stride=stride)
+    groups = [(j, min(j + k, len(ranges))) for j in range(0, len(ranges), k)]
+    np.testing.assert_allclose(vs.score, _by_hand(model, maps, groups)["score"], rtol=1e-5, atol=1e-6)
+    assert vs.frame_ranges.tolist() == owned_frame_ranges(ranges, np.array(groups)).tolist()
+    assert np.all(vs.frame_ranges[1:, 0] == vs.frame_ranges[:-1, 1])
+
+    scorer = StreamScorer(model, crops=1, snippets_per_clip=k)
+    streamed = [r for s, (a, b) in enumerate(ranges) if (r := scorer.push(maps[s], int(a), int(b))) is not None]
+    if (last := scorer.flush()) is not None:
+        streamed.append(last)
+    assert [[r.start_frame, r.end_frame] for r in streamed] == vs.frame_ranges.tolist()
+    np.testing.assert_allclose([r.score for r in streamed], vs.score, rtol=1e-5, atol=1e-6)
+
+    # no look-ahead: the first 8 snippets end at frame 176; that much of the stream scores those frames alike
+    cut = score_video(model, maps[:8], 176, "online", snippets_per_clip=k, stride=stride)
+    np.testing.assert_allclose(cut.per_frame(), vs.per_frame()[:176], rtol=1e-6)
+
+    offline = score_video(model, maps, frames, "offline", num_clips=4, stride=stride)
+    bounds = [(i * len(ranges) // 4, (i + 1) * len(ranges) // 4) for i in range(4)]
+    np.testing.assert_allclose(offline.score, _by_hand(model, maps, bounds)["score"], rtol=1e-5, atol=1e-6)
+    assert offline.frame_ranges.tolist() == [[0, 112], [112, 176], [176, 240], [240, 300]]
+    assert offline.per_frame().shape == (frames,)
 
 
 def test_crops_are_scored_as_separate_streams_then_averaged():

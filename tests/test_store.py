@@ -83,6 +83,7 @@ def test_an_old_row_missing_optional_fields_still_loads(tmp_path):
     bare = {"name": "bare", "path": "/videos/bare.mp4", "frames": 64, "fps": None}
     record = _write(tmp_path / "f", "bare", bare, _maps(1)).load("bare").record
     assert (record.snippet_len, record.fps, record.precision, record.weights_sha256) == (64, None, "", "")
+    assert record.stride == 64 and contract_of_record(record).stride == 64  # rows before strides: the paper's
 
 
 def test_extract_resumes_over_an_old_row_by_its_path(tmp_path):
@@ -143,6 +144,8 @@ def test_unknown_keys_and_nulls_are_not_recorded_fields(tmp_path):
     (dict(snippet_ranges=((0, 64), (70, 128), (128, 150))), "snippet_ranges[1] is [70, 128)"),
     (dict(frames=129), "frames 129 but snippet_ranges end at frame 150"),
     (dict(snippet_ranges=((0, 64), (64, 128))), "2 snippet_ranges for 3 snippets"),
+    (dict(stride=32), "3 snippets, but 150 frames make 4 snippets of 64 every 32 frames"),
+    (dict(stride=0), "manifest says 150 frames, snippet_len 64, stride 0"),
 ])
 def test_a_record_contradicting_itself_or_its_file_is_refused(tmp_path, change, problem):
     maps = _maps(3)
@@ -202,3 +205,8 @@ def test_for_maps_derives_the_shape_facts():
     assert record.crop_setting == "5" and record.expected_snippets == 2
     short = FeatureRecord.for_maps("s", "/s.mp4", _maps(1), 1)  # one frame: one padded snippet
     assert short.snippet_ranges == ((0, 1),) and short.problem(1) is None
+    strided = FeatureRecord.for_maps("t", "/t.mp4", _maps(4), 150, stride=32)
+    assert strided.snippet_ranges == ((0, 64), (32, 96), (64, 128), (86, 150)) and strided.problem(4) is None
+    assert strided.to_json()["stride"] == 32
+    moved = dataclasses.replace(strided, snippet_ranges=((0, 64), (32, 96), (64, 128), (80, 150)))
+    assert moved.problem(4) == "snippet_ranges[3] is [80, 150), expected [86, 150)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from damvad.snippets import snippet_ranges
 from damvad.video import (
     BackgroundIterator,
     VideoError,
@@ -40,6 +41,28 @@ def test_short_video_gives_one_padded_snippet_and_empty_is_an_error():
     assert len(snips) == 1 and (snips[0].start, snips[0].end) == (0, 1)
     with pytest.raises(VideoError, match="no frames"):
         list(iter_snippets([], 64, source="empty.mp4"))
+
+
+@pytest.mark.parametrize("frames", [30, 64, 150, 200])
+@pytest.mark.parametrize("stride", [16, 40, 64])
+def test_snippets_at_a_stride_follow_the_one_layout_as_frames_arrive(frames, stride):
+    arrived = []
+
+    def source():
+        for i in range(frames):
+            arrived.append(i)
+            yield np.full((2, 2, 3), i, np.uint8)
+
+    snips = []
+    for snip in iter_snippets(source(), 64, stride=stride):
+        snips.append(snip)
+        if snip.end - snip.start == 64 and len(arrived) < frames:  # a full snippet comes out at its last frame
+            assert len(arrived) == snip.end
+    assert [[s.start, s.end] for s in snips] == snippet_ranges(frames, 64, stride).tolist()
+    for s in snips:  # each holds its own frames, the last one repeated where the video has too few
+        true = np.arange(s.start, s.end)
+        assert s.frames[: len(true), 0, 0, 0].tolist() == true.tolist()
+        assert (s.frames[len(true):, 0, 0, 0] == s.end - 1).all()
 
 
 def test_crops_positions_flip_and_scaling():
@@ -130,6 +153,20 @@ def test_planar_decoding_matches_packed_rgb(tmp_path, size):
         np.testing.assert_array_equal(a, b.transpose(1, 2, 0))
         diff = np.abs(a.astype(np.int16) - ref)
         assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+
+
+def test_frames_already_at_size_decode_right_to_the_last_column(tmp_path):
+    """A video whose short side is already 256 is not resized: swscale's unscaled YUV -> planar RGB garbles
+    the last width % 16 columns (here 360 % 16 = 8), so those frames take its packed RGB output."""
+    import av
+
+    path = write_video(tmp_path / "v.mp4", 3, width=360, height=256, seed=7)
+    with av.open(str(path)) as container:
+        packed = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    for _ in range(2):  # the same pixels every time (garbled columns were whatever memory held)
+        chw = list(iter_frames(path, planar=True))
+        assert [f.shape for f in chw] == [(3, 256, 360)] * 3
+        np.testing.assert_array_equal(np.stack(chw).transpose(0, 2, 3, 1), np.stack(packed))
 
 
 def test_uint8_and_planar_inputs_match_the_float_input():

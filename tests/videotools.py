@@ -61,6 +61,51 @@ def write_small_batch(root: Path) -> Path:
     return root
 
 
+IMAGE_CODECS = {".png": ("png", "rgb24"), ".jpg": ("mjpeg", "yuvj420p"), ".bmp": ("bmp", "bgr24"),
+                ".tif": ("tiff", "rgb24")}
+
+
+def write_image(path: Path, rgb: np.ndarray) -> Path:
+    """One RGB uint8 image file, its format from the extension (PyAV's image encoders)."""
+    import av
+
+    codec, pix_fmt = IMAGE_CODECS[path.suffix.lower()]
+    with av.open(str(path), "w", format="image2") as container:
+        stream = container.add_stream(codec, rate=1)
+        stream.width, stream.height, stream.pix_fmt = rgb.shape[1], rgb.shape[0], pix_fmt
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format=pix_fmt)
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            container.mux(packet)
+    return path
+
+
+def write_frame_folder(folder: Path, num_frames: int, width: int = 64, height: int = 48, ext: str = ".png",
+                       seed: int = 0) -> Path:
+    """A folder of frames 0.png, 1.png, ... (unpadded numbers: natural order matters) of moving noise."""
+    folder.mkdir(parents=True, exist_ok=True)
+    base = np.random.default_rng(seed).integers(0, 255, size=(height, width, 3), dtype=np.uint8)
+    for i in range(num_frames):
+        write_image(folder / f"{i}{ext}", np.roll(base, 3 * i, axis=1))
+    return folder
+
+
+def write_lossless_video(path: Path, frames: list[np.ndarray], fps: int = 10) -> Path:
+    """RGB frames stored losslessly (libx264rgb, qp 0): decoded, they are the same pixels."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264rgb", rate=fps, options={"qp": "0"})
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "bgr24"
+        for i, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[..., ::-1]), format="bgr24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
 VFR_TIMES = [k / 30 if k < 64 else 64 / 30 + (k - 64) / 5 for k in range(130)]  # 0-63 at 30 fps, then 5 fps
 
 

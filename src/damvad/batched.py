@@ -177,15 +177,15 @@ def extract_batched(
     def decode(vid: int) -> None:
         name, path = todo[vid]
         try:
-            info = infos.get(name) or probe(path)
+            info = infos.get(name) or probe(path, spec.fps)
             source = read_source_fingerprint(path)
             assembler.ready.put(("start", vid, _Video(name, path, info, source)))
             count, frames = 0, 0
             frames_iter = iter_frames(path, planar=True)
             for snip, x in snippet_inputs(frames_iter, spec.crops, spec.snippet_len, source=path, planar=True,
-                                          dtype="uint8" if uint8 else "float32"):
-                for crop in range(crops):
-                    slot = assembler.reserve((vid, snip.index, crop, snip.end - snip.start))
+                                          dtype="uint8" if uint8 else "float32", stride=spec.stride):
+                for crop in range(crops):  # progress counts the frames each snippet adds (snippets may overlap)
+                    slot = assembler.reserve((vid, snip.index, crop, snip.end - frames))
                     if slot is None:
                         return
                     target, row = slot
@@ -239,7 +239,7 @@ def extract_batched(
             return True
         try:
             arr, record = finish_video(video.path, video.info, video.source, spec,
-                                       [m.astype(spec.dtype) for m in maps], video.ranges, video.frames)
+                                       [m.astype(spec.dtype) for m in maps], video.ranges, video.frames, video.name)
         except VideoError as exc:
             on_failed(video.name, exc.cause)
             return True

@@ -21,12 +21,12 @@ def _cmd_extract(args: argparse.Namespace) -> int:
                       compile=_flag(not args.no_compile, True), overwrite=_flag(args.overwrite, False),
                       backend=args.backend, calibration=args.calibration, engine=args.engine, address=args.address,
                       connect_timeout=args.connect_timeout, cpus_per_worker=args.cpus_per_worker, device=args.device,
-                      batch_size=args.batch_size, decoders=args.decoders)
+                      batch_size=args.batch_size, decoders=args.decoders, stride=args.stride, fps=args.fps)
     if not cfg.inputs or not cfg.features:
         raise ValueError("extract needs videos (arguments or `inputs` in the config) and --out (or `features`)")
     options = dict(crops=cfg.crops, precision=cfg.precision, dtype=cfg.dtype, compile=cfg.compile,
                    checkpoint=cfg.checkpoint, overwrite=cfg.overwrite, progress=not args.quiet,
-                   backend=cfg.backend, calibration=cfg.calibration)
+                   backend=cfg.backend, calibration=cfg.calibration, stride=cfg.stride, fps=cfg.fps)
     if cfg.engine == "ray":
         from damvad.cluster import extract_on_ray
 
@@ -190,7 +190,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
                       output=args.output, format=args.format, report=args.report, backend=args.backend,
                       precision=args.precision, calibration=args.calibration, crops=args.crops,
                       snippets_per_clip=args.snippets_per_clip, compile=_flag(not args.no_compile, True),
-                      device=args.device)
+                      device=args.device, stride=args.stride, fps=args.fps)
     if not cfg.model_file:
         raise ValueError("detect needs --model (or `model_file` in the config)")
     sources = detect_sources(cfg.sources)
@@ -198,7 +198,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         raise ValueError(f"no videos found in {cfg.sources}")
     det = Detector(cfg.model_file, precision=cfg.precision, crops=cfg.crops, snippets_per_clip=cfg.snippets_per_clip,
                    threshold=cfg.threshold, close_after=cfg.close_after, compile=cfg.compile,
-                   backend=cfg.backend, calibration=cfg.calibration, device=cfg.device)
+                   backend=cfg.backend, calibration=cfg.calibration, device=cfg.device, stride=cfg.stride)
     print(f"threshold {det.threshold:.4f} ({det.threshold_source}); {len(sources)} source(s); on {det.device}",
           file=sys.stderr)
     output = cfg.output
@@ -209,8 +209,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     with (AtomicTextOutput(output) if to_file else nullcontext(sys.stdout)) as stream:
         writer = RowWriter(stream, fmt)
         for src in sources:  # one source's error is reported, the others are still scored
-            is_file = Path(src).is_file()
-            result = det.run(src, writer=writer, progress=not args.quiet,
+            is_file = Path(src).exists()  # a file or a folder of frames (whose frame rate is ours to give)
+            result = det.run(src, fps=cfg.fps if Path(src).is_dir() else None, writer=writer, progress=not args.quiet,
                              keep_rows=bool(cfg.report) or is_file)
             failed += result.error is not None
             spans = ", ".join(f"{e.start_time:.1f}-{e.end_time:.1f}s (peak {e.peak_score:.2f})"
@@ -278,10 +278,15 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_benchmark(args: argparse.Namespace) -> int:
-    """prepare / summary / table1 / diagnose on a named synthetic benchmark."""
+    """prepare / summary / table1 / diagnose on a named synthetic benchmark; ped2 on UCSD Ped2's frames."""
     from damvad.benchmark.prepare import prepare
     from damvad.config import load_config
 
+    if args.action == "ped2":
+        from damvad.benchmark.ped2 import command
+
+        return command(args)
+    args.name = args.name or "synth-ucf-v1"
     if args.action in ("prepare", "summary"):
         from damvad.benchmark.table1 import Table1Config
 
@@ -342,6 +347,13 @@ def _config_option(p: argparse.ArgumentParser) -> None:
                    "keys shared by the stages that have them, a section per stage (see `damvad config show`)")
 
 
+def _snippet_options(p: argparse.ArgumentParser, stride_default: str) -> None:
+    from damvad.video import SNIPPET_LEN
+    p.add_argument("--stride", type=int, metavar="N", help=f"{SNIPPET_LEN}-frame snippets every N frames, "
+                   f"1-{SNIPPET_LEN} (default: {stride_default}); below {SNIPPET_LEN} they overlap")
+    p.add_argument("--fps", type=float, help="frame rate of folders of frames (image files have none: assumed, warned)")
+
+
 def _device_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, metavar="auto|cpu|cuda[:N]",
                    help="where torch work runs (default auto: the first CUDA device when torch sees one, else cpu)")
@@ -396,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("extract", help="I3D snippet features for videos (resumable)")
     p.add_argument("inputs", nargs="*", metavar="INPUT|KEY=VALUE",
-                   help="video files, folders (searched recursively) or .txt lists; key=value config overrides")
+                   help="videos, folders (searched recursively; one of images is a video) or .txt lists; key=value")
     _config_option(p)
     p.add_argument("--out", default=None, help="features folder (NAME.npy + NAME.json + manifest.csv)")
     p.add_argument("--crops", default=None, choices=["center", "5", "10"], help="default center")
@@ -419,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "a GPU, several videos are decoded at once and their snippets packed into full batches")
     p.add_argument("--decoders", type=int, default=None,
                    help="decoding threads of the batched path (default: half the CPUs, at most 8)")
+    _snippet_options(p, "the paper's non-overlapping snippets")
     p.add_argument("--cpus-per-worker", type=int, default=None,
                    help="Ray: CPUs per worker process (default: one worker per CPU node with all its CPUs, "
                    "one per GPU); on GPU nodes, several workers share a GPU when its CPUs allow")
@@ -480,7 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("detect", help="score a file, folder, RTSP/HTTP stream or webcam, live, with alerts")
     p.add_argument("sources", nargs="*", metavar="SOURCE|KEY=VALUE",
-                   help="video file, folder, URL, or webcam index (0, 1, ...); key=value config overrides")
+                   help="video, folder (its videos; one of images is a video), URL, or webcam index; key=value")
     _config_option(p)
     p.add_argument("--model", default=None, help="model.pt or its run folder (config: model_file)")
     p.add_argument("--threshold", type=float, default=None, help="override the calibrated threshold")
@@ -494,6 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: the crops of the model's training features")
     p.add_argument("--snippets-per-clip", type=int, default=None,
                    help="default: the clip length the threshold was calibrated for, else 1")
+    _snippet_options(p, "the model's training features'")
     p.add_argument("--no-compile", action="store_true")
     _device_option(p)
     p.add_argument("--quiet", action="store_true")
@@ -509,14 +523,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "calibrate, detect, serve, table1, diagnose)")
     p.set_defaults(func=_cmd_config, positionals="items")
 
-    p = sub.add_parser("benchmark", help="named synthetic benchmarks: prepare, summary, table1, diagnose")
-    p.add_argument("action", choices=["prepare", "summary", "table1", "diagnose"],
+    p = sub.add_parser("benchmark", help="named synthetic benchmarks: prepare, summary, table1, diagnose; UCSD Ped2")
+    p.add_argument("action", choices=["prepare", "summary", "table1", "diagnose", "ped2"],
                    help="prepare: videos + cached features; summary: per split; table1: every variant over "
-                        "seeds; diagnose: inside DAM's training on the dev split")
-    p.add_argument("name", nargs="?", default="synth-ucf-v1", help="benchmark name (default synth-ucf-v1)")
+                        "seeds; diagnose: inside DAM's training on the dev split; ped2: UCSD Ped2 (no NAME)")
+    p.add_argument("name", nargs="?", default=None, help="benchmark name (default synth-ucf-v1)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. split=dev seeds=[0,1]")
-    p.add_argument("--config", default=None, help="YAML file or shipped config (default: table1-NAME)")
-    p.add_argument("--root", default=None, help="benchmark folder (default: <damvad cache>/benchmarks/NAME)")
+    p.add_argument("--config", default=None, help="YAML file or shipped config (default: table1-NAME, benchmark-ped2)")
+    p.add_argument("--root", default=None, help="benchmark folder (<damvad cache>/benchmarks/NAME); ped2: its frames")
     p.add_argument("--splits", default=None, help="prepare: only these splits, comma-separated (e.g. train,dev "
                    "while deciding; a killed or partial preparation continues where it stopped)")
     p.add_argument("--quiet", action="store_true")

@@ -1,8 +1,9 @@
 """Temporal clip generation (paper section 3.1): snippets -> a fixed number of max-pooled clips.
 
-A video is cut into S snippets of ``snippet_len`` (64) frames; the last one may be partial (the
-extractor pads it by repeating its last frame, see :mod:`damvad.video`), so
-``S = ceil(num_frames / snippet_len)``. Training and offline scoring group the S snippet maps into C
+A video is cut into S snippets of ``snippet_len`` (64) frames every ``stride`` frames (default 64: the
+paper's non-overlapping snippets, the last one partial and padded by repeating its last frame, so
+``S = ceil(num_frames / snippet_len)``; the layout and its tail rule: :mod:`damvad.snippets`). Training
+and offline scoring group the S snippet maps into C
 clips and max-pool each group element-wise (section 3.2); live scoring groups them causally in
 fixed-size groups (:func:`online_clips`). Everything here works on numpy arrays and torch tensors.
 
@@ -14,8 +15,9 @@ Differences from the released code (github snehashismajhi/DAM-Anomaly-Detection,
   snippets in between; that bug is not reproduced.
 * videos shorter than C snippets repeat the last snippet, as the released code does.
 * snippet maps are pooled in the dtype they are stored in (float16 stays float16: a max is exact).
-* scores are mapped back to the exact frames a clip covers (:func:`clip_frame_ranges`,
-  :func:`clip_scores_to_frames`) instead of ``floor(frames / C)`` frames per clip.
+* scores are mapped back to exact frames (:func:`clip_frame_ranges`, :func:`clip_scores_to_frames`)
+  instead of ``floor(frames / C)`` frames per clip: the frames a clip covers with non-overlapping
+  snippets; with overlapping ones, the frames since the previous clip's end (:mod:`damvad.snippets`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from damvad.snippets import owned_frame_ranges, snippet_ranges
 from damvad.video import SNIPPET_LEN  # noqa: F401  (re-exported: the snippet length clips are made of)
 
 ArrayLike = TypeVar("ArrayLike", np.ndarray, torch.Tensor)
@@ -129,23 +132,23 @@ def online_clips(features: ArrayLike, snippets_per_clip: int = 1) -> ArrayLike:
     return _pool_boundaries(features, online_clip_boundaries(int(features.shape[0]), snippets_per_clip))
 
 
-def snippet_frame_ranges(num_frames: int, snippet_len: int = SNIPPET_LEN) -> np.ndarray:
-    """(S, 2) ``[start, end)`` frames of each snippet, ``S = ceil(num_frames / snippet_len)``.
-
-    The end of the last snippet is clipped to ``num_frames`` (the extractor pads that snippet by
-    repeating its last frame; the padding frames do not exist in the video).
-    """
+def snippet_frame_ranges(num_frames: int, snippet_len: int = SNIPPET_LEN, stride: int | None = None) -> np.ndarray:
+    """(S, 2) ``[start, end)`` frames of each snippet (:func:`damvad.snippets.snippet_ranges`): with the
+    default stride (``snippet_len``) ``S = ceil(num_frames / snippet_len)``, the end of the last snippet
+    clipped to ``num_frames`` (the extractor pads that snippet by repeating its last frame; the padding
+    frames do not exist in the video)."""
     f = _check_positive("num_frames", num_frames)
     n = _check_positive("snippet_len", snippet_len)
-    starts = np.arange(0, f, n, dtype=np.int64)
-    return np.stack([starts, np.minimum(starts + n, f)], axis=1)
+    return snippet_ranges(f, n, stride)
 
 
 def boundaries_to_frame_ranges(
-    bounds: np.ndarray, num_frames: int, snippet_len: int = SNIPPET_LEN
+    bounds: np.ndarray, num_frames: int, snippet_len: int = SNIPPET_LEN, stride: int | None = None
 ) -> np.ndarray:
-    """Map snippet ``[start, end)`` rows to the exact ``[start, end)`` frames they cover."""
-    snippets = snippet_frame_ranges(num_frames, snippet_len)
+    """Map snippet ``[start, end)`` rows to the ``[start, end)`` frames their score is given to: the frames
+    they cover with non-overlapping snippets, the frames since the previous row's end with overlapping ones
+    (:func:`damvad.snippets.owned_frame_ranges`)."""
+    snippets = snippet_frame_ranges(num_frames, snippet_len, stride)
     bounds = np.asarray(bounds, dtype=np.int64)
     if bounds.ndim != 2 or bounds.shape[1] != 2:
         raise ValueError(f"expected (clips, 2) snippet boundaries, got shape {bounds.shape}")
@@ -153,26 +156,27 @@ def boundaries_to_frame_ranges(
                         or np.any(bounds[:, 1] <= bounds[:, 0])):
         raise ValueError(f"snippet boundaries out of range for {num_frames} frames "
                          f"({len(snippets)} snippets of {snippet_len}) or empty")
-    return np.stack([snippets[bounds[:, 0], 0], snippets[bounds[:, 1] - 1, 1]], axis=1)
+    return owned_frame_ranges(snippets, bounds)
 
 
-def clip_frame_ranges(num_frames: int, num_clips: int, snippet_len: int = SNIPPET_LEN) -> np.ndarray:
-    """(C, 2) ``[start, end)`` frames covered by each of the C clips of a ``num_frames`` video.
+def clip_frame_ranges(num_frames: int, num_clips: int, snippet_len: int = SNIPPET_LEN,
+                      stride: int | None = None) -> np.ndarray:
+    """(C, 2) ``[start, end)`` frames of each of the C clips of a ``num_frames`` video (their scores' frames).
 
     When the video has fewer snippets than clips, the repeated clips cover the same (last) snippet,
     so their ranges overlap; :func:`clip_scores_to_frames` gives such frames the first clip's score.
     """
-    num_snippets = len(snippet_frame_ranges(num_frames, snippet_len))
-    return boundaries_to_frame_ranges(clip_boundaries(num_snippets, num_clips), num_frames, snippet_len)
+    num_snippets = len(snippet_frame_ranges(num_frames, snippet_len, stride))
+    return boundaries_to_frame_ranges(clip_boundaries(num_snippets, num_clips), num_frames, snippet_len, stride)
 
 
 def online_clip_frame_ranges(
-    num_frames: int, snippets_per_clip: int = 1, snippet_len: int = SNIPPET_LEN
+    num_frames: int, snippets_per_clip: int = 1, snippet_len: int = SNIPPET_LEN, stride: int | None = None
 ) -> np.ndarray:
-    """``[start, end)`` frames of each causal clip of :func:`online_clips`."""
-    num_snippets = len(snippet_frame_ranges(num_frames, snippet_len))
+    """``[start, end)`` frames of each causal clip of :func:`online_clips` (their scores' frames)."""
+    num_snippets = len(snippet_frame_ranges(num_frames, snippet_len, stride))
     bounds = online_clip_boundaries(num_snippets, snippets_per_clip)
-    return boundaries_to_frame_ranges(bounds, num_frames, snippet_len)
+    return boundaries_to_frame_ranges(bounds, num_frames, snippet_len, stride)
 
 
 def clip_scores_to_frames(scores: np.ndarray, frame_ranges: np.ndarray, num_frames: int) -> np.ndarray:

@@ -47,8 +47,10 @@ from damvad.extract import (
     plan_videos,
     probe_all,
 )
+from damvad.framefolder import frame_rate
+from damvad.snippets import check_stride
 from damvad.utils import remove_stale_temps
-from damvad.video import VideoError, VideoInfo
+from damvad.video import SNIPPET_LEN, VideoError, VideoInfo
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +157,8 @@ def extract_on_ray(
     max_attempts: int = 3,
     worker_wait_s: float = 600.0,
     connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    stride: int = SNIPPET_LEN,
+    fps: float | None = None,
 ) -> ClusterReport:
     """Extract every video in ``inputs`` on a Ray cluster into ``out_dir`` (a path every node sees).
 
@@ -178,16 +182,13 @@ def extract_on_ray(
     names = {n: p.absolute() for n, p in collect_videos(inputs).items()}
     ckpt = Path(checkpoint) if checkpoint is not None else fetch_i3d_checkpoint()
     spec = ExtractorSpec(crops=crops, precision=precision, dtype=dtype, weights_sha256=sha256_file(ckpt),
-                         backend=str(backend))
+                         backend=str(backend), stride=check_stride(stride, SNIPPET_LEN))
     store = open_store(Path(out_dir).absolute())
     report = ClusterReport()
     todo = plan_videos(store, names, spec, report, overwrite)
-    if not todo:
-        if store.names():
-            store.write_manifest()
-        return report
     unreadable: dict[str, VideoError] = {}
-    infos = probe_all(todo, unreadable)
+    spec.fps = frame_rate(fps, (path for _, path in todo))
+    infos = probe_all(todo, unreadable, spec.fps)
     for name, exc in unreadable.items():  # the error local extraction gives them, without a worker
         report.failed[name] = exc.cause
         log.error("%s", exc)

@@ -1,8 +1,9 @@
 """The feature contract: what a DAM head's scores depend on besides its weights.
 
 A DAM head only means something on features like the ones it was trained (and its threshold calibrated)
-on. Three fields change the features themselves -- the I3D weights, the crops averaged, the snippet
-length -- and a difference in any of them is refused (:class:`ContractError`, naming both sides). Two
+on. Four fields change the features themselves -- the I3D weights, the crops averaged, the snippet
+length and the stride between snippets (which changes what consecutive clips are, and so what the DAM
+compares) -- and a difference in any of them is refused (:class:`ContractError`, naming both sides). Two
 change them only by rounding -- the precision and the backend I3D ran with -- and a difference is allowed
 and reported (a warning; ``tests/test_contract.py`` measures the effect of fp32 vs bf16 on scores).
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FEATURE_FIELDS = ("weights_sha256", "crops", "snippet_len")  # a difference changes the features: refused
+FEATURE_FIELDS = ("weights_sha256", "crops", "snippet_len", "stride")  # a difference changes the features: refused
 ROUNDING_FIELDS = ("precision", "backend")  # a difference changes them by rounding only: reported
 UNKNOWN = ""
 
@@ -44,6 +45,7 @@ class FeatureContract:
     snippet_len: int = SNIPPET_LEN
     precision: str = UNKNOWN  # fp32 | bf16 | int8 (several, comma-separated, when a folder mixes them)
     backend: str = UNKNOWN  # torch | openvino (idem)
+    stride: int = SNIPPET_LEN  # frames between snippet starts; contracts recorded before strides: 64
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,8 +58,9 @@ class FeatureContract:
         try:
             if "crops" in values:
                 values["crops"] = normalize_crops(values["crops"])
-            if "snippet_len" in values:
-                values["snippet_len"] = int(values["snippet_len"])
+            for key in ("snippet_len", "stride"):
+                if key in values:
+                    values[key] = int(values[key])
         except (TypeError, ValueError) as exc:
             raise ContractError(f"{where}: damaged feature contract ({exc}); train or calibrate the model "
                                 "again, or restore the file") from exc
@@ -75,7 +78,8 @@ def _short(value: Any) -> str:
 def contract_of_record(record: FeatureRecord) -> FeatureContract:
     """The contract of one video's feature-store record (as written by ``damvad extract``)."""
     return FeatureContract(weights_sha256=record.weights_sha256, crops=record.crop_setting,
-                           snippet_len=record.snippet_len, precision=record.precision, backend=record.backend)
+                           snippet_len=record.snippet_len, stride=record.stride, precision=record.precision,
+                           backend=record.backend)
 
 
 def contract_of_records(records: Iterable[FeatureRecord], where: str = "features") -> FeatureContract:

@@ -27,6 +27,7 @@ from damvad.clips import clip_scores_to_frames
 from damvad.contract import FeatureContract
 from damvad.frametimes import FALLBACK_FPS, FrameClock, timed_frames
 from damvad.scoring import ClipResult, StreamScorer
+from damvad.snippets import check_stride
 from damvad.video import (
     CROP_NAMES,
     SNIPPET_LEN,
@@ -258,10 +259,11 @@ class Detector:
         backend: str | None = None,
         calibration: Any = None,
         device: Any = None,
+        stride: int | None = None,
     ):
         """``None`` settings come from the model file's feature contract (:mod:`damvad.contract`): the crops,
-        backend and precision of its training features, the clip length its threshold was calibrated for.
-        Features that would differ (other I3D weights, crops) are refused; another precision or backend is
+        stride, backend and precision of its training features, the clip length its threshold was calibrated for.
+        Features that would differ (other I3D weights, crops, stride) are refused; another precision or backend is
         allowed and listed in :attr:`warnings`. ``device`` (``None`` / ``auto``: a CUDA device when torch
         sees one) runs I3D and the DAM head."""
         from damvad.contract import check_contract, model_contract, model_snippets_per_clip
@@ -272,6 +274,8 @@ class Detector:
         self.model, self.meta = load_model(model_path, self.device)
         expected = model_contract(self.meta)
         self.crops = normalize_crops(crops if crops is not None else (expected.crops if expected else "center"))
+        self.stride = check_stride(stride if stride is not None else (expected.stride if expected else None),
+                                   SNIPPET_LEN)
         calibrated_k = model_snippets_per_clip(self.meta)
         self.snippets_per_clip = int(snippets_per_clip if snippets_per_clip is not None else calibrated_k)
         calibrated = (self.meta.get("threshold") or {}).get("value")
@@ -295,7 +299,7 @@ class Detector:
         self.feature_fn = feature_fn
         self.input_dtype = "uint8" if getattr(feature_fn, "accepts_uint8", False) else "float32"
         self.contract = FeatureContract(weights_sha256=str(getattr(feature_fn, "weights_sha256", "") or ""),
-                                        crops=self.crops, snippet_len=SNIPPET_LEN,
+                                        crops=self.crops, snippet_len=SNIPPET_LEN, stride=self.stride,
                                         precision=str(getattr(feature_fn, "precision", "") or ""),
                                         backend=str(getattr(feature_fn, "name", "") or ""))
         if expected is not None:
@@ -315,9 +319,9 @@ class Detector:
         name: str | None = None,
         keep_rows: bool = True,
     ) -> DetectionResult:
-        """Score one source (file, URL, webcam index, or an iterator of RGB frames). Times come from the
-        frames' timestamps (:mod:`damvad.frametimes`); ``fps`` (default: the declared rate, else 25) is the
-        fallback for frames without them (an iterator of frames: always)."""
+        """Score one source (file, folder of frames, URL, webcam index, or an iterator of RGB frames). Times
+        come from the frames' timestamps (:mod:`damvad.frametimes`); ``fps`` (default: the declared rate, else
+        25) is the fallback for frames without them (an iterator of frames, a folder of frames: always)."""
         import torch
 
         try:
@@ -329,7 +333,8 @@ class Detector:
         try:
             # extraction's own path from frames to I3D inputs, two snippets ahead in a background thread
             for snip, x in preprocessed_snippets(label, self.crops, SNIPPET_LEN, prefetch=2, dtype=self.input_dtype,
-                                                 frames=timed_frames(frames, clock), planar=planar):
+                                                 frames=timed_frames(frames, clock), planar=planar,
+                                                 stride=self.stride):
                 with torch.inference_mode():
                     maps = self.feature_fn(torch.from_numpy(x))
                 run.snippet(snip, maps.float().cpu().numpy() if hasattr(maps, "cpu") else np.asarray(maps, np.float32))
@@ -352,7 +357,7 @@ class Detector:
             return label, resize_frames(source), False, None, FrameClock(float(fps or FALLBACK_FPS), label)
         src = str(source)
         label = name or src
-        info = probe(src)
+        info = probe(src, fps)  # a folder of frames takes its rate from fps
         clock = FrameClock(float(fps or info.fps or FALLBACK_FPS), label)
         if not is_live_source(src):  # files: planar frames, the fast path (damvad.video)
             return label, iter_frames(src, planar=True, clock=clock), True, info, clock
@@ -375,8 +380,8 @@ class _SourceRun:
 
     def snippet(self, snip: Snippet, maps: np.ndarray) -> None:
         """Score one snippet's maps; a row when that completes a clip."""
-        times, end = self.clock.take(snip.end - snip.start)
-        self.bounds[snip.start] = times[0]  # its first frame's own time (the previous end was an estimate)
+        times, end = self.clock.take(snip.end - self.result.frames)  # the frames it adds (snippets may overlap)
+        self.bounds[self.result.frames] = times[0]  # the first new frame's own time (the previous end's estimate)
         self.bounds[snip.end] = end
         if self.keep_rows:
             self.result.frame_times.extend(times)
@@ -465,14 +470,14 @@ def write_report(result: DetectionResult, out_dir: str | Path, threshold: float,
         "timing": result.timing, "variable_frame_rate": result.variable_frame_rate,
         "events": [asdict(e) for e in result.events], "error": result.error, "device": result.device})
     paths["events"] = str(out / f"{stem}_events.json")
-    if video_path is not None and Path(video_path).is_file() and result.frames:
+    if video_path is not None and Path(video_path).exists() and result.frames:
         paths["video"] = str(annotate_video(video_path, result, out / f"{stem}_annotated.mp4", threshold))
     return paths
 
 
 def annotate_video(video_path: str | Path, result: DetectionResult, out_path: str | Path, threshold: float) -> Path:
-    """Copy of the video with a score bar (bottom) and a red border while an alert is open, each frame at
-    its time in the source (a variable frame rate stays one)."""
+    """Copy of the video (a file or a folder of frames) with a score bar (bottom) and a red border while an
+    alert is open, each frame at its time in the source (a variable frame rate stays one)."""
     scores = result.frame_scores()
     in_alert = np.zeros(result.frames, dtype=bool)
     for e in result.events:
@@ -503,7 +508,7 @@ def annotate_video(video_path: str | Path, result: DetectionResult, out_path: st
 
 
 def detect_sources(sources: list[str]) -> list[str]:
-    """Expand folders into their videos; URLs and webcam indices pass through."""
+    """Expand folders into their videos (files and folders of frames); URLs and webcam indices pass through."""
     out: list[str] = []
     for s in sources:
         if is_live_source(s):

@@ -69,7 +69,7 @@ def score_split(model, store: FeatureStore, names: list[str], protocol: str, num
     for name in names:
         video = store.load(name)  # the one read of a video: its record and its maps
         out[name] = score_video(model, video.maps, video.frames, protocol, num_clips, snippets_per_clip,
-                                video.snippet_len)
+                                video.snippet_len, video.stride)
     return out
 
 

@@ -1,7 +1,8 @@
 """Batch I3D feature extraction: videos in, one ``.npy`` + manifest row per video out.
 
-Idempotent and resumable: a video whose row exists with the same settings and the same source (size,
-mtime, a hash of its first and last MiB) is skipped (:func:`video_status`); a source replaced since is
+A video is a file or a folder of frames (:mod:`damvad.framefolder`). Idempotent and resumable: a video
+whose row exists with the same settings and the same source (size, mtime, a hash of its first and last
+MiB; for a folder of frames, of every frame) is skipped (:func:`video_status`); a source replaced since is
 extracted again, another file under the same name is refused. Each file is written atomically (features
 first, then the row that marks the video done), so a killed run loses at most the video in flight. One
 broken video, or one that cannot be written, is reported and skipped, never fatal for the batch; a full
@@ -15,7 +16,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -23,8 +24,10 @@ from typing import Any, Literal
 import numpy as np
 
 from damvad import __version__
+from damvad.framefolder import frame_rate
+from damvad.snippets import check_stride
 from damvad.store import FeatureRecord, FeatureStore, FeatureStoreError, SourceFile
-from damvad.utils import remove_stale_temps
+from damvad.utils import hash_ends, remove_stale_temps
 from damvad.video import (
     CROP_NAMES,
     SNIPPET_LEN,
@@ -34,6 +37,7 @@ from damvad.video import (
     normalize_crops,
     preprocessed_snippets,
     probe,
+    video_name,
 )
 
 log = logging.getLogger(__name__)
@@ -52,6 +56,8 @@ class ExtractorSpec:
     dtype: str = "float32"
     weights_sha256: str = ""
     snippet_len: int = SNIPPET_LEN
+    stride: int = SNIPPET_LEN  # frames between snippet starts (damvad.snippets)
+    fps: float | None = None  # recorded, not compared: the frame rate given to folders of frames
     backend: str = ""  # recorded, not compared: torch and OpenVINO fp32 features agree to ~1e-6
     device: str = ""  # recorded, not compared: "cpu", "cuda:0" (fp32 on a GPU agrees with the CPU to ~1e-6)
     backend_info: dict[str, Any] = field(default_factory=dict)  # provenance (versions, int8 calibration)
@@ -100,24 +106,28 @@ SAMPLE = 1 << 20  # bytes hashed at each end of a source video
 def source_fingerprint(path: str | Path, sample: bool = True) -> SourceFile:
     """What identifies a source video's content: its resolved path, size, mtime and (``sample``) a sha256 of
     its size and its first and last MiB, where a re-encoded, completed or other file differs. Cheap enough
-    to check on every rerun (whole-file hashes would read the whole dataset again)."""
+    to check on every rerun (whole-file hashes would read the whole dataset again). A folder of frames:
+    :func:`damvad.framefolder.folder_fingerprint`."""
     path = Path(path)
+    if path.is_dir():
+        from damvad.framefolder import folder_fingerprint
+
+        return folder_fingerprint(path, sample)
     st = path.stat()
     sample_sha256 = None
     if sample:
         digest = hashlib.sha256(str(st.st_size).encode())
-        with open(path, "rb") as fh:
-            digest.update(fh.read(SAMPLE))
-            if st.st_size > SAMPLE:
-                fh.seek(max(SAMPLE, st.st_size - SAMPLE))
-                digest.update(fh.read(SAMPLE))
+        hash_ends(digest, path, st.st_size, SAMPLE)
         sample_sha256 = digest.hexdigest()
     return SourceFile(str(path.resolve()), st.st_size, st.st_mtime_ns, sample_sha256)
 
 
 def _same_source(recorded: SourceFile, path: Path) -> tuple[bool, str]:
     """(same content, what differs): size first, then mtime (unchanged: same), then the sampled hash."""
-    now = source_fingerprint(path, sample=False)
+    try:
+        now = source_fingerprint(path, sample=False)
+    except OSError as exc:  # a folder that is no longer a folder of frames: extracting it says why
+        return False, str(exc)
     if now.size != recorded.size:
         return False, f"size {recorded.size} -> {now.size} bytes"
     if now.mtime_ns == recorded.mtime_ns:
@@ -133,6 +143,7 @@ def _same_settings(record: FeatureRecord, spec: ExtractorSpec) -> bool:
         and record.precision == spec.precision
         and record.dtype == spec.dtype
         and record.snippet_len == spec.snippet_len
+        and record.stride == spec.stride
         and (not spec.weights_sha256 or record.weights_sha256 == spec.weights_sha256)
     )
 
@@ -157,7 +168,7 @@ def video_status(store: FeatureStore, name: str, path: str | Path, spec: Extract
         return VideoStatus("extract", f"its features were unusable ({exc})")
     if not _same_settings(record, spec):
         return VideoStatus("extract", "extracted with other settings or weights")
-    if not path.is_file():
+    if not (path.is_file() or path.is_dir()):
         return VideoStatus("skip", "done (its source is no longer there)")
     recorded = record.source
     if recorded is None:  # a row written before sources were recorded: its path is all there is
@@ -172,10 +183,6 @@ def video_status(store: FeatureStore, name: str, path: str | Path, spec: Extract
         return VideoStatus("extract", f"its source changed since it was extracted ({change})")
     return VideoStatus("refuse", f"{store.json_path(name)} holds the features of {recorded.path}, another "
                                  f"file than {path} ({change}); use another --out, or --overwrite to replace them")
-
-
-def video_name(path: Path) -> str:
-    return path.stem
 
 
 def build_feature_fn(
@@ -205,17 +212,19 @@ def extract_video(
     spec: ExtractorSpec,
     on_frames: Callable[[int], None] | None = None,
     info: VideoInfo | None = None,
+    name: str | None = None,
 ) -> tuple[np.ndarray, FeatureRecord]:
-    """Features (S, crops, 7, 1024) and the record for one video; raises VideoError."""
+    """Features (S, crops, 7, 1024) and the record for one video (``name``: default its file's); raises
+    VideoError."""
     import torch
 
-    info = info or probe(path)
+    info = info or probe(path, spec.fps)
     source = read_source_fingerprint(path)
     maps: list[np.ndarray] = []
     ranges: list[list[int]] = []
     frames = 0
     dtype = "uint8" if getattr(feature_fn, "accepts_uint8", False) else "float32"
-    for snip, x in preprocessed_snippets(path, spec.crops, spec.snippet_len, dtype=dtype):
+    for snip, x in preprocessed_snippets(path, spec.crops, spec.snippet_len, dtype=dtype, stride=spec.stride):
         with torch.inference_mode():
             feats = feature_fn(torch.from_numpy(x))
         feats = feats.float().cpu().numpy() if hasattr(feats, "cpu") else np.asarray(feats, np.float32)
@@ -223,10 +232,10 @@ def extract_video(
             raise VideoError(path, f"I3D produced non-finite features at snippet {snip.index}")
         maps.append(feats.astype(spec.dtype))
         ranges.append([snip.start, snip.end])
-        frames = snip.end
         if on_frames is not None:
-            on_frames(snip.end - snip.start)
-    return finish_video(path, info, source, spec, maps, ranges, frames)
+            on_frames(snip.end - frames)  # the frames this snippet added (snippets may overlap)
+        frames = snip.end
+    return finish_video(path, info, source, spec, maps, ranges, frames, name)
 
 
 def read_source_fingerprint(path: Path) -> SourceFile:
@@ -238,7 +247,7 @@ def read_source_fingerprint(path: Path) -> SourceFile:
 
 
 def finish_video(path: Path, info: VideoInfo, source: SourceFile, spec: ExtractorSpec, maps: list[np.ndarray],
-                 ranges: list[list[int]], frames: int) -> tuple[np.ndarray, FeatureRecord]:
+                 ranges: list[list[int]], frames: int, name: str | None = None) -> tuple[np.ndarray, FeatureRecord]:
     """(features (S, crops, 7, 1024), record) from one video's snippet maps, once it is decoded;
     a VideoError if the file changed while it was read. Shared by the per-video and the batched paths."""
     arr = np.stack(maps)
@@ -254,8 +263,8 @@ def finish_video(path: Path, info: VideoInfo, source: SourceFile, spec: Extracto
     if warning:
         log.warning("%s: %s", path, warning)
     record = FeatureRecord(
-        name=video_name(path), path=str(path), source=source, frames=frames, fps=info.fps, width=info.width,
-        height=info.height, declared_frames=info.declared_frames, snippet_len=spec.snippet_len,
+        name=name or video_name(path), path=str(path), source=source, frames=frames, fps=info.fps, width=info.width,
+        height=info.height, declared_frames=info.declared_frames, snippet_len=spec.snippet_len, stride=spec.stride,
         num_snippets=int(arr.shape[0]), crops=int(arr.shape[1]), crop_names=tuple(CROP_NAMES[spec.crops]),
         dtype=spec.dtype, precision=spec.precision, backend=spec.backend, device=spec.device or None,
         shape=tuple(int(d) for d in arr.shape), snippet_ranges=tuple((int(a), int(b)) for a, b in ranges),
@@ -281,8 +290,13 @@ def check_options(crops: str, precision: str | None, dtype: str, backend: str | 
     return crops, backend, str(precision)
 
 
-def collect_videos(inputs: Sequence[str | Path] | Iterable[str | Path]) -> dict[str, Path]:
-    """Video name -> path for every video in ``inputs``; two videos with one name are refused."""
+def collect_videos(inputs: Sequence[str | Path] | Iterable[str | Path] | Mapping[str, str | Path]) -> dict[str, Path]:
+    """Video name -> path for every video in ``inputs``; two videos with one name are refused. A mapping
+    names its videos itself (a dataset's names, e.g. UCSD Ped2's, whose folders repeat across splits)."""
+    if isinstance(inputs, Mapping):
+        if not inputs:
+            raise ValueError("no videos given")
+        return {str(name): Path(path) for name, path in inputs.items()}
     inputs = list(inputs)
     paths = find_videos(inputs)
     if not paths:
@@ -330,14 +344,14 @@ def plan_videos(store: FeatureStore, names: dict[str, Path], spec: ExtractorSpec
 
 
 def probe_all(
-    todo: Sequence[tuple[str, Path]], errors: dict[str, VideoError] | None = None
+    todo: Sequence[tuple[str, Path]], errors: dict[str, VideoError] | None = None, fps: float | None = None
 ) -> dict[str, VideoInfo]:
     """Each video probed once (progress totals, manifest rows); unreadable ones are left out (and put in
-    ``errors`` when given)."""
+    ``errors`` when given). ``fps``: the frame rate of folders of frames."""
     infos: dict[str, VideoInfo] = {}
     for name, path in todo:
         try:
-            infos[name] = probe(path)
+            infos[name] = probe(path, fps)
         except VideoError as exc:  # extract_video reports it with the batch's other failures
             if errors is not None:
                 errors[name] = exc
@@ -354,13 +368,13 @@ def extract_to_store(
     info: VideoInfo | None = None,
 ) -> FeatureRecord:
     """Extract one video and write it: features first, then the row that marks it done (both atomic)."""
-    arr, record = extract_video(path, feature_fn, spec, on_frames=on_frames, info=info)
+    arr, record = extract_video(path, feature_fn, spec, on_frames=on_frames, info=info, name=name)
     store.save(arr, record)
     return record
 
 
 def extract(
-    inputs: Sequence[str | Path] | Iterable[str | Path],
+    inputs: Sequence[str | Path] | Iterable[str | Path] | Mapping[str, str | Path],
     out_dir: str | Path,
     crops: str = "center",
     precision: str | None = None,
@@ -376,15 +390,20 @@ def extract(
     device: Any = None,
     batch_size: int | None = None,
     decoders: int | None = None,
+    stride: int = SNIPPET_LEN,
+    fps: float | None = None,
 ) -> ExtractReport:
-    """Extract features for every video in ``inputs`` (files, folders, ``.txt`` lists) into ``out_dir``.
+    """Extract features for every video in ``inputs`` (files, folders, ``.txt`` lists; or a mapping name ->
+    video) into ``out_dir``: a video is a file or a folder of frames (:mod:`damvad.framefolder`).
 
     ``backend`` / ``precision`` (``None``: the fastest measured on ``device``, see :mod:`damvad.backends`)
     choose the I3D implementation; ``calibration`` (videos) is the int8 calibration set (default: built in).
     ``device``: ``None`` / ``"auto"`` (a CUDA device when torch sees one), ``"cpu"``, ``"cuda[:N]"``.
     ``batch_size`` clips per I3D call (``None``: 1 on the CPU, from the free memory on a GPU): above 1, or on
     a GPU, videos are decoded by ``decoders`` threads at once and their snippets packed into full batches
-    (:mod:`damvad.batched`); batch 1 on the CPU is the per-video path.
+    (:mod:`damvad.batched`); batch 1 on the CPU is the per-video path. ``stride``: frames between snippet
+    starts (:mod:`damvad.snippets`; 64, the paper's, by default). ``fps``: the frame rate of folders of frames
+    (their files have none; None: 25, warned); recorded in their rows.
     """
     from tqdm import tqdm
 
@@ -394,11 +413,12 @@ def extract(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     dev = resolve_device(getattr(feature_fn, "device", "cpu") if feature_fn is not None else device)
     crops, backend, precision = check_options(crops, precision, dtype, backend, feature_fn, device=dev)
+    stride = check_stride(stride, SNIPPET_LEN)
     names = collect_videos(inputs)
     store = open_store(out_dir)
     report = ExtractReport()
     spec = ExtractorSpec(crops=crops, precision=str(precision), dtype=dtype, weights_sha256=weights_sha256,
-                         backend=str(getattr(feature_fn, "name", backend or "")), device=str(dev))
+                         backend=str(getattr(feature_fn, "name", backend or "")), device=str(dev), stride=stride)
     todo = plan_videos(store, names, spec, report, overwrite)
     if todo and feature_fn is None:
         feature_fn, spec.weights_sha256 = build_feature_fn(
@@ -409,7 +429,8 @@ def extract(
         todo = plan_videos(store, names, spec, report, overwrite)  # the sha is known only now
     if feature_fn is not None and hasattr(feature_fn, "info"):
         spec.backend_info = feature_fn.info()
-    infos = probe_all(todo)  # probed once: for the progress total and the manifest rows
+    spec.fps = frame_rate(fps, (path for _, path in todo))  # warned once for the batch when assumed
+    infos = probe_all(todo, fps=spec.fps)  # probed once: for the progress total and the manifest rows
     total = sum(info.declared_frames for info in infos.values())
     start = time.perf_counter()
     bar = tqdm(total=total or None, unit="frame", disable=not progress, dynamic_ncols=True, desc="extract")

@@ -5,7 +5,8 @@ of k snippets), each crop is scored as its own stream, and the scores are averag
 field's test-time augmentation, averaged at the score level). :class:`StreamScorer` does the online
 grouping one snippet at a time with the model's carried state; it gives the same numbers as
 :func:`score_video` with ``protocol="online"`` (tested), so a live camera is scored exactly as the
-online evaluation says it is.
+online evaluation says it is. Each score is given to the frames its clip owns (with overlapping snippets,
+the frames since the previous clip ended: :mod:`damvad.snippets`), the same rule in every protocol.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ def model_device(model: torch.nn.Module) -> torch.device:
 
 @dataclass
 class VideoScores:
-    """Per-clip outputs of one video, crops averaged, with the exact frames each clip covers."""
+    """Per-clip outputs of one video, crops averaged, with the exact frames each clip's score is given to."""
 
-    frame_ranges: np.ndarray  # (K, 2) [start, end)
+    frame_ranges: np.ndarray  # (K, 2) [start, end): the frames a clip covers, or since the previous clip's end
     score: np.ndarray  # (K,) D
     weighted: np.ndarray  # (K,) wD (= D for variants without Clip_A)
     clip_attention: np.ndarray | None  # (K,) Clip_A, or None
@@ -100,8 +101,10 @@ def score_video(
     num_clips: int = 16,
     snippets_per_clip: int = 1,
     snippet_len: int = SNIPPET_LEN,
+    stride: int | None = None,
 ) -> VideoScores:
-    """Score a whole video from its (S, crops, t, n) snippet maps.
+    """Score a whole video from its (S, crops, t, n) snippet maps, cut every ``stride`` frames (None:
+    ``snippet_len``).
 
     ``offline``: the paper's C clips spanning the video. ``online``: causal clips of
     ``snippets_per_clip`` snippets, each scored from itself and its predecessor only.
@@ -110,7 +113,7 @@ def score_video(
     bounds = clip_snippet_bounds(x.shape[0], protocol, num_clips, snippets_per_clip)
     clips = pool_clips(x, num_clips) if protocol == "offline" else online_clips(x, snippets_per_clip)
     score, weighted, att = score_clips(model, clips)
-    ranges = boundaries_to_frame_ranges(bounds, num_frames, snippet_len)
+    ranges = boundaries_to_frame_ranges(bounds, num_frames, snippet_len, stride)
     return VideoScores(ranges, score, weighted, att, num_frames)
 
 
@@ -133,8 +136,8 @@ class ClipResult:
     """One scored causal clip of a stream."""
 
     index: int
-    start_frame: int
-    end_frame: int  # exclusive
+    start_frame: int  # the frames its score is given to: since the previous clip's end
+    end_frame: int  # exclusive: its last snippet's end
     score: float
     weighted: float
     clip_attention: float | None
@@ -153,7 +156,7 @@ class StreamScorer:
     snippets_per_clip: int = 1
     _state: StreamState | None = field(default=None, init=False)
     _buffer: list[torch.Tensor] = field(default_factory=list, init=False)
-    _buffer_start: int = field(default=0, init=False)
+    _last_end: int = field(default=0, init=False)  # where the previous clip ended: the next one's frames start
     _buffer_end: int = field(default=0, init=False)
     _clips: int = field(default=0, init=False)
 
@@ -167,17 +170,20 @@ class StreamScorer:
         self._state = self.model.init_state(self.crops)
         self._buffer = []
         self._clips = 0
+        self._last_end = 0
 
     @torch.no_grad()
     def push(
         self, snippet_map: np.ndarray | torch.Tensor, start_frame: int, end_frame: int
     ) -> ClipResult | None:
-        """Add one snippet's (crops, t, n) maps; returns a result when it completes a clip."""
+        """Add one snippet's (crops, t, n) maps and its [start, end) frames; returns a result when it completes
+        a clip. The result's frames run from the previous clip's end (``start_frame`` of the first snippet
+        only for the first clip: 0 in a whole stream) to this snippet's end (:mod:`damvad.snippets`)."""
         x = _check_maps(np.asarray(snippet_map)[None], "snippet map")[0]
         if x.shape[0] != self.crops:
             raise ValueError(f"snippet map has {x.shape[0]} crops, the scorer was built for {self.crops}")
-        if not self._buffer:
-            self._buffer_start = start_frame
+        if not self._clips and not self._buffer:
+            self._last_end = start_frame
         self._buffer.append(x)
         self._buffer_end = end_frame
         if len(self._buffer) == self.snippets_per_clip:
@@ -195,7 +201,7 @@ class StreamScorer:
         score, weighted, att = _mean_over_crops({k: out[k] for k in ("score", "weighted", "clip_attention")})
         result = ClipResult(
             index=self._clips,
-            start_frame=self._buffer_start,
+            start_frame=self._last_end,
             end_frame=self._buffer_end,
             score=float(score),
             weighted=float(weighted),
@@ -203,4 +209,5 @@ class StreamScorer:
         )
         self._clips += 1
         self._buffer = []
+        self._last_end = self._buffer_end
         return result

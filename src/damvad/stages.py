@@ -40,6 +40,7 @@ from damvad.config import (
     parse_overrides,
     read_config_file,
 )
+from damvad.video import SNIPPET_LEN
 
 STAGES: dict[str, str] = {
     "extract": "damvad.stages:ExtractConfig",
@@ -52,6 +53,7 @@ STAGES: dict[str, str] = {
     "diagnose": "damvad.benchmark.diagnose:DiagnoseConfig",
 }
 CROPS = ("center", "5", "10")
+STRIDES = f"[1, {SNIPPET_LEN}]"  # a larger stride would leave frames no snippet covers
 PRECISIONS = ALL_PRECISIONS  # fp16 among them: refused on the CPU with its reason (damvad.backends.resolve)
 BACKENDS = ("openvino", "torch")
 
@@ -75,10 +77,13 @@ class ExtractConfig:
     device: str | None = None  # auto | cpu | cuda[:N]; None: auto (damvad.device)
     batch_size: int | None = None  # clips per I3D call; None: 1 on the CPU, from free memory on a GPU
     decoders: int | None = None  # decoding threads of the batched path
+    stride: int = SNIPPET_LEN  # frames between snippet starts (damvad.snippets); SNIPPET_LEN: the paper's
+    fps: float | None = None  # frame rate of folders of frames (their files have none); None: assumed, warned
 
     limits: ClassVar[dict[str, str | tuple]] = {
         "crops": CROPS, "backend": BACKENDS, "precision": PRECISIONS, "dtype": ("float32", "float16"),
         "engine": ("local", "ray"), "cpus_per_worker": "[0, inf)", "connect_timeout": "(0, inf)",
+        "stride": STRIDES, "fps": "(0, inf)",
     }
 
     def __post_init__(self) -> None:
@@ -116,10 +121,12 @@ class LiveConfig:
     snippets_per_clip: int | None = None  # None: what the threshold was calibrated for
     compile: bool = True
     device: str | None = None  # auto | cpu | cuda[:N]
+    stride: int | None = None  # None: the model's training features'
+    fps: float | None = None  # frame rate of folders of frames; None: assumed, warned
 
     limits: ClassVar[dict[str, str | tuple]] = {
         "crops": CROPS, "backend": BACKENDS, "precision": PRECISIONS, "close_after": "[0, inf)",
-        "snippets_per_clip": "[1, inf)",
+        "snippets_per_clip": "[1, inf)", "stride": STRIDES, "fps": "(0, inf)",
     }
 
     def __post_init__(self) -> None:
@@ -134,7 +141,7 @@ class LiveConfig:
         return Detector(self.model_file, precision=self.precision, crops=self.crops,
                         snippets_per_clip=self.snippets_per_clip, threshold=self.threshold,
                         close_after=self.close_after, compile=self.compile, feature_fn=feature_fn,
-                        backend=self.backend, calibration=self.calibration, device=self.device)
+                        backend=self.backend, calibration=self.calibration, device=self.device, stride=self.stride)
 
 
 @dataclass

@@ -28,6 +28,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 import numpy as np
 
+from damvad.snippets import snippet_ranges
 from damvad.utils import atomic_save_npy, atomic_write_json, atomic_write_text
 from damvad.video import SNIPPET_LEN, normalize_crops
 
@@ -82,6 +83,8 @@ class FeatureRecord:
     height: int | None = _field(None)
     declared_frames: int | None = _field(None)  # what the container said (0: nothing)
     snippet_len: int = _field(SNIPPET_LEN, in_csv=True)
+    stride: int = _field(SNIPPET_LEN)  # frames between snippet starts (rows without one: 64); not in the CSV: its
+    # columns are a format people parse
     num_snippets: int | None = _field(None, in_csv=True)
     crops: int = _field(1, in_csv=True)
     crop_names: tuple[str, ...] | None = _field(None)
@@ -110,28 +113,29 @@ class FeatureRecord:
     @classmethod
     def for_maps(cls, name: str, path: str | Path, maps: np.ndarray, frames: int, **fields: Any) -> FeatureRecord:
         """The record of ``maps`` (S, crops, 7, 1024) covering ``frames`` frames: snippet count, crops, shape,
-        dtype and the tiled snippet ranges from the array; ``fields`` set (or override) the rest."""
+        dtype and the snippet ranges of the layout (:mod:`damvad.snippets`) from the array; ``fields`` set
+        (or override) the rest."""
         snippet_len = int(fields.pop("snippet_len", SNIPPET_LEN))
-        s = int(maps.shape[0])
+        stride = int(fields.pop("stride", snippet_len))
+        ranges = snippet_ranges(int(frames), snippet_len, stride)[: int(maps.shape[0])]
         derived: dict[str, Any] = {
-            "num_snippets": s, "crops": int(maps.shape[1]), "shape": tuple(int(d) for d in maps.shape),
-            "dtype": np.dtype(maps.dtype).name,
-            "snippet_ranges": tuple((k * snippet_len, min((k + 1) * snippet_len, frames)) for k in range(s)),
+            "num_snippets": int(maps.shape[0]), "crops": int(maps.shape[1]),
+            "shape": tuple(int(d) for d in maps.shape), "dtype": np.dtype(maps.dtype).name,
+            "snippet_ranges": tuple((int(a), int(b)) for a, b in ranges),
         }
-        return cls(name=name, path=str(path), frames=int(frames), snippet_len=snippet_len, **{**derived, **fields})
+        return cls(name=name, path=str(path), frames=int(frames), snippet_len=snippet_len, stride=stride,
+                   **{**derived, **fields})
 
     @property
     def expected_snippets(self) -> int:
-        """Snippets ``frames`` make: one per ``snippet_len`` frames, the last one shorter."""
-        return -(-self.frames // self.snippet_len)
+        """Snippets ``frames`` make: at the default stride one per ``snippet_len`` frames, the last shorter."""
+        return len(self.expected_ranges)
 
     @property
     def expected_ranges(self) -> tuple[tuple[int, int], ...]:
-        """The [start, end) frames of each snippet of a consistent record: ``snippet_len`` each, the last cut
-        at ``frames`` (:func:`damvad.clips.snippet_frame_ranges`)."""
-        from damvad.clips import snippet_frame_ranges  # here: damvad.clips imports torch
-
-        return tuple((int(a), int(b)) for a, b in snippet_frame_ranges(self.frames, self.snippet_len))
+        """The [start, end) frames of each snippet of a consistent record (:mod:`damvad.snippets`): at the
+        default stride ``snippet_len`` each, the last cut at ``frames``."""
+        return tuple((int(a), int(b)) for a, b in snippet_ranges(self.frames, self.snippet_len, self.stride))
 
     @property
     def frame_ranges(self) -> tuple[tuple[int, int], ...]:
@@ -146,27 +150,28 @@ class FeatureRecord:
     def problem(self, num_snippets: int) -> str | None:
         """What is inconsistent between this record and a feature file of ``num_snippets`` snippets, or None.
 
-        The snippet ranges must tile [0, frames) in order, each ``snippet_len`` long but the last, one per
-        snippet of the feature file: an edited or mixed-up row would otherwise shift the ground truth."""
+        The snippet ranges must be the layout of ``frames`` at ``snippet_len`` and ``stride``
+        (:mod:`damvad.snippets`), one per snippet of the feature file: an edited or mixed-up row would
+        otherwise shift the ground truth."""
         if self.num_snippets is not None and self.num_snippets != num_snippets:
             return f"num_snippets {self.num_snippets} but the feature file has {num_snippets} snippets"
-        if self.frames <= 0 or self.snippet_len <= 0:
-            return f"manifest says {self.frames} frames, snippet_len {self.snippet_len}"
-        if num_snippets != self.expected_snippets:
-            return (f"{num_snippets} snippets, but {self.frames} frames make {self.expected_snippets} snippets "
-                    f"of {self.snippet_len}")
+        if self.frames <= 0 or self.snippet_len <= 0 or not 1 <= self.stride <= self.snippet_len:
+            return f"manifest says {self.frames} frames, snippet_len {self.snippet_len}, stride {self.stride}"
+        expected = self.expected_ranges
+        if num_snippets != len(expected):
+            every = "" if self.stride == self.snippet_len else f" every {self.stride} frames"
+            return (f"{num_snippets} snippets, but {self.frames} frames make {len(expected)} snippets "
+                    f"of {self.snippet_len}{every}")
         if self.snippet_ranges is None:
             return None  # rows written before ranges were recorded: the shape checks are all there is
         pairs = self.snippet_ranges
         if len(pairs) != num_snippets:
             return f"{len(pairs)} snippet_ranges for {num_snippets} snippets"
-        k_len = self.snippet_len
-        for k, (a, b) in enumerate(pairs):
-            last = k == len(pairs) - 1
-            if a != k * k_len or not (b - a == k_len or (last and 0 < b - a <= k_len)):
-                return f"snippet_ranges[{k}] is [{a}, {b}), expected [{k * k_len}, ...) of {k_len} frames"
         if pairs[-1][1] != self.frames:
             return f"frames {self.frames} but snippet_ranges end at frame {pairs[-1][1]}"
+        for k, (got, want) in enumerate(zip(pairs, expected, strict=True)):
+            if tuple(got) != want:
+                return f"snippet_ranges[{k}] is [{got[0]}, {got[1]}), expected [{want[0]}, {want[1]})"
         return None
 
 
@@ -192,6 +197,10 @@ class VideoFeatures:
     @property
     def snippet_len(self) -> int:
         return self.record.snippet_len
+
+    @property
+    def stride(self) -> int:
+        return self.record.stride
 
 
 # ---------------------------------------------------------------------------- typed JSON

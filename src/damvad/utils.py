@@ -33,6 +33,26 @@ def cache_dir() -> Path:
     return path
 
 
+def shared_media(name: str) -> Path | None:
+    """``shared/media/<name>`` beside a source checkout (``<repo>/../shared/media``: footage the tests and
+    built-in defaults use when present), or None."""
+    for parent in Path(__file__).resolve().parents[1:5]:
+        candidate = parent / "shared" / "media" / name
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def hash_ends(digest: Any, path: str | os.PathLike, size: int, sample: int) -> None:
+    """Add a file of ``size`` bytes to ``digest`` by its first and last ``sample`` bytes (all of it when it is
+    short): a cheap identity of a file where a changed one differs, without reading a large one whole."""
+    with open(path, "rb") as fh:
+        digest.update(fh.read(sample))
+        if size > sample:
+            fh.seek(max(sample, size - sample))
+            digest.update(fh.read(sample))
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import queue
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -28,10 +27,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from damvad.snippets import SNIPPET_LEN, Snippet, check_stride, iter_snippets  # noqa: F401  (damvad.video's API)
+
 if TYPE_CHECKING:
     from damvad.frametimes import FrameClock
 
-SNIPPET_LEN = 64  # frames per I3D snippet: the one definition (damvad.clips imports it)
 RESIZE_SHORT = 256
 CROP = 224
 NETWORK_TIMEOUT = (10.0, 10.0)  # seconds to open a URL, and without data before a read gives up (a stall)
@@ -80,18 +80,6 @@ class VideoInfo:
         if self.declared_frames and decoded != self.declared_frames:
             return f"container declares {self.declared_frames} frames, {decoded} decoded"
         return None
-
-
-@dataclass
-class Snippet:
-    """64 preprocessed frames and the true frame range [start, end) they come from."""
-
-    index: int
-    start: int
-    end: int  # exclusive; end - start < 64 for a padded last snippet
-    frames: np.ndarray  # (64, H, W, 3) uint8, resized; (64, 3, H, W) when planar
-    planar: bool = False
-    arrived: float = 0.0  # time.perf_counter() when its last frame arrived (detect's latency starts there)
 
 
 def normalize_crops(crops: str | int) -> str:
@@ -151,8 +139,15 @@ def is_live_source(source: str | int | os.PathLike) -> bool:
     return "://" in source or source.isdigit()
 
 
-def probe(source: str | int | os.PathLike) -> VideoInfo:
-    """Read a video's size, frame rate and declared frame count without decoding it."""
+def probe(source: str | int | os.PathLike, fps: float | None = None) -> VideoInfo:
+    """Read a video's size, frame rate and declared frame count without decoding it.
+
+    A folder of frames (:mod:`damvad.framefolder`) has no frame rate of its own: ``fps`` gives it (None:
+    the default, with a warning); a video file's own rate is kept."""
+    if _is_folder(source):
+        from damvad.framefolder import probe_folder
+
+        return probe_folder(Path(source), fps)
     container = _open(source)
     try:
         stream = container.streams.video[0]
@@ -170,6 +165,28 @@ def probe(source: str | int | os.PathLike) -> VideoInfo:
         )
     finally:
         container.close()
+
+
+def _is_folder(source: str | int | os.PathLike) -> bool:
+    """A local folder: a video made of image files (:mod:`damvad.framefolder`)."""
+    return not is_live_source(source) and Path(source).is_dir()
+
+
+def frame_to_rgb(frame: Any, size: tuple[int, int] | None, planar: bool) -> np.ndarray:
+    """One decoded frame (``av.VideoFrame``) as uint8 RGB (H, W, 3), or (3, H, W) with ``planar``, resized
+    to ``size`` (w, h; None: as it is) by swscale: the one conversion of decoded pixels, for video files
+    and folders of frames alike.
+
+    A frame already at ``size`` goes through swscale's packed RGB output: its unscaled conversion from YUV
+    to planar RGB garbles the last ``width % 16`` columns of every row (seen: 360 and 455 wide, yuv420p and
+    yuvj420p), where the scaled one is right."""
+    width, height = size if size is not None else (frame.width, frame.height)
+    if (width, height) == (frame.width, frame.height) and frame.format.name != "gbrp":
+        packed = frame.to_ndarray(format="rgb24")
+        return np.ascontiguousarray(packed.transpose(2, 0, 1)) if planar else packed
+    rgb = frame.reformat(width=width, height=height, format="gbrp", interpolation="BILINEAR")
+    planes = _rgb_planes(rgb, width, height)
+    return planes if planar else np.ascontiguousarray(planes.transpose(1, 2, 0))
 
 
 def _rgb_planes(frame: Any, width: int, height: int) -> np.ndarray:
@@ -193,10 +210,17 @@ def iter_frames(
     Any pixel format (grayscale, 10-bit, odd sizes) is converted by swscale (bilinear, to planar RGB:
     see the module docstring). A decoding error in the middle of the file raises :class:`VideoError`
     saying how many frames were read before it. ``clock`` gets each frame's timestamp before the frame
-    is handed on (:mod:`damvad.frametimes`).
+    is handed on (:mod:`damvad.frametimes`). A folder of frames is decoded image by image
+    (:func:`damvad.framefolder.iter_folder_frames`) through the same conversion; its frames have no
+    timestamps, so its clock counts them at the frame rate it was given.
     """
     import av
 
+    if _is_folder(source):
+        from damvad.framefolder import iter_folder_frames
+
+        yield from iter_folder_frames(Path(source), short_side, planar)
+        return
     container = _open(source)
     count = 0
     try:
@@ -208,18 +232,12 @@ def iter_frames(
         size = resized_size(ctx.width, ctx.height, short_side) if short_side else None
         try:
             for frame in container.decode(stream):
-                if size is not None:
-                    if (frame.width, frame.height) != (ctx.width, ctx.height):
-                        size = resized_size(frame.width, frame.height, short_side)
-                    width, height = size
-                else:
-                    width, height = frame.width, frame.height
-                rgb = frame.reformat(width=width, height=height, format="gbrp", interpolation="BILINEAR")
-                planes = _rgb_planes(rgb, width, height)
+                if size is not None and (frame.width, frame.height) != (ctx.width, ctx.height):
+                    size = resized_size(frame.width, frame.height, short_side)
                 count += 1
                 if clock is not None:
                     clock.stamp(frame.time, _duration(frame))
-                yield planes if planar else np.ascontiguousarray(planes.transpose(1, 2, 0))
+                yield frame_to_rgb(frame, size, planar)
         except av.error.ExitError as exc:  # no data within the read timeout: FFmpeg was told to give up
             raise VideoError(source, f"no data arrived for {NETWORK_TIMEOUT[1]:.0f} s after {count} frames "
                                      "(the source stalled)") from exc
@@ -249,33 +267,6 @@ def resize_frames(frames: Iterable[np.ndarray], short_side: int = RESIZE_SHORT) 
             continue
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         yield vf.reformat(width=size[0], height=size[1], format="rgb24", interpolation="BILINEAR").to_ndarray()
-
-
-def iter_snippets(
-    frames: Iterable[np.ndarray], snippet_len: int = SNIPPET_LEN, source: Any = "<frames>", planar: bool = False
-) -> Iterator[Snippet]:
-    """Cut frames into non-overlapping snippets; the last partial one is padded by repeating its last
-    frame, so a video shorter than one snippet still gives one. Zero frames is an error.
-    ``planar`` says the frames are (3, H, W) (from ``iter_frames(..., planar=True)``)."""
-    buf: list[np.ndarray] = []
-    start = 0
-    index = 0
-    for frame in frames:
-        buf.append(frame)
-        if len(buf) == snippet_len:
-            arrived = time.perf_counter()
-            yield Snippet(index, start, start + snippet_len, np.stack(buf), planar, arrived)
-            index += 1
-            start += snippet_len
-            buf = []
-    if buf:
-        arrived = time.perf_counter()
-        true_len = len(buf)
-        buf.extend([buf[-1]] * (snippet_len - true_len))
-        yield Snippet(index, start, start + true_len, np.stack(buf), planar, arrived)
-        index += 1
-    if index == 0:
-        raise VideoError(source, "no frames could be decoded (empty or unreadable video)")
 
 
 def crop_offsets(height: int, width: int, mode: str, size: int = CROP) -> list[tuple[int, int, bool]]:
@@ -412,13 +403,14 @@ def snippet_inputs(
     source: Any = "<frames>",
     planar: bool = False,
     dtype: InputDType = "float32",
+    stride: int | None = None,
 ) -> Iterator[tuple[Snippet, np.ndarray]]:
     """(snippet, model input (crops, 3, T, 224, 224)) pairs from frames: the one path from frames to I3D
     inputs, shared by extraction (:func:`preprocessed_snippets`, the batched GPU path) and live detection,
     so a live camera's inputs are exactly those its features were extracted from. Runs in the caller's
-    thread; :func:`preprocessed_snippets` runs it in a background one."""
+    thread; :func:`preprocessed_snippets` runs it in a background one. ``stride``: see :func:`iter_snippets`."""
     mode = normalize_crops(crops)
-    for snip in iter_snippets(frames, snippet_len, source=source, planar=planar):
+    for snip in iter_snippets(frames, snippet_len, source=source, planar=planar, stride=stride):
         yield snip, snippet_to_input(snip.frames, mode, planar=planar, dtype=dtype)
 
 
@@ -431,30 +423,35 @@ def preprocessed_snippets(
     *,
     frames: Iterable[np.ndarray] | None = None,
     planar: bool = True,
+    stride: int | None = None,
 ) -> Iterator[tuple[Snippet, np.ndarray]]:
     """:func:`snippet_inputs` in a background thread, ``prefetch`` snippets ahead of the consumer.
 
     ``frames``: frames already coming from ``source`` (a reconnecting stream, a camera SDK), ``planar``
     saying their layout; default: ``source`` decoded as planar frames (the fast path)."""
     crops = normalize_crops(crops)  # a bad crop mode fails here, not in the background thread
+    check_stride(stride, snippet_len)  # idem
     if frames is None:
         frames, planar = iter_frames(source, planar=True), True
-    inputs = snippet_inputs(frames, crops, snippet_len, source=source, planar=planar, dtype=dtype)
+    inputs = snippet_inputs(frames, crops, snippet_len, source=source, planar=planar, dtype=dtype, stride=stride)
     return iter(BackgroundIterator(inputs, maxsize=prefetch))
 
 
 def find_videos(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     """Expand files, folders (recursively) and ``.txt`` lists (one path per line) into video paths.
 
-    Missing paths are kept so that the extractor reports them per video instead of failing the batch.
+    A folder's videos are its video files and its folders of frames (:func:`damvad.framefolder.scan_folder`;
+    a folder holding both images and videos or sub-folders of images is an error); a folder of frames given
+    itself is one video. Missing paths are kept so that the extractor reports them per video instead of
+    failing the batch.
     """
+    from damvad.framefolder import scan_folder
+
     out: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            out.extend(
-                sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
-            )
+            out.extend(scan_folder(path))
         elif path.suffix.lower() in (".txt", ".lst", ".list") and path.is_file():
             for line in path.read_text().splitlines():
                 line = line.strip()
@@ -464,6 +461,12 @@ def find_videos(inputs: Iterable[str | os.PathLike]) -> list[Path]:
         else:
             out.append(path)
     return out
+
+
+def video_name(path: str | os.PathLike) -> str:
+    """The name a video's features are kept under: a file's stem, a folder of frames' own name."""
+    path = Path(path)
+    return path.name if path.is_dir() else path.stem
 
 
 # ---------------------------------------------------------------------------- writing

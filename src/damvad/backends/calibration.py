@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from damvad.utils import sha256_file
+from damvad.utils import sha256_file, shared_media
 from damvad.video import (
     CROP,
     SNIPPET_LEN,
@@ -44,19 +44,27 @@ def _synth_format() -> str:
 
 def _shared_media() -> list[Path]:
     """vtest.avi next to a source checkout (``<repo>/../shared/media``), if present."""
-    here = Path(__file__).resolve()
-    for parent in here.parents[2:5]:
-        candidate = parent.parent / "shared" / "media" / "vtest.avi"
-        if candidate.is_file():
-            return [candidate]
-    return []
+    found = shared_media("vtest.avi")
+    return [found] if found is not None and found.is_file() else []
+
+
+def _is_video(path: Path) -> bool:
+    """A video file or a folder of frames (what find_videos lists and may still be missing)."""
+    return path.is_file() or path.is_dir()
+
+
+def _sha256(path: Path) -> str:
+    """A video file's sha256, or a folder of frames' (:func:`damvad.framefolder.folder_sha256`)."""
+    from damvad.framefolder import folder_sha256
+
+    return folder_sha256(path) if path.is_dir() else sha256_file(path)
 
 
 def default_videos() -> list[Path]:
     """Real videos added to the built-in calibration set: ``$DAMVAD_CALIBRATION_VIDEOS`` or vtest.avi."""
     env = os.environ.get(CALIBRATION_ENV)
     if env:
-        return [p for p in find_videos([e for e in env.split(os.pathsep) if e]) if p.is_file()]
+        return [p for p in find_videos([e for e in env.split(os.pathsep) if e]) if _is_video(p)]
     return _shared_media()
 
 
@@ -104,7 +112,7 @@ def calibration_snippets(
     """(snippets, provenance). ``videos`` given: the user's own videos (files, folders, lists) only;
     otherwise the built-in default (synthetic scenes + :func:`default_videos`)."""
     if videos:
-        paths = [p for p in find_videos(videos) if p.is_file()]
+        paths = [p for p in find_videos(videos) if _is_video(p)]
         if not paths:
             raise ValueError(f"no calibration videos found in {[str(v) for v in videos]}")
         n_synth = synthetic or 0
@@ -123,7 +131,7 @@ def calibration_snippets(
         "synthetic": n_synth,
         "synthetic_format": _synth_format() if n_synth else None,
         "per_video": per_video,
-        "videos": [{"name": p.name, "sha256": sha256_file(p)} for p in paths],
+        "videos": [{"name": p.name, "sha256": _sha256(p)} for p in paths],
     }
     return snippets, provenance
 
@@ -132,10 +140,10 @@ def calibration_key(videos: Sequence[str | os.PathLike] | None = None, synthetic
                     per_video: int = DEFAULT_PER_VIDEO) -> dict[str, Any]:
     """What identifies a calibration set without decoding it (keys the int8 cache)."""
     if videos:
-        paths = [p for p in find_videos(videos) if p.is_file()]
+        paths = [p for p in find_videos(videos) if _is_video(p)]
         n_synth = synthetic or 0
     else:
         paths = default_videos()
         n_synth = DEFAULT_SYNTHETIC if synthetic is None else synthetic
     return {"synthetic": n_synth, "synthetic_format": _synth_format() if n_synth else None,
-            "per_video": per_video, "videos": sorted(sha256_file(p) for p in paths)}
+            "per_video": per_video, "videos": sorted(_sha256(p) for p in paths)}

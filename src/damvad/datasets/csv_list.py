@@ -1,7 +1,8 @@
 """A CSV file listing the user's videos as a dataset: rows ``path,label[,split]``.
 
 Label normal/anomalous or 0/1, split train/dev/test (default train); an optional header
-``path,label[,split]``; relative paths are relative to the CSV's folder. Registered for ``.csv``.
+``path,label[,split]``; relative paths are relative to the CSV's folder; a path may be a video file or
+a folder of frames (:mod:`damvad.framefolder`). Registered for ``.csv``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from damvad.datasets.base import SPLITS, Dataset, VideoItem, check_unique_paths
 from damvad.datasets.errors import DatasetError
 from damvad.datasets.parsing import csv_rows
 from damvad.datasets.registry import register_file_kind
+from damvad.video import video_name
 
 
 def _csv_label(value: str, source: str, lineno: int) -> int:
@@ -50,7 +52,7 @@ def load_csv_dataset(path: Path) -> Dataset:
         video = Path(cells[0]).expanduser()
         if not video.is_absolute():
             video = path.parent / video
-        items.append(VideoItem(video.stem, label, split, "Anomalous" if label else "Normal", None, video))
+        items.append(VideoItem(video_name(video), label, split, "Anomalous" if label else "Normal", None, video))
     if not items:
         raise DatasetError(f"{source}: no video rows (expected 'path,label[,split]')")
     check_unique_paths(items, path)

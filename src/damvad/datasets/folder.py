@@ -4,8 +4,10 @@
     ROOT/train/{normal,anomalous}/..., ROOT/test/{normal,anomalous}/...  (and ROOT/dev/...)
     ROOT/test/annotations.csv   optional: name,start,end (0-based frames, end exclusive)
 
-Files may sit in sub-folders (the first sub-folder becomes the category). A folder that damvad's
-generator wrote (``damvad benchmark prepare``) carries ``synth.json``, which gives the frame counts.
+A video is a file or a folder of frames (:mod:`damvad.framefolder`: ``normal/clip07/000.jpg ...`` is the
+video ``clip07``). Videos may sit in sub-folders (the first sub-folder becomes the category). A folder
+that damvad's generator wrote (``damvad benchmark prepare``) carries ``synth.json``, which gives the
+frame counts.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from damvad.datasets.base import SPLITS, Dataset, VideoItem, check_unique_paths
 from damvad.datasets.errors import AnnotationError, DatasetError
 from damvad.datasets.intervals import Interval, check_intervals
 from damvad.datasets.parsing import csv_rows, parse_int
-from damvad.video import VIDEO_EXTENSIONS  # one list: a video extract takes is one a folder dataset lists
+from damvad.framefolder import IMAGE_EXTENSIONS
+from damvad.video import VIDEO_EXTENSIONS, VideoError, find_videos, video_name  # extract's videos, a dataset's
 
 
 def parse_interval_csv(text: str, source: str) -> dict[str, tuple[Interval, ...]]:
@@ -56,20 +59,19 @@ def parse_interval_csv(text: str, source: str) -> dict[str, tuple[Interval, ...]
     }
 
 
-def _is_video(path: Path) -> bool:
-    return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in VIDEO_EXTENSIONS
-
-
 def _scan_class_folder(folder: Path, label: int, split: str) -> list[VideoItem]:
     items = []
-    for path in sorted(folder.rglob("*")):
-        if not _is_video(path):
-            continue
+    try:
+        found = find_videos([folder])  # the videos extract finds there, folders of frames included
+    except VideoError as exc:  # a folder holding both frames and videos (or sub-folders of frames)
+        raise DatasetError(str(exc)) from exc
+    for path in found:
         rel = path.relative_to(folder)
-        if any(part.startswith(".") for part in rel.parts):
-            continue
+        if path == folder:
+            raise DatasetError(f"{folder}: holds images directly; a folder of frames is one video: put each "
+                               "video's frames in a sub-folder of its own")
         category = rel.parts[0] if len(rel.parts) > 1 else ("Anomalous" if label else "Normal")
-        items.append(VideoItem(path.stem, label, split, category, None, path))
+        items.append(VideoItem(video_name(path), label, split, category, None, path))
     return items
 
 
@@ -83,8 +85,8 @@ def _scan_split(folder: Path, split: str) -> list[VideoItem]:
             items += _scan_class_folder(sub, label, split)
     if not items:
         raise DatasetError(
-            f"{folder}: no video files found under normal/ or anomalous/ "
-            f"(extensions {' '.join(VIDEO_EXTENSIONS)})"
+            f"{folder}: no videos found under normal/ or anomalous/ (files {' '.join(VIDEO_EXTENSIONS)}, or "
+            f"folders of {' '.join(IMAGE_EXTENSIONS)} frames)"
         )
     return items
 
