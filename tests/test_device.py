@@ -177,7 +177,7 @@ def test_files_of_a_gpu_run_load_and_resume_on_the_cpu(synth, tmp_path, no_cuda)
     got, _ = load_model(model_pt, device="cpu")
     for va, vb in zip(want.state_dict().values(), got.state_dict().values(), strict=True):
         assert vb.device.type == "cpu" and torch.equal(va, vb)
-    # a training checkpoint from a GPU loads here (resume): optimizer, RNG and best state included
+    # a training checkpoint from a GPU loads here (resume): optimizer, RNG and averaged weights included
     from damvad.datasets import get_dataset
     from damvad.train import Trainer, load_train_data, training_meta
 
@@ -188,7 +188,7 @@ def test_files_of_a_gpu_run_load_and_resume_on_the_cpu(synth, tmp_path, no_cuda)
     tdata = load_train_data(dataset, store, cfg.num_clips, progress=False)
     trainer = Trainer(cfg, tdata, tmp_path / "run" / "seed0", 0, training_meta(dataset, store, tdata), device="cpu")
     assert trainer.load_checkpoint() and trainer.iteration == 20
-    assert all(v.device.type == "cpu" for v in trainer.best_state.values())
+    assert trainer.averaged > 0 and all(v.device.type == "cpu" for v in trainer.average.values())
     trainer.train_step()  # and training goes on
 
 

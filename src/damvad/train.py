@@ -300,7 +300,8 @@ class Trainer:
             self.history = list(ckpt["history"])
             self.best = dict(ckpt["best"])
             self.best_state = ckpt["best_state"]
-            self.average = ckpt.get("average")  # checkpoints from before averaging have none
+            average = ckpt.get("average")  # checkpoints from before averaging have none
+            self.average = None if average is None else {k: v.to(self.device) for k, v in average.items()}
             self.averaged = int(ckpt.get("averaged", 0))
             before = [str(d) for d in ckpt.get("devices") or []]
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
