@@ -6,9 +6,9 @@ import pytest
 import yaml
 
 from damvad.cli import _config_path, build_parser, main
-from damvad.config import ConfigError, load_config
+from damvad.config import ConfigError, load_config, show_config
 from damvad.evaluate import EvalConfig
-from damvad.stages import CalibrateConfig, DetectConfig, ExtractConfig, show_config
+from damvad.stages import CalibrateConfig, DetectConfig, ExtractConfig
 from damvad.train import TrainConfig
 
 
@@ -93,3 +93,44 @@ def test_device_is_a_key_of_every_torch_stage_train_included(tmp_path):
     assert load_config(TrainConfig, None, ["device=cuda:0"]).device == "cuda:0"
     assert load_config(TrainConfig, path, ["device=cpu"]).device == "cpu"  # key=value beats the file
     assert build_parser().parse_args(["train", "--device", "cpu"]).device == "cpu"  # the flag is kept
+
+
+def test_every_precision_the_command_line_offers_the_config_accepts(tmp_path):
+    """One source for each choice: the parser's choices are the config's (fp16 included; the CPU refuses it
+    when the device is known, with the device error)."""
+    from damvad import choices
+
+    parser = build_parser()
+    for stage in ("extract", "detect", "serve"):
+        sub = parser._subparsers._group_actions[0].choices[stage]  # noqa: SLF001 -- argparse keeps no public map
+        offered = {a.dest: tuple(a.choices) for a in sub._actions if a.choices}
+        assert offered["precision"] == choices.PRECISIONS and offered["backend"] == choices.BACKENDS
+        assert offered["crops"] == choices.CROPS
+    shown = yaml.safe_load(show_config(None, ["precision=fp16"]))
+    assert {shown[s]["precision"] for s in ("extract", "detect", "serve")} == {"fp16"}
+    assert load_config(ExtractConfig, None, ["precision=fp16"]).precision == "fp16"
+    with pytest.raises(ConfigError, match="precision: must be one of 'fp32', 'bf16', 'int8', 'fp16', got 'fp8'"):
+        load_config(DetectConfig, None, ["precision=fp8"])
+
+
+def test_trains_old_crops_key_is_read_as_crop_sampling_with_a_warning(tmp_path, caplog):
+    """``crops`` is extract's crop set (center|5|10); train's choice of crop is ``crop_sampling``. A shared
+    top-level ``crops: "5"`` no longer breaks train; the old train key still reads, warned."""
+    import logging
+
+    from damvad.train import same_run
+
+    shared = _write(tmp_path, "crops: '5'\ntrain: {iterations: 7}\n")
+    assert load_config(TrainConfig, shared).crop_sampling == "center"
+    assert load_config(ExtractConfig, shared).crops == "5"
+    with caplog.at_level(logging.WARNING):
+        old = load_config(TrainConfig, _write(tmp_path, "train: {crops: each}\n"))
+        assert old.crop_sampling == "each" and "'crops' is deprecated" in caplog.text
+        assert load_config(TrainConfig, None, ["crops=each"]).crop_sampling == "each"
+        assert load_config(TrainConfig, None, ["train.crops=each"]).crop_sampling == "each"
+    with pytest.raises(ConfigError, match="'crops' and 'crop_sampling' both given"):
+        load_config(TrainConfig, None, ["crops=each", "crop_sampling=center"])
+    # a run started before the rename resumes: its saved config spells the old key
+    saved = yaml.safe_dump({**{k: v for k, v in vars(TrainConfig()).items() if k != "crop_sampling"},
+                            "crops": "center"})
+    assert same_run(saved, TrainConfig())

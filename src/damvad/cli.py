@@ -30,16 +30,9 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     if cfg.engine == "ray":
         from damvad.cluster import extract_on_ray
 
-        if cfg.device not in (None, "auto") or cfg.batch_size or cfg.decoders:
-            raise ValueError("--device, --batch-size and --decoders are for --engine local; a Ray worker runs "
-                             "on the GPU Ray gives it (num_gpus), batched by its free memory")
         report = extract_on_ray(cfg.inputs, cfg.features, address=cfg.address, connect_timeout_s=cfg.connect_timeout,
                                 cpus_per_worker=cfg.cpus_per_worker, **options)
     else:
-        from damvad.cluster_connect import CONNECT_TIMEOUT_S
-
-        if cfg.address is not None or cfg.cpus_per_worker or cfg.connect_timeout != CONNECT_TIMEOUT_S:
-            raise ValueError("--address, --connect-timeout and --cpus-per-worker are for --engine ray")
         from damvad.extract import extract
 
         report = extract(cfg.inputs, cfg.features, device=cfg.device, batch_size=cfg.batch_size,
@@ -267,7 +260,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_config(args: argparse.Namespace) -> int:
     """Print what each stage would run with: defaults < --config < key=value."""
-    from damvad.stages import show_config
+    from damvad.config import show_config
 
     action, *overrides = args.items
     if action != "show":
@@ -331,34 +324,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _backend_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", default=None, choices=["openvino", "torch"],
-                   help="I3D implementation (default openvino: the fastest measured, see README)")
-    p.add_argument("--precision", default=None, choices=["fp32", "bf16", "fp16", "int8"],
-                   help="default: the fastest this CPU runs well (openvino: int8 with VNNI, else bf16, else fp32; "
-                        "torch: bf16 or fp32); int8 needs openvino; on a GPU: torch fp16 (or bf16, fp32)")
-    p.add_argument("--calibration", nargs="+", default=None, metavar="VIDEO",
-                   help="int8 only: calibrate on these videos/folders (default: built-in synthetic scenes + "
-                        "vtest.avi when found); the quantized model is cached per calibration set")
-
-
-def _config_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default=None, help="YAML file or shipped config name (ucf-crime, ...): top-level "
-                   "keys shared by the stages that have them, a section per stage (see `damvad config show`)")
-
-
-def _snippet_options(p: argparse.ArgumentParser, stride_default: str) -> None:
-    from damvad.video import SNIPPET_LEN
-    p.add_argument("--stride", type=int, metavar="N", help=f"{SNIPPET_LEN}-frame snippets every N frames, "
-                   f"1-{SNIPPET_LEN} (default: {stride_default}); below {SNIPPET_LEN} they overlap")
-    p.add_argument("--fps", type=float, help="frame rate of folders of frames (image files have none: assumed, warned)")
-
-
-def _device_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default=None, metavar="auto|cpu|cuda[:N]",
-                   help="where torch work runs (default auto: the first CUDA device when torch sees one, else cpu)")
-
-
 def _cmd_export(args: argparse.Namespace) -> int:
     from damvad.backends.export import export_all
     from damvad.modelfile import resolve_model_file
@@ -371,54 +336,83 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="monitor cameras: a web page, events in SQLite, alerts to webhooks and MQTT")
-    p.add_argument("sources", nargs="*", metavar="SOURCE|KEY=VALUE",
-                   help="video file, folder, URL, webcam index or synth:SEED (one camera each); "
-                        "key=value config overrides")
-    _config_option(p)
+
+# ------------------------------------------------------------------------------------------ parser
+# Choices and defaults come from damvad.choices (the config checks read the same names); a flag left out is
+# None, so the config file and key=value overrides decide (damvad.config).
+
+
+def _backend_options(p: argparse.ArgumentParser) -> None:
+    from damvad.choices import BACKENDS, DEFAULT_BACKEND, PRECISIONS
+
+    p.add_argument("--backend", default=None, choices=BACKENDS,
+                   help=f"I3D implementation (default {DEFAULT_BACKEND}: the fastest measured, see README)")
+    p.add_argument("--precision", default=None, choices=PRECISIONS,
+                   help="default: the fastest this CPU runs well (openvino: int8 with VNNI, else bf16, else fp32; "
+                        "torch: bf16 or fp32); int8 needs openvino; on a GPU: torch fp16 (or bf16, fp32)")
+    p.add_argument("--calibration", nargs="+", default=None, metavar="VIDEO",
+                   help="int8 only: calibrate on these videos/folders (default: built-in synthetic scenes + "
+                        "vtest.avi when found); the quantized model is cached per calibration set")
+
+
+def _crops_option(p: argparse.ArgumentParser, default: str) -> None:
+    from damvad.choices import CROPS
+
+    p.add_argument("--crops", default=None, choices=CROPS, help=f"crops averaged per snippet (default: {default})")
+
+
+def _config_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=None, help="YAML file or shipped config name (ucf-crime, ...): top-level "
+                   "keys shared by the stages that have them, a section per stage (see `damvad config show`)")
+
+
+def _snippet_options(p: argparse.ArgumentParser, stride_default: str) -> None:
+    from damvad.snippets import SNIPPET_LEN
+
+    p.add_argument("--stride", type=int, metavar="N", help=f"{SNIPPET_LEN}-frame snippets every N frames, "
+                   f"1-{SNIPPET_LEN} (default: {stride_default}); below {SNIPPET_LEN} they overlap")
+    p.add_argument("--fps", type=float, help="frame rate of folders of frames (image files have none: assumed, warned)")
+
+
+def _device_option(p: argparse.ArgumentParser) -> None:
+    from damvad.choices import DEVICES
+
+    p.add_argument("--device", default=None, metavar=DEVICES.replace(" ", ""),
+                   help="where torch work runs (default auto: the first CUDA device when torch sees one, else cpu)")
+
+
+def _live_options(p: argparse.ArgumentParser) -> None:
+    """What detect and serve share: the live detector's settings (damvad.stages.LiveConfig)."""
+    from damvad.choices import CLOSE_AFTER
+
     p.add_argument("--model", default=None, help="model.pt or its run folder (config: model_file)")
-    p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1; any other needs --token)")
-    p.add_argument("--port", type=int, default=None, help="default 8080 (0: any free port)")
-    p.add_argument("--data", default=None, help="folder for events.db and event pictures (default damvad-data)")
-    p.add_argument("--token", default=None, help="required on every request (also token_file, $DAMVAD_TOKEN)")
-    p.add_argument("--token-file", default=None, help="read the token from this file")
-    p.add_argument("--webhook", nargs="+", default=None, metavar="URL", help="POST every event as JSON here")
-    p.add_argument("--mqtt", default=None, metavar="HOST[:PORT]", help="publish events to this MQTT broker")
     p.add_argument("--threshold", type=float, default=None, help="override the calibrated threshold")
-    p.add_argument("--close-after", type=float, default=None, help="seconds below threshold that end an event")
-    _backend_options(p)
-    p.add_argument("--crops", default=None, choices=["center", "5", "10"])
-    p.add_argument("--snippets-per-clip", type=int, default=None)
+    p.add_argument("--close-after", type=float, default=None,
+                   help=f"seconds below threshold that close an alert (default {CLOSE_AFTER:g})")
+    _backend_options(p)  # default: the backend and precision of the model's training features
+    _crops_option(p, "the crops of the model's training features")
+    p.add_argument("--snippets-per-clip", type=int, default=None,
+                   help="default: the clip length the threshold was calibrated for, else 1")
     p.add_argument("--no-compile", action="store_true")
     _device_option(p)
-    p.set_defaults(func=_cmd_serve, positionals="sources")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from damvad.cluster_connect import CONNECT_TIMEOUT_S
-
-    parser = argparse.ArgumentParser(
-        prog="damvad",
-        description="Weakly-supervised video anomaly detection with the Dissimilarity Attention Module.",
-    )
-    parser.add_argument("--version", action="version", version=f"damvad {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _extract_parser(sub: argparse._SubParsersAction) -> None:
+    from damvad.choices import CONNECT_TIMEOUT_S, DTYPES, ENGINES
 
     p = sub.add_parser("extract", help="I3D snippet features for videos (resumable)")
     p.add_argument("inputs", nargs="*", metavar="INPUT|KEY=VALUE",
                    help="videos, folders (searched recursively; one of images is a video) or .txt lists; key=value")
     _config_option(p)
     p.add_argument("--out", default=None, help="features folder (NAME.npy + NAME.json + manifest.csv)")
-    p.add_argument("--crops", default=None, choices=["center", "5", "10"], help="default center")
+    _crops_option(p, "center")
     _backend_options(p)
-    p.add_argument("--dtype", default=None, choices=["float32", "float16"], help="storage dtype (default float32)")
+    p.add_argument("--dtype", default=None, choices=DTYPES, help=f"storage dtype (default {DTYPES[0]})")
     p.add_argument("--checkpoint", default=None, help="other I3D weights (.pt state dict)")
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile (slower, no warm-up)")
     p.add_argument("--overwrite", action="store_true", help="redo videos that are already extracted")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--engine", default=None, choices=["local", "ray"],
+    p.add_argument("--engine", default=None, choices=ENGINES,
                    help="local: this machine; ray: every node of a Ray cluster (pip install 'damvad[cluster]')")
     p.add_argument("--address", default=None, help="Ray cluster: auto (the one this machine is part of) or "
                    "HOST:PORT; default $RAY_ADDRESS, else a new Ray instance on this machine")
@@ -437,6 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "one per GPU); on GPU nodes, several workers share a GPU when its CPUs allow")
     p.set_defaults(func=_cmd_extract, positionals="inputs")
 
+
+def _data_parsers(sub: argparse._SubParsersAction) -> None:
+    """weights, dataset."""
     p = sub.add_parser("weights", help="fetch, verify and describe the I3D weights")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_weights)
@@ -446,13 +443,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", default=None, help="use this features folder's true frame counts")
     p.set_defaults(func=_cmd_dataset)
 
+
+def _train_parsers(sub: argparse._SubParsersAction) -> None:
+    """train, evaluate."""
+    from damvad.choices import PROTOCOLS, SCORES, VARIANTS
+
     p = sub.add_parser("train", help="train DAM (or an ablation) from video-level labels")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. lr=3e-4 seeds=[0,1,2]")
     _config_option(p)
     p.add_argument("--dataset", default=None)
     p.add_argument("--features", default=None)
     p.add_argument("--out", default=None, help="run folder")
-    p.add_argument("--variant", default=None, choices=["mlp", "lstm", "dist-channel", "dist", "cov-channel", "cov"])
+    p.add_argument("--variant", default=None, choices=VARIANTS)
     p.add_argument("--seeds", type=int, nargs="+", default=None)
     p.add_argument("--iterations", type=int, default=None)
     p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
@@ -469,13 +471,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default=None)
     p.add_argument("--features", default=None)
     p.add_argument("--out", default=None, help="report folder (default: RUN/eval)")
-    p.add_argument("--protocol", nargs="+", default=None, choices=["offline", "online"])
-    p.add_argument("--score", default=None, choices=["D", "wD"])
+    p.add_argument("--protocol", nargs="+", default=None, choices=PROTOCOLS)
+    p.add_argument("--score", default=None, choices=SCORES)
     p.add_argument("--allow-missing", action="store_true",
                    help="evaluate the videos that have features (a partial benchmark); the missing are listed")
     _device_option(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_evaluate, positionals="runs")
+
+
+def _live_parsers(sub: argparse._SubParsersAction) -> None:
+    """calibrate, detect, serve."""
+    from damvad.choices import FAR, ROW_FORMATS
 
     p = sub.add_parser("calibrate", help="set a model's alert threshold for a false-alarm rate")
     p.add_argument("items", nargs="*", metavar="MODEL|KEY=VALUE",
@@ -484,7 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", default=None, help="default: the features the model was trained on")
     p.add_argument("--dataset", default=None, help="whose normal videos of --split are used (default: the model's)")
     p.add_argument("--split", default=None, help="default train")
-    p.add_argument("--far", type=float, default=None, help="fraction of normal frames allowed to alert (default 0.01)")
+    p.add_argument("--far", type=float, default=None,
+                   help=f"fraction of normal frames allowed to alert (default {FAR:g})")
     p.add_argument("--snippets-per-clip", type=int, default=None,
                    help="online clip length (default: the model's, else 1)")
     p.add_argument("--all-normal", action="store_true", help="use every normal video, not only held-out ones")
@@ -495,32 +503,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sources", nargs="*", metavar="SOURCE|KEY=VALUE",
                    help="video, folder (its videos; one of images is a video), URL, or webcam index; key=value")
     _config_option(p)
-    p.add_argument("--model", default=None, help="model.pt or its run folder (config: model_file)")
-    p.add_argument("--threshold", type=float, default=None, help="override the calibrated threshold")
-    p.add_argument("--close-after", type=float, default=None,
-                   help="seconds below threshold that close an alert (default 2)")
+    _live_options(p)
     p.add_argument("--output", "-o", default=None, help="CSV or JSONL file for per-clip rows (default stdout)")
-    p.add_argument("--format", choices=["csv", "jsonl"], default=None)
+    p.add_argument("--format", choices=ROW_FORMATS, default=None)
     p.add_argument("--report", default=None, help="folder for a timeline plot, events and an annotated video")
-    _backend_options(p)  # default: the backend and precision of the model's training features
-    p.add_argument("--crops", default=None, choices=["center", "5", "10"],
-                   help="default: the crops of the model's training features")
-    p.add_argument("--snippets-per-clip", type=int, default=None,
-                   help="default: the clip length the threshold was calibrated for, else 1")
     _snippet_options(p, "the model's training features'")
-    p.add_argument("--no-compile", action="store_true")
-    _device_option(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_detect, positionals="sources")
 
-    _serve_parser(sub)
+    p = sub.add_parser("serve", help="monitor cameras: a web page, events in SQLite, alerts to webhooks and MQTT")
+    p.add_argument("sources", nargs="*", metavar="SOURCE|KEY=VALUE",
+                   help="video file, folder, URL, webcam index or synth:SEED (one camera each); "
+                        "key=value config overrides")
+    _config_option(p)
+    _live_options(p)
+    p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1; any other needs --token)")
+    p.add_argument("--port", type=int, default=None, help="default 8080 (0: any free port)")
+    p.add_argument("--data", default=None, help="folder for events.db and event pictures (default damvad-data)")
+    p.add_argument("--token", default=None, help="required on every request (also token_file, $DAMVAD_TOKEN)")
+    p.add_argument("--token-file", default=None, help="read the token from this file")
+    p.add_argument("--webhook", nargs="+", default=None, metavar="URL", help="POST every event as JSON here")
+    p.add_argument("--mqtt", default=None, metavar="HOST[:PORT]", help="publish events to this MQTT broker")
+    p.set_defaults(func=_cmd_serve, positionals="sources")
+
+
+def _tool_parsers(sub: argparse._SubParsersAction) -> None:
+    """config, benchmark, export, demo."""
+    from damvad.config import STAGES
 
     p = sub.add_parser("config", help="show the merged config every stage would run with")
     p.add_argument("items", nargs="+", metavar="show [KEY=VALUE ...]", help="show, then key=value (every stage "
                    "that has the key) or stage.key=value overrides")
     _config_option(p)
-    p.add_argument("--stage", default=None, help="only these stages, comma-separated (extract, train, evaluate, "
-                   "calibrate, detect, serve, table1, diagnose)")
+    p.add_argument("--stage", default=None, help=f"only these stages, comma-separated ({', '.join(STAGES)})")
     p.set_defaults(func=_cmd_config, positionals="items")
 
     p = sub.add_parser("benchmark", help="named synthetic benchmarks: prepare, summary, table1, diagnose; UCSD Ped2")
@@ -552,6 +567,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_demo)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="damvad",
+        description="Weakly-supervised video anomaly detection with the Dissimilarity Attention Module.",
+    )
+    parser.add_argument("--version", action="version", version=f"damvad {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_extract_parser, _data_parsers, _train_parsers, _live_parsers, _tool_parsers):
+        add(sub)
     return parser
 
 

@@ -28,6 +28,7 @@ from damvad.contract import FeatureContract
 from damvad.frametimes import FALLBACK_FPS, FrameClock, timed_frames
 from damvad.scoring import ClipResult, StreamScorer
 from damvad.snippets import check_stride
+from damvad.stages import LiveConfig
 from damvad.video import (
     CROP_NAMES,
     SNIPPET_LEN,
@@ -309,6 +310,15 @@ class Detector:
             found = check_contract(FeatureContract.from_dict(on_threshold, self.meta["path"]), self.contract,
                                    "the features the threshold was calibrated on", "detect")
             self.warnings += [w for w in found if w not in self.warnings]
+
+    @classmethod
+    def from_config(cls, cfg: LiveConfig, *, feature_fn: FeatureFn | None = None) -> Detector:
+        """The detector ``cfg`` describes (``feature_fn``: a stand-in I3D)."""
+        if not cfg.model_file:
+            raise ValueError("a model file is needed (--model, or `model_file` in the config)")
+        return cls(cfg.model_file, precision=cfg.precision, crops=cfg.crops, snippets_per_clip=cfg.snippets_per_clip,
+                   threshold=cfg.threshold, close_after=cfg.close_after, compile=cfg.compile, feature_fn=feature_fn,
+                   backend=cfg.backend, calibration=cfg.calibration, device=cfg.device, stride=cfg.stride)
 
     def run(
         self,

@@ -26,15 +26,17 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-BACKENDS: tuple[str, ...] = ("torch", "openvino")
-PRECISIONS: dict[str, tuple[str, ...]] = {"torch": ("fp32", "bf16"), "openvino": ("fp32", "bf16", "int8")}
-CUDA_PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")  # the torch backend on a CUDA device
-# every precision some backend runs on some device: what a config or the command line may ask for
-ALL_PRECISIONS: tuple[str, ...] = tuple(dict.fromkeys([*PRECISIONS["openvino"], *CUDA_PRECISIONS]))
-FP16_NEEDS_CUDA = ("--precision fp16 needs a CUDA device, and this runs on the CPU (torch sees no CUDA device, or "
-                   "--device cpu was given); on the CPU use --precision bf16 or fp32")
-DEFAULT_BACKEND = "openvino"
-DEFAULT_CUDA_PRECISION = "fp16"
+from damvad.choices import (
+    BACKENDS,
+    CPU_PRECISIONS,
+    CUDA_PRECISIONS,
+    DEFAULT_BACKEND,
+    DEFAULT_CUDA_PRECISION,
+    FP16_NEEDS_CUDA,
+)
+from damvad.choices import PRECISIONS as ALL_PRECISIONS
+
+PRECISIONS = CPU_PRECISIONS  # per backend, on the CPU
 
 
 @runtime_checkable

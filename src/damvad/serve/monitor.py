@@ -45,7 +45,7 @@ class Monitor:
         self.senders: list[Sender] = [WebhookSender(self.store, url, backoff) for url in cfg.webhooks]
         if mqtt:
             self.senders.append(MqttSender(self.store, mqtt, backoff))
-        self.detector: Detector = cfg.detector(feature_fn)
+        self.detector = Detector.from_config(cfg, feature_fn=feature_fn)
         self.backend = SharedBackend(self.detector.feature_fn)
         self.detector.feature_fn = self.backend  # every camera's snippets through one queue
         self.cameras = {spec.name: Camera(spec, self.detector, self, cfg.history_minutes)
