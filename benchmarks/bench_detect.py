@@ -26,7 +26,7 @@ from _common import closing_line, default_video  # noqa: E402
 from damvad.contract import FeatureContract  # noqa: E402
 from damvad.detect import Detector  # noqa: E402
 from damvad.model import build_model  # noqa: E402
-from damvad.modelfile import save_model_file  # noqa: E402
+from damvad.modelfile import ModelCard, save_model_file  # noqa: E402
 from damvad.scoring import StreamScorer  # noqa: E402
 from damvad.synth import synthetic_stream  # noqa: E402
 from damvad.video import probe  # noqa: E402
@@ -72,9 +72,9 @@ def main() -> None:
     # a random head has no training features: its contract records only the crop mode (weights, precision and
     # backend "not recorded", so every variant runs without a contract warning); the same head for 5 crops
     head_model = build_model("dist")
-    model_path, five_path = (save_model_file(tmp / f"dist-{crops}.pt", head_model, {
-        "num_clips": 16, "threshold": None, "contract": {"features": FeatureContract(crops=crops).to_dict()}})
-        for crops in ("center", "5"))
+    model_path, five_path = (save_model_file(tmp / f"dist-{crops}.pt", head_model,
+                                             ModelCard(features=FeatureContract(crops=crops)))
+                             for crops in ("center", "5"))
     head = head_ms(model_path)
     print(f"DAM head (dist, one clip, crops=1): {head:.2f} ms")
     results: dict[str, float] = {"head_ms": head}

@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None, candidate=None) -> None:
     rows = []
     for row in args.rows:
         for path in models[row]:
-            model, meta = load_model(path)
-            num_clips = int(meta.get("num_clips", 16))
+            model, card = load_model(path)
+            num_clips = card.clips.num_clips
             aucs = {}
             for precision, store in stores.items():
                 for protocol in ("offline", "online"):

@@ -33,7 +33,7 @@ import torch  # noqa: E402
 from _common import OtherLoad, closing_line  # noqa: E402
 from damvad.contract import FeatureContract  # noqa: E402
 from damvad.model import build_model  # noqa: E402
-from damvad.modelfile import save_model_file  # noqa: E402
+from damvad.modelfile import ModelCard, save_model_file  # noqa: E402
 from damvad.serve.config import ServeConfig  # noqa: E402
 from damvad.serve.monitor import Monitor  # noqa: E402
 from damvad.synth import EventSpec, synthetic_stream, write_video  # noqa: E402
@@ -93,8 +93,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     video = scene(tmp)
     torch.manual_seed(0)
-    model = save_model_file(tmp / "dist.pt", build_model("dist"), {
-        "num_clips": 16, "threshold": None, "contract": {"features": FeatureContract(crops="center").to_dict()}})
+    model = save_model_file(tmp / "dist.pt", build_model("dist"), ModelCard(features=FeatureContract(crops="center")))
     hook = Receiver()
     cfg = ServeConfig(model_file=str(model), backend=args.backend, precision=args.precision,
                       cameras=[{"source": str(video)}], webhooks=[hook.url])

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from damvad.model import build_model
-from damvad.modelfile import save_model_file
+from damvad.modelfile import ModelCard, Threshold, save_model_file
 
 EXPLOSION = "explosion@192-320"  # frames of a 448-frame generated stream: its snippet 3 holds the fireball
 
@@ -44,7 +44,7 @@ def fire_model(path: Path, threshold: float = 0.5) -> Path:
         first.bias.zero_()
         last.weight.fill_(2000.0)
         last.bias.fill_(-10.0)
-    return save_model_file(path, model, {"num_clips": 16, "threshold": {"value": threshold}})
+    return save_model_file(path, model, ModelCard(threshold=Threshold(value=threshold)))
 
 
 def synth(seed: int, events: str = EXPLOSION, frames: int = 448) -> str:

@@ -335,7 +335,7 @@ def test_extract_and_detect_through_openvino_int8(tmp_path, ov_backends):
     assert feats.shape == (3, 1, 7, 1024) and np.isfinite(feats).all()
 
     torch.manual_seed(0)
-    model_path = save_model_file(tmp_path / "m.pt", build_model("dist", hidden=32, mlp_hidden=8), {"threshold": None})
+    model_path = save_model_file(tmp_path / "m.pt", build_model("dist", hidden=32, mlp_hidden=8))
     det = Detector(model_path, backend="openvino", precision="int8")
     result = det.run(video, progress=False)
     assert result.error is None and len(result.rows) == 3 and result.frames == 150

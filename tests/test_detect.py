@@ -13,12 +13,12 @@ import pytest
 import torch
 
 from damvad import detect as detect_mod
-from damvad.calibrate import calibrate
-from damvad.contract import ContractError
+from damvad.calibrate import calibrate_model
+from damvad.contract import ContractError, FeatureContract
 from damvad.detect import AlertTracker, Detector, ReconnectPolicy, RowWriter, reconnecting_frames, write_report
 from damvad.extract import extract
 from damvad.model import build_model
-from damvad.modelfile import load_model, save_model_file
+from damvad.modelfile import ModelCard, load_model, save_model_file
 from damvad.scoring import ClipResult, score_video
 from damvad.store import FeatureStore
 from damvad.video import VideoError
@@ -30,7 +30,7 @@ from videotools import VFR_TIMES, fake_features, write_frame_folder, write_vfr_v
 def model_file(tmp_path):
     torch.manual_seed(0)
     model = build_model("dist", hidden=32, mlp_hidden=8)
-    return save_model_file(tmp_path / "model.pt", model, {"num_clips": 16, "threshold": None})
+    return save_model_file(tmp_path / "model.pt", model)
 
 
 def test_live_scores_equal_online_protocol(tmp_path, model_file):
@@ -71,8 +71,7 @@ def test_a_folder_of_frames_is_scored_live_at_the_models_stride_as_online(tmp_pa
     feats = FeatureStore(tmp_path / "feats").load("cam")
     torch.manual_seed(0)
     model = build_model("dist", hidden=32, mlp_hidden=8)
-    path = save_model_file(tmp_path / "m16.pt", model, {"num_clips": 16, "threshold": None,
-                                                        "contract": {"features": {"crops": "center", "stride": 16}}})
+    path = save_model_file(tmp_path / "m16.pt", model, ModelCard(features=FeatureContract(crops="center", stride=16)))
     det = Detector(path, feature_fn=fake_features, threshold=0.5)
     assert det.stride == 16
     result = det.run(folder, fps=10, progress=False)
@@ -176,12 +175,11 @@ def test_failures_count_across_the_source_and_are_forgotten_after_the_window(mon
 def test_calibrated_threshold_is_stored_and_used(tmp_path):
     data, feats = make_feature_dataset(tmp_path / "ds", n_train=8, n_test=2)
     torch.manual_seed(0)
-    path = save_model_file(tmp_path / "m.pt", build_model("dist", hidden=16, mlp_hidden=8),
-                           {"num_clips": 16, "threshold": None})
-    th = calibrate(path, feats, dataset=str(data), split="train", far=0.05)
+    path = save_model_file(tmp_path / "m.pt", build_model("dist", hidden=16, mlp_hidden=8))
+    th = calibrate_model(path, feats, dataset=str(data), split="train", far=0.05)
     assert th["far_on_calibration_frames"] <= 0.05 and th["num_videos"] == 4
-    _, meta = load_model(path)
-    assert meta["threshold"]["value"] == pytest.approx(th["value"])
+    _, card = load_model(path)
+    assert card.threshold.value == pytest.approx(th["value"])
     det = Detector(path, feature_fn=fake_features)
     assert det.threshold == pytest.approx(th["value"]) and det.threshold_source == "calibrated"
     assert Detector(path, feature_fn=fake_features, threshold=0.9).threshold == 0.9

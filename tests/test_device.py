@@ -130,7 +130,7 @@ def synth(tmp_path_factory):
 
 
 def test_train_on_cpu_equals_the_default_and_records_the_device(synth, tmp_path, no_cuda):
-    from damvad.calibrate import calibrate
+    from damvad.calibrate import calibrate_model
     from damvad.evaluate import EvalConfig, evaluate
 
     data, feats = synth
@@ -138,16 +138,16 @@ def test_train_on_cpu_equals_the_default_and_records_the_device(synth, tmp_path,
     on_cpu = train(_cfg(data, feats, tmp_path / "cpu"), progress=False, device="cpu")
     assert default["runs"][0]["device"] == on_cpu["runs"][0]["device"] == "cpu"
     assert on_cpu["provenance"]["device"] == "cpu"
-    a, meta = load_model(tmp_path / "default" / "seed0")
+    a, card = load_model(tmp_path / "default" / "seed0")
     b, _ = load_model(tmp_path / "cpu" / "seed0", device="cpu")
     for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         assert ka == kb and torch.equal(va, vb)
-    assert meta["provenance"]["device"] == "cpu" and meta["provenance"]["device_name"]
+    assert card.provenance.device == "cpu" and card.provenance.device_name
     assert json.loads((tmp_path / "cpu" / "seed0" / "provenance.json").read_text())["device"] == "cpu"
     report = evaluate(EvalConfig(dataset=str(data), features=str(feats), runs=[str(tmp_path / "cpu")], timelines=0),
                       progress=False, device="cpu")
     assert report["provenance"]["device"] == "cpu"
-    assert calibrate(tmp_path / "cpu" / "seed0", feats, dataset=str(data), device="cpu")["device"] == "cpu"
+    assert calibrate_model(tmp_path / "cpu" / "seed0", feats, dataset=str(data), device="cpu")["device"] == "cpu"
 
 
 def _as_if_saved_on_gpu(path):
@@ -266,8 +266,8 @@ def test_a_run_started_on_a_gpu_resumes_on_the_cpu_and_records_both(synth, tmp_p
     result = summary["runs"][0]
     assert result["iterations"] == 20 and result["device"] == "cpu" and result["devices"] == ["cuda:0", "cpu"]
     assert yaml.safe_load((run / "config.yaml").read_text())["device"] == "cpu"  # the latest session's
-    _, meta = load_model(run / "seed0" / "model.pt")
-    assert meta["train"]["devices"] == ["cuda:0", "cpu"] and meta["provenance"]["device"] == "cpu"
+    _, card = load_model(run / "seed0" / "model.pt")
+    assert card.train.devices == ("cuda:0", "cpu") and card.provenance.device == "cpu"
     # any other difference is still refused
     with pytest.raises(ValueError, match="started with another config"):
         train(_cfg(data, feats, run, device="cpu", lr=1e-2), progress=False, resume=True)

@@ -37,8 +37,7 @@ def real(tmp_path_factory):
                      progress=False)
     assert report.ok, report.summary()
     torch.manual_seed(0)
-    model = save_model_file(root / "model.pt", build_model("dist", hidden=16, mlp_hidden=8),
-                            {"num_clips": 16, "threshold": None})
+    model = save_model_file(root / "model.pt", build_model("dist", hidden=16, mlp_hidden=8))
     return root, FeatureStore(root / "features"), model
 
 

@@ -46,8 +46,8 @@ def test_training_on_shifted_clips_reaches_high_frame_auc(synth, tmp_path, varia
     assert offline["frame_auc"] > 0.9 and online["frame_auc"] > 0.9
     assert (tmp_path / variant / "eval" / "roc.png").exists() and len(report["timelines"]) == 2
     assert (tmp_path / variant / "seed0" / "config.yaml").exists()
-    model, meta = load_model(tmp_path / variant / "seed0" / "model.pt")
-    assert meta["provenance"]["features_manifest_sha256"] and meta["provenance"]["damvad_version"]
+    model, card = load_model(tmp_path / variant / "seed0" / "model.pt")
+    assert card.provenance.features_manifest_sha256 and card.provenance.damvad_version
 
 
 def test_resumed_run_equals_uninterrupted(synth, tmp_path):

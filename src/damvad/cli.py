@@ -157,14 +157,10 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                       model_file=positional[0] if positional else None, features=args.features,
                       dataset=args.dataset, split=args.split, far=args.far, snippets_per_clip=args.snippets_per_clip,
                       held_out_only=_flag(not args.all_normal, True), device=args.device)
-    if not cfg.model_file:
-        raise ValueError("calibrate needs a model file (argument or `model_file` in the config)")
-    model_file = resolve_model_file(cfg.model_file)  # a run folder: its one seed's model
-    th = calibrate(model_file, cfg.features, dataset=cfg.dataset, split=cfg.split, far=cfg.far,
-                   snippets_per_clip=cfg.snippets_per_clip, held_out_only=cfg.held_out_only, device=cfg.device)
-    print(f"threshold {th['value']:.4f} for a false-alarm rate of {100 * th['far_target']:.2f}% of normal frames "
-          f"({th['num_frames']} frames of {th['num_videos']} videos from {th['calibrated_on']}); "
-          f"stored in {model_file}")
+    th = calibrate(cfg)
+    print(f"threshold {th.value:.4f} for a false-alarm rate of {100 * cfg.far:.2f}% of normal frames "
+          f"({th.num_frames} frames of {th.num_videos} videos from {th.calibrated_on}); stored in "
+          f"{resolve_model_file(cfg.model_file)}")
     return 0
 
 

@@ -58,7 +58,7 @@ def _step(msg: str) -> float:
 def run_demo(out: str | Path = "demo_out", quick: bool = False, progress: bool = True,
              device: Any = None) -> dict[str, Any]:
     """Every stage on ``device`` (``None`` / ``auto``: a CUDA device when torch sees one)."""
-    from damvad.calibrate import calibrate
+    from damvad.calibrate import calibrate_model as calibrate
     from damvad.detect import Detector, RowWriter, write_report
     from damvad.device import device_info, resolve_device
     from damvad.evaluate import EvalConfig, evaluate, format_table

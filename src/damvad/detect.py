@@ -267,19 +267,19 @@ class Detector:
         Features that would differ (other I3D weights, crops, stride) are refused; another precision or backend is
         allowed and listed in :attr:`warnings`. ``device`` (``None`` / ``auto``: a CUDA device when torch
         sees one) runs I3D and the DAM head."""
-        from damvad.contract import check_contract, model_contract, model_snippets_per_clip
+        from damvad.contract import check_contract
         from damvad.device import resolve_device
         from damvad.modelfile import load_model
 
         self.device = resolve_device(getattr(feature_fn, "device", "cpu") if feature_fn is not None else device)
-        self.model, self.meta = load_model(model_path, self.device)
-        expected = model_contract(self.meta)
+        self.model, self.card = load_model(model_path, self.device)
+        expected = self.card.features
         self.crops = normalize_crops(crops if crops is not None else (expected.crops if expected else "center"))
         self.stride = check_stride(stride if stride is not None else (expected.stride if expected else None),
                                    SNIPPET_LEN)
-        calibrated_k = model_snippets_per_clip(self.meta)
+        calibrated_k = self.card.snippets_per_clip
         self.snippets_per_clip = int(snippets_per_clip if snippets_per_clip is not None else calibrated_k)
-        calibrated = (self.meta.get("threshold") or {}).get("value")
+        calibrated = self.card.threshold.value if self.card.threshold is not None else None
         self.threshold = float(threshold if threshold is not None else (calibrated if calibrated is not None else 0.5))
         self.threshold_source = "command line" if threshold is not None else (
             "calibrated" if calibrated is not None else "default 0.5 (not calibrated)")
@@ -305,9 +305,9 @@ class Detector:
                                         backend=str(getattr(feature_fn, "name", "") or ""))
         if expected is not None:
             self.warnings += check_contract(expected, self.contract, "the model's training features", "detect")
-        on_threshold = ((self.meta.get("threshold") or {}).get("features") or {}).get("contract")
-        if on_threshold and threshold is None:
-            found = check_contract(FeatureContract.from_dict(on_threshold, self.meta["path"]), self.contract,
+        on_threshold = self.card.threshold.features if self.card.threshold is not None else None
+        if on_threshold is not None and threshold is None:
+            found = check_contract(on_threshold.contract, self.contract,
                                    "the features the threshold was calibrated on", "detect")
             self.warnings += [w for w in found if w not in self.warnings]
 

@@ -26,13 +26,14 @@ import yaml
 from damvad.choices import CROP_SAMPLING, NUM_CLIPS
 from damvad.clips import pool_clips
 from damvad.config import check_fields, dump_config, renamed_keys
+from damvad.contract import FeatureContract
 from damvad.datasets import Dataset, check_features, get_dataset
 from damvad.device import device_info, resolve_device
 from damvad.diagnostics import grad_norms, head_stats
 from damvad.losses import ranking_loss, regularization
 from damvad.metrics import video_level_auc
 from damvad.model import DAMConfig, DAMModel, count_parameters, dissimilarity
-from damvad.modelfile import save_model_file
+from damvad.modelfile import ClipProtocol, ModelCard, Provenance, TrainResult, save_model_file
 from damvad.scoring import score_clips
 from damvad.store import FeatureStore
 from damvad.utils import (
@@ -458,16 +459,11 @@ class Trainer:
             **chosen,
             "rule": rule,
         }
-        save_model_file(self.run_dir / "model.pt", self.model, {
-            "num_clips": self.cfg.num_clips,
-            "contract": {"features": self.meta["feature_contract"],
-                         "clips": {"train_protocol": "offline", "num_clips": self.cfg.num_clips,
-                                   "protocol": "online", "snippets_per_clip": 1}},
-            "train": result,
-            "provenance": self.provenance(),
-            "threshold": None,
-            "held_out_videos": [self.data.names[i] for i in self.val_idx],
-        })
+        save_model_file(self.run_dir / "model.pt", self.model, ModelCard(
+            features=FeatureContract.from_dict(self.meta["feature_contract"]),
+            clips=ClipProtocol(num_clips=self.cfg.num_clips), train=TrainResult.from_dict(result),
+            provenance=Provenance.from_dict(self.provenance()),
+            held_out_videos=tuple(self.data.names[i] for i in self.val_idx)))
         atomic_write_json(self.run_dir / "result.json", result)
         return result
 

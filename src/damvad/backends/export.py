@@ -144,8 +144,8 @@ def export_all(
             written.append(export_ir(step, pair, out / "dam_head.xml", ["current", "previous"],
                                      ["score", "weighted"]))
         specs += HEAD_SPECS
-        meta["dam_head"] = {"model": head_meta["path"], "config": head.config.to_dict(),
-                            "threshold": head_meta.get("threshold")}
+        meta["dam_head"] = {"model": head_meta.path, "config": head.config.to_dict(),
+                            "threshold": head_meta.threshold.to_dict() if head_meta.threshold is not None else None}
     text = ("# Input specs of the exported models\n\nWritten by `damvad export`. Frame-rate assumption: none "
             "inside the models; a snippet is 64 consecutive frames of the video at its own rate, and scores "
             "map back to those frames.\n\n" + specs_markdown(specs))
