@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from damvad.cli import _config_path, build_parser, main
-from damvad.config import ConfigError, load_config, show_config
+from damvad.cli import build_parser, main
+from damvad.config import ConfigError, config_path, load_config, show_config
 from damvad.evaluate import EvalConfig
 from damvad.stages import CalibrateConfig, DetectConfig, ExtractConfig
 from damvad.train import TrainConfig
@@ -20,14 +20,14 @@ def _write(tmp_path, text: str):
 
 def test_every_shipped_config_loads_for_every_stage():
     for name in ("ucf-crime", "shanghaitech", "xd-violence"):
-        path = _config_path(name)
+        path = config_path(name)
         cfg = load_config(EvalConfig, path)  # used to fail: "unknown config key(s) ['batch_anomalous', ...]"
         assert cfg.dataset == name and cfg.features == f"features/{name}" and cfg.out == ""
         assert load_config(TrainConfig, path).out == f"runs/{name}-dist"
         for cls in (ExtractConfig, CalibrateConfig, DetectConfig):
             load_config(cls, path)
-    assert load_config(ExtractConfig, _config_path("ucf-crime")).crops == "5"
-    assert load_config(TrainConfig, _config_path("table1-synth-ucf-v1")).iterations == 1000  # its train section
+    assert load_config(ExtractConfig, config_path("ucf-crime")).crops == "5"
+    assert load_config(TrainConfig, config_path("table1-synth-ucf-v1")).iterations == 1000  # its train section
 
 
 def test_top_level_keys_are_shared_sections_win_and_other_stages_keys_are_ignored(tmp_path):

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from damvad import __version__
+from damvad.config import config_path, shipped_config
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
@@ -16,7 +17,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     from damvad.stages import ExtractConfig
 
     inputs, overrides = _split_overrides(args.inputs)
-    cfg = load_config(ExtractConfig, _config_path(args.config), overrides, inputs=inputs or None, features=args.out,
+    cfg = load_config(ExtractConfig, config_path(args.config), overrides, inputs=inputs or None, features=args.out,
                       crops=args.crops, precision=args.precision, dtype=args.dtype, checkpoint=args.checkpoint,
                       compile=_flag(not args.no_compile, True), overwrite=_flag(args.overwrite, False),
                       backend=args.backend, calibration=args.calibration, engine=args.engine, address=args.address,
@@ -68,28 +69,6 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
-def _shipped_config(name: str) -> bool:
-    from importlib.resources import files
-
-    return (files("damvad") / "configs" / f"{name}.yaml").is_file()
-
-
-def _config_path(value: str | None) -> str | None:
-    """A config file path, or the name of a shipped config (``ucf-crime``, ``demo``...)."""
-    if value is None:
-        return None
-    from pathlib import Path
-
-    if Path(value).exists():
-        return value
-    from importlib.resources import files
-
-    shipped = files("damvad") / "configs" / f"{value}.yaml"
-    if shipped.is_file():
-        return str(shipped)
-    raise FileNotFoundError(f"{value}: no such config file or shipped config")
-
-
 def _cmd_dataset(args: argparse.Namespace) -> int:
     from damvad.datasets import dataset_summary, get_dataset, missing_videos
     from damvad.store import FeatureStore
@@ -110,7 +89,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from damvad.config import load_config
     from damvad.train import TrainConfig, train
 
-    cfg = load_config(TrainConfig, _config_path(args.config), args.overrides, dataset=args.dataset,
+    cfg = load_config(TrainConfig, config_path(args.config), args.overrides, dataset=args.dataset,
                       features=args.features, out=args.out, variant=args.variant, seeds=args.seeds,
                       iterations=args.iterations, device=args.device)
     summary = train(cfg, resume=args.resume, progress=not args.quiet)
@@ -131,7 +110,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from damvad.evaluate import EvalConfig, evaluate, format_table
 
     runs, overrides = _split_overrides(args.runs)
-    cfg = load_config(EvalConfig, _config_path(args.config), overrides + args.set_overrides, dataset=args.dataset,
+    cfg = load_config(EvalConfig, config_path(args.config), overrides + args.set_overrides, dataset=args.dataset,
                       features=args.features, runs=runs or None, out=args.out, protocols=args.protocol,
                       score=args.score, allow_missing=_flag(args.allow_missing, False),
                       device=args.device)
@@ -153,7 +132,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     positional, overrides = _split_overrides(args.items)
     if len(positional) > 1:
         raise ValueError(f"one model file expected, got {positional}")
-    cfg = load_config(CalibrateConfig, _config_path(args.config), overrides,
+    cfg = load_config(CalibrateConfig, config_path(args.config), overrides,
                       model_file=positional[0] if positional else None, features=args.features,
                       dataset=args.dataset, split=args.split, far=args.far, snippets_per_clip=args.snippets_per_clip,
                       held_out_only=_flag(not args.all_normal, True), device=args.device)
@@ -174,7 +153,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     from damvad.utils import AtomicTextOutput
 
     positional, overrides = _split_overrides(args.sources)
-    cfg = load_config(DetectConfig, _config_path(args.config), overrides, sources=positional or None,
+    cfg = load_config(DetectConfig, config_path(args.config), overrides, sources=positional or None,
                       model_file=args.model, threshold=args.threshold, close_after=args.close_after,
                       output=args.output, format=args.format, report=args.report, backend=args.backend,
                       precision=args.precision, calibration=args.calibration, crops=args.crops,
@@ -234,7 +213,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise RuntimeError(f"damvad serve needs its extra: pip install 'damvad[serve]' ({exc})") from None
     positional, overrides = _split_overrides(args.sources)
-    cfg = load_config(ServeConfig, _config_path(args.config), overrides, sources=positional or None,
+    cfg = load_config(ServeConfig, config_path(args.config), overrides, sources=positional or None,
                       model_file=args.model, threshold=args.threshold, close_after=args.close_after,
                       backend=args.backend, precision=args.precision, calibration=args.calibration, crops=args.crops,
                       snippets_per_clip=args.snippets_per_clip, compile=_flag(not args.no_compile, True),
@@ -262,7 +241,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
     if action != "show":
         raise ValueError(f"unknown config action {action!r} (show)")
     stages = [s.strip() for s in args.stage.split(",")] if args.stage else None
-    print(show_config(_config_path(args.config), overrides, stages), end="")
+    print(show_config(config_path(args.config), overrides, stages), end="")
     return 0
 
 
@@ -281,7 +260,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 
         # the features a table of this benchmark uses: its shipped config's crops, precision and backend
         shipped = f"table1-{args.name}"
-        config = _config_path(args.config or shipped) if args.config or _shipped_config(shipped) else None
+        config = config_path(args.config or shipped) if args.config or shipped_config(shipped) else None
         cfg = load_config(Table1Config, config, args.overrides, benchmark=args.name, root=args.root)
         if args.action == "summary":
             from damvad.benchmark.prepare import benchmark_root
@@ -298,7 +277,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     if args.action == "table1":
         from damvad.benchmark.table1 import Table1Config, run_table1
 
-        config = _config_path(args.config or f"table1-{args.name}")
+        config = config_path(args.config or f"table1-{args.name}")
         cfg = load_config(Table1Config, config, args.overrides, benchmark=args.name, root=args.root)
         results = run_table1(cfg, progress=not args.quiet)
         print(open(results["paths"]["table"]).read())
@@ -306,7 +285,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         return 0
     from damvad.benchmark.diagnose import DiagnoseConfig, run_diagnosis
 
-    config = _config_path(args.config) if args.config else None
+    config = config_path(args.config) if args.config else None
     cfg = load_config(DiagnoseConfig, config, args.overrides, benchmark=args.name, root=args.root)
     report = run_diagnosis(cfg, progress=not args.quiet)
     print(report["summary_text"])

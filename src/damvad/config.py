@@ -112,6 +112,27 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return loaded
 
 
+def shipped_config(name: str) -> bool:
+    """Whether damvad ships a config of this name (``src/damvad/configs/NAME.yaml``)."""
+    from importlib.resources import files
+
+    return (files("damvad") / "configs" / f"{name}.yaml").is_file()
+
+
+def config_path(value: str | None) -> str | None:
+    """A config file path, or the name of a shipped config (``ucf-crime``, ``demo``...)."""
+    if value is None:
+        return None
+    if Path(value).exists():
+        return value
+    from importlib.resources import files
+
+    shipped = files("damvad") / "configs" / f"{value}.yaml"
+    if shipped.is_file():
+        return str(shipped)
+    raise FileNotFoundError(f"{value}: no such config file or shipped config")
+
+
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None,
                 **explicit: Any) -> T:
     """Defaults of ``cls`` < YAML file < ``explicit`` keyword values < ``key=value`` overrides.

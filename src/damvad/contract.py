@@ -20,7 +20,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from damvad.video import SNIPPET_LEN, normalize_crops
+from damvad.frames import normalize_crops
+from damvad.snippets import SNIPPET_LEN
 
 if TYPE_CHECKING:
     from damvad.store import FeatureRecord

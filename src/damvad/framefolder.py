@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from damvad.frames import VIDEO_EXTENSIONS, VideoError, VideoInfo, frame_to_rgb, resized_size
 from damvad.store import SourceFile
 from damvad.utils import hash_ends
-from damvad.video import VIDEO_EXTENSIONS, VideoError, VideoInfo, frame_to_rgb, resized_size
 
 log = logging.getLogger(__name__)
 

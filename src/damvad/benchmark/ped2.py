@@ -244,11 +244,10 @@ def run_ped2(cfg: Ped2Config, progress: bool = True, feature_fn: Any = None,
 def command(args: Any) -> int:
     """``damvad benchmark ped2 [key=value ...] [--config F] [--root FRAMES]``: runs and prints the table. It
     takes no benchmark name: what stands in the name's place is an override."""
-    from damvad.cli import _config_path
-    from damvad.config import load_config
+    from damvad.config import config_path, load_config
 
     overrides = [n for n in [args.name] if n] + list(args.overrides)
-    cfg = load_config(Ped2Config, _config_path(args.config or "benchmark-ped2"), overrides, root=args.root)
+    cfg = load_config(Ped2Config, config_path(args.config or "benchmark-ped2"), overrides, root=args.root)
     results = run_ped2(cfg, progress=not args.quiet)
     print(open(results["paths"]["table"]).read())
     print(f"results: {results['paths']['results']}")
