@@ -19,25 +19,21 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # servetools: the tests' webhook receiver
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from _common import OtherLoad, closing_line  # noqa: E402
-from damvad.contract import FeatureContract  # noqa: E402
-from damvad.model import build_model  # noqa: E402
-from damvad.modelfile import ModelCard, save_model_file  # noqa: E402
-from damvad.serve.config import ServeConfig  # noqa: E402
-from damvad.serve.monitor import Monitor  # noqa: E402
-from damvad.synth import EventSpec, synthetic_stream, write_video  # noqa: E402
-from servetools import Receiver  # noqa: E402
+from damvad.contract import FeatureContract
+from damvad.devtools.bench import OtherLoad, closing_line
+from damvad.devtools.webhook import Receiver
+from damvad.model import build_model
+from damvad.modelfile import ModelCard, save_model_file
+from damvad.serve.config import ServeConfig
+from damvad.serve.monitor import Monitor
+from damvad.synth import EventSpec, synthetic_stream, write_video
 
 
 def scene(folder: Path) -> Path:

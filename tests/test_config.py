@@ -134,3 +134,14 @@ def test_trains_old_crops_key_is_read_as_crop_sampling_with_a_warning(tmp_path, 
     saved = yaml.safe_dump({**{k: v for k, v in vars(TrainConfig()).items() if k != "crop_sampling"},
                             "crops": "center"})
     assert same_run(saved, TrainConfig())
+
+
+def test_config_values_are_checked_by_type_and_range():
+    cfg = load_config(TrainConfig, None, ["lr=3e-4", "seeds=3", "iterations=2e3"])  # YAML 1.1 reads 3e-4 as text
+    assert cfg.lr == 3e-4 and cfg.seeds == [3] and cfg.iterations == 2000
+    with pytest.raises(ConfigError, match="TrainConfig: iterations: expected an integer, got 'twenty'"):
+        TrainConfig(iterations="twenty")
+    with pytest.raises(ConfigError, match="pairing: must be one of 'all_pairs', 'paired', got 'pairs'"):
+        load_config(TrainConfig, None, ["pairing=pairs"])
+    with pytest.raises(ConfigError, match=r"far_rates: must be in \(0, 1\), got 1.5"):
+        load_config(EvalConfig, None, ["far_rates=[0.01, 1.5]"])

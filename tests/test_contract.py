@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from damvad.backends import FunctionBackend
 from damvad.calibrate import calibrate_model
 from damvad.contract import ContractError, FeatureContract, check_contract, contract_of_records
 from damvad.detect import Detector
@@ -79,10 +80,10 @@ def test_model_file_carries_the_contract_and_calibration_defaults_to_it(trained,
     th = calibrate_model(path, far=0.05, snippets_per_clip=2)  # features and dataset: the model's training ones
     assert th["features"]["root"] == str(feats) and th["features"]["contract"]["precision"] == "fp32"
     assert th["score"] == "D" and "per frame" in th["far_definition"] and th["snippets_per_clip"] == 2
-    det = Detector(path, feature_fn=fake_features)  # defaults from the model: crops, calibrated clip length
+    det = Detector(path, i3d=fake_features)  # defaults from the model: crops, calibrated clip length
     assert det.crops == "center" and det.snippets_per_clip == 2 and det.threshold_source == "calibrated"
     assert det.warnings == []
-    det = Detector(path, feature_fn=fake_features, snippets_per_clip=1)
+    det = Detector(path, i3d=fake_features, snippets_per_clip=1)
     assert "calibrated for snippets_per_clip=2" in det.warnings[0]
     report = evaluate(EvalConfig(runs=[str(path)], out=str(tmp_path / "eval"), timelines=0), progress=False)
     run = next(iter(report["runs"].values()))
@@ -99,14 +100,11 @@ def test_features_of_other_crops_or_weights_are_refused(trained, tmp_path):
         evaluate(EvalConfig(runs=[str(model_path)], dataset=str(data5), features=str(feats5),
                             out=str(tmp_path / "eval"), timelines=0), progress=False)
 
-    def other_weights(x):
-        return fake_features(x)
-
-    other_weights.weights_sha256 = "c" * 64
+    other_weights = FunctionBackend(fake_features, weights_sha256="c" * 64)
     with pytest.raises(ContractError, match="weights_sha256: synthetic .* vs cccccccccccc"):
-        Detector(model_path, feature_fn=other_weights)
+        Detector(model_path, i3d=other_weights)
     with pytest.raises(ContractError, match="crops"):
-        Detector(model_path, feature_fn=fake_features, crops="5")
+        Detector(model_path, i3d=fake_features, crops="5")
 
 
 def _format_1_file(path, **meta):
@@ -121,7 +119,7 @@ def test_old_model_files_without_a_contract_load_with_a_warning(tmp_path, caplog
     torch.manual_seed(0)
     path = _format_1_file(tmp_path / "old.pt")
     with caplog.at_level(logging.WARNING):
-        det = Detector(path, feature_fn=fake_features)
+        det = Detector(path, i3d=fake_features)
     assert "no feature contract recorded" in caplog.text and det.crops == "center" and det.snippets_per_clip == 1
     assert det.card.clips.num_clips == 12  # migrated from the top-level key
     legacy = _format_1_file(tmp_path / "legacy.pt", provenance={

@@ -1,25 +1,22 @@
-"""The device option on the CPU: specs, the default, what runs record, models moving between devices, and
-the batched extraction path (the GPU's) run on the CPU against the per-video path."""
+"""The device option on the CPU: specs, the default, what runs record, models moving between devices (the
+batched extraction path, the GPU's, run on the CPU: test_extraction_batched)."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import zipfile
 
-import numpy as np
 import pytest
 import torch
 
 from damvad.cli import main
 from damvad.device import device_info, resolve_device
-from damvad.extract import extract
 from damvad.modelfile import load_model
 from damvad.store import FeatureStore
 from damvad.train import TrainConfig, train
 from featuretools import make_feature_dataset
-from videotools import fake_features, write_small_batch, write_video
+from videotools import write_video
 
 
 @pytest.fixture()
@@ -64,56 +61,6 @@ def test_auto_batch_size_from_free_memory():
     assert auto_batch_size("cpu", "fp32", free_bytes=4 * gib) == 4  # fp32: 400 MiB a clip, a power of 2
     assert auto_batch_size("cpu", "fp16", free_bytes=140 * gib) == MAX_AUTO_BATCH
     assert auto_batch_size("cpu", "fp16", free_bytes=100 * 2**20) == 1  # too little: one clip, OOM halves
-
-
-@pytest.fixture()
-def videos(tmp_path):
-    root = write_small_batch(tmp_path / "videos")
-    write_video(root / "d.mp4", 200, seed=4)
-    (root / "e.mp4").write_bytes(b"not a video at all" * 100)  # fails on both paths
-    return root
-
-
-def _videos(out):
-    store = FeatureStore(out)
-    return {n: store.load(n) for n in store.names()}
-
-
-def test_batched_extraction_equals_the_per_video_path(videos, tmp_path):
-    """Snippets of several videos, decoded by two threads, packed into batches of 4 clips (5 crops each: a
-    batch mixes snippets and videos): the same files as one snippet at a time (fake I3D is batch-invariant)."""
-    ref = extract([videos], tmp_path / "ref", crops="5", feature_fn=fake_features, weights_sha256="w",
-                  progress=False)
-    got = extract([videos], tmp_path / "batched", crops="5", feature_fn=fake_features, weights_sha256="w",
-                  progress=False, batch_size=4, decoders=2)
-    assert sorted(got.done) == sorted(ref.done) == ["a", "b", "c", "d"]
-    assert set(got.failed) == set(ref.failed) == {"e"} and got.failed["e"] == ref.failed["e"]
-    assert got.frames == ref.frames
-    want, have = _videos(tmp_path / "ref"), _videos(tmp_path / "batched")
-    for name, video in want.items():
-        np.testing.assert_array_equal(have[name].maps, video.maps)
-        assert dataclasses.replace(have[name].record, path=video.record.path) == video.record
-        assert video.record.device == "cpu"
-    # a rerun on the batched path resumes: everything is already there
-    again = extract([videos], tmp_path / "batched", crops="5", feature_fn=fake_features, weights_sha256="w",
-                    progress=False, batch_size=4)
-    assert sorted(again.skipped) == ["a", "b", "c", "d"] and not again.done
-
-
-@pytest.mark.slow  # four eager I3D passes on the CPU
-def test_batched_torch_backend_matches_batch_one(i3d_model, tmp_path):
-    """The real I3D (torch backend, eager, CPU) at batch 2 through the batched path: the per-video features."""
-    from damvad.backends import build_backend
-
-    write_video(tmp_path / "v.mp4", 128, seed=5)
-    one = build_backend("torch", "fp32", model=i3d_model, compile=False, device="cpu", batch_size=1)
-    two = build_backend("torch", "fp32", model=i3d_model, compile=False, device="cpu", batch_size=2)
-    assert one.info()["device"] == "cpu" and two.batch_size == 2
-    extract([tmp_path / "v.mp4"], tmp_path / "one", feature_fn=one, weights_sha256="w", progress=False)
-    extract([tmp_path / "v.mp4"], tmp_path / "two", feature_fn=two, weights_sha256="w", progress=False)
-    a, b = FeatureStore(tmp_path / "one").load("v").maps, FeatureStore(tmp_path / "two").load("v").maps
-    assert a.shape == b.shape == (2, 1, 7, 1024)
-    assert np.linalg.norm(a - b) / np.linalg.norm(a) <= 1e-5
 
 
 def _cfg(data, feats, out, **kw):

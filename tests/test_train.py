@@ -141,3 +141,14 @@ def test_the_default_rule_keeps_a_trained_model_where_a_small_held_out_set_would
     run = train(_cfg(synth[0], synth[1], tmp_path / "val", selection="val_auc", **kw), progress=False)["runs"][0]
     assert run["selection"] == "val_auc" and run["iteration"] == 10  # an untrained model wins
     assert "unreliable" in run["warning"] and run["rule"]["held_out_videos"] == 4
+
+
+def test_resume_with_another_config_keeps_the_run_as_it_was(synth, tmp_path):
+    data, feats = synth
+    cfg = _cfg(data, feats, tmp_path / "run", variant="mlp", iterations=4, eval_every=2, checkpoint_every=2)
+    train(cfg, progress=False)
+    saved = (tmp_path / "run" / "config.yaml").read_text()
+    with pytest.raises(ValueError, match="started with another config"):
+        train(_cfg(data, feats, tmp_path / "run", variant="mlp", iterations=4, eval_every=2, checkpoint_every=2,
+                   lr=0.5), resume=True, progress=False)
+    assert (tmp_path / "run" / "config.yaml").read_text() == saved

@@ -14,6 +14,7 @@ from damvad.config import config_path, shipped_config
 
 def _cmd_extract(args: argparse.Namespace) -> int:
     from damvad.config import load_config
+    from damvad.extraction import extract
     from damvad.stages import ExtractConfig
 
     inputs, overrides = _split_overrides(args.inputs)
@@ -23,21 +24,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
                       backend=args.backend, calibration=args.calibration, engine=args.engine, address=args.address,
                       connect_timeout=args.connect_timeout, cpus_per_worker=args.cpus_per_worker, device=args.device,
                       batch_size=args.batch_size, decoders=args.decoders, stride=args.stride, fps=args.fps)
-    if not cfg.inputs or not cfg.features:
-        raise ValueError("extract needs videos (arguments or `inputs` in the config) and --out (or `features`)")
-    options = dict(crops=cfg.crops, precision=cfg.precision, dtype=cfg.dtype, compile=cfg.compile,
-                   checkpoint=cfg.checkpoint, overwrite=cfg.overwrite, progress=not args.quiet,
-                   backend=cfg.backend, calibration=cfg.calibration, stride=cfg.stride, fps=cfg.fps)
-    if cfg.engine == "ray":
-        from damvad.cluster import extract_on_ray
-
-        report = extract_on_ray(cfg.inputs, cfg.features, address=cfg.address, connect_timeout_s=cfg.connect_timeout,
-                                cpus_per_worker=cfg.cpus_per_worker, **options)
-    else:
-        from damvad.extract import extract
-
-        report = extract(cfg.inputs, cfg.features, device=cfg.device, batch_size=cfg.batch_size,
-                         decoders=cfg.decoders, **options)
+    report = extract(cfg, progress=not args.quiet)
     print(report.summary())
     return 0 if report.ok else 1
 
@@ -144,13 +131,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:
-    from contextlib import nullcontext
-    from pathlib import Path
-
     from damvad.config import load_config
-    from damvad.detect import Detector, RowWriter, detect_sources, write_report
+    from damvad.detect import detect
     from damvad.stages import DetectConfig
-    from damvad.utils import AtomicTextOutput
 
     positional, overrides = _split_overrides(args.sources)
     cfg = load_config(DetectConfig, config_path(args.config), overrides, sources=positional or None,
@@ -159,40 +142,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
                       precision=args.precision, calibration=args.calibration, crops=args.crops,
                       snippets_per_clip=args.snippets_per_clip, compile=_flag(not args.no_compile, True),
                       device=args.device, stride=args.stride, fps=args.fps)
-    if not cfg.model_file:
-        raise ValueError("detect needs --model (or `model_file` in the config)")
-    sources = detect_sources(cfg.sources)
-    if not sources:
-        raise ValueError(f"no videos found in {cfg.sources}")
-    det = Detector(cfg.model_file, precision=cfg.precision, crops=cfg.crops, snippets_per_clip=cfg.snippets_per_clip,
-                   threshold=cfg.threshold, close_after=cfg.close_after, compile=cfg.compile,
-                   backend=cfg.backend, calibration=cfg.calibration, device=cfg.device, stride=cfg.stride)
-    print(f"threshold {det.threshold:.4f} ({det.threshold_source}); {len(sources)} source(s); on {det.device}",
-          file=sys.stderr)
-    output = cfg.output
-    fmt = cfg.format or ("jsonl" if output and output.endswith((".jsonl", ".json")) else "csv")
-    failed = 0
-    to_file = bool(output and output != "-")
-    # a file output replaces an older one only once there are rows to put in it (atomically)
-    with (AtomicTextOutput(output) if to_file else nullcontext(sys.stdout)) as stream:
-        writer = RowWriter(stream, fmt)
-        for src in sources:  # one source's error is reported, the others are still scored
-            is_file = Path(src).exists()  # a file or a folder of frames (whose frame rate is ours to give)
-            result = det.run(src, fps=cfg.fps if Path(src).is_dir() else None, writer=writer, progress=not args.quiet,
-                             keep_rows=bool(cfg.report) or is_file)
-            failed += result.error is not None
-            spans = ", ".join(f"{e.start_time:.1f}-{e.end_time:.1f}s (peak {e.peak_score:.2f})"
-                              for e in result.events)
-            print(f"{src}: {result.frames} frames in {result.seconds:.1f} s, {len(result.events)} alert event(s)"
-                  f"{': ' + spans if spans else ''}{'; WARNING ' + result.warning if result.warning else ''}"
-                  f"{'; ERROR ' + result.error if result.error else ''}", file=sys.stderr)
-            if cfg.report:
-                paths = write_report(result, cfg.report, det.threshold, src if is_file else None)
-                print(f"  report: {', '.join(paths.values())}", file=sys.stderr)
-        if to_file and not stream.written:
-            print(f"nothing scored: {output} left as it was", file=sys.stderr)
-    if failed:
-        print(f"{failed} of {len(sources)} source(s) failed", file=sys.stderr)
+    failed = detect(cfg, progress=not args.quiet)
     return 1 if failed else 0
 
 
@@ -301,11 +251,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from damvad.backends.export import export_all
+    from damvad.extraction.calibration import VIDEO_CALIBRATION
     from damvad.modelfile import resolve_model_file
 
     model = resolve_model_file(args.model) if args.model else None  # before any I3D work: a run folder's seed
-    written = export_all(args.out, model_path=model, formats=args.format, int8=args.int8,
-                         checkpoint=args.checkpoint, calibration=args.calibration)
+    written = export_all(args.out, model_path=model, formats=args.format, int8=args.int8, checkpoint=args.checkpoint,
+                         calibration=args.calibration, calibration_data=VIDEO_CALIBRATION)
     for path in written:
         print(path)
     return 0

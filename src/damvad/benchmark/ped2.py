@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from damvad.benchmark.table1 import CHANGE, PROTOCOLS, TABLE1_ROWS, _score_frames, _train_config, mean_std
+from damvad.choices import BACKENDS, CROPS, PRECISIONS
 from damvad.config import check_fields
 from damvad.datasets.ucsd_ped2 import FPS, PROTOCOL, UCSD_PED2, ucsd_ped2, weak_split
 from damvad.model import VARIANTS
@@ -52,7 +53,7 @@ class Ped2Config:
     change_detector: bool = True
 
     limits: ClassVar[dict[str, str | tuple]] = {
-        "crops": ("center", "5", "10"), "precision": ("fp32", "bf16", "int8"), "backend": ("openvino", "torch"),
+        "crops": CROPS, "precision": PRECISIONS, "backend": BACKENDS,
         "stride": f"[1, {SNIPPET_LEN}]", "variants": VARIANTS, "splits": "[0, inf)", "seeds": "[0, inf)",
     }
 
