@@ -56,6 +56,18 @@ def _plain(record: Any) -> dict[str, Any]:
     return out
 
 
+class _Extensible:
+    """A record read from stored data: its fields, and in ``extra`` the keys this damvad does not know."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        known, extra = _known(cls, data)
+        return cls(**known, extra=extra)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+
 @dataclass(frozen=True)
 class ClipProtocol:
     """How a model cuts videos into clips: C clips per video in training (the offline protocol), and
@@ -128,7 +140,7 @@ class Threshold:
 
 
 @dataclass(frozen=True)
-class SelectionRule:
+class SelectionRule(_Extensible):
     """The rule that chose a run's kept weights, and its inputs (written by ``damvad.train``)."""
 
     selection: str  # the rule applied: average | last | val_auc
@@ -138,14 +150,6 @@ class SelectionRule:
     training_videos: int = 0
     average_from: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SelectionRule:
-        known, extra = _known(cls, data)
-        return cls(**known, extra=extra)
-
-    def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
 
 
 @dataclass(frozen=True)
@@ -181,7 +185,7 @@ class TrainResult:
 
 
 @dataclass(frozen=True)
-class Provenance:
+class Provenance(_Extensible):
     """Where a model came from: the code, the training data (dataset, features), the seed and device."""
 
     damvad_version: str = ""
@@ -200,14 +204,6 @@ class Provenance:
     device: str = ""
     device_name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # more device facts, the training feature contract...
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Provenance:
-        known, extra = _known(cls, data)
-        return cls(**known, extra=extra)
-
-    def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
 
 
 @dataclass(frozen=True)
