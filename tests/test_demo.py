@@ -16,8 +16,14 @@ def test_quick_demo_runs_end_to_end(tmp_path, i3d_model, capsys):
     summary = json.loads((out / "summary.json").read_text())
     videos = json.loads((out / "data" / "synth.json").read_text())["videos"]
     assert all(v["num_frames"] >= 16 * 64 for v in videos)  # >= 16 snippets: DAM has clips to compare
-    assert summary["benchmark"] == "synth-demo-v1" and summary["generator"]["benign"]
+    assert summary["benchmark"] == "synth-demo-v2" and summary["generator"]["benign"]
+    assert {v["camera"] for v in videos} == {"cam01", "cam02"}  # cameras shared by both labels
+    change = summary["change_detector"]["online"]
+    assert 0.0 <= change["frame_auc"] <= 1.0 and "change" in printed  # the reference printed beside the rows
     assert set(summary["test"]) == {"dist/seed0", "mlp/seed0"}
+    for variant in ("dist", "mlp"):  # trained with the default selection rule: the whole budget, averaged
+        result = json.loads((out / "runs" / variant / "seed0" / "result.json").read_text())
+        assert result["selection"] == "average" and result["iteration"] == 40
     for run in summary["test"].values():
         assert 0.0 <= run["offline"]["frame_auc"] <= 1.0 and run["online"]["num_frames"] > 0
     for key in ("timeline", "events", "video"):
