@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from damvad.backends import I3DBackend, as_backend, run_batch
-from damvad.choices import CLOSE_AFTER, UNCALIBRATED_THRESHOLD
+from damvad.choices import CLOSE_AFTER, ROW_FORMATS, UNCALIBRATED_THRESHOLD
 from damvad.clips import clip_scores_to_frames
 from damvad.contract import FeatureContract
 from damvad.frametimes import FrameClock, known_rate, timed_frames
@@ -157,7 +157,7 @@ class RowWriter:
     """Streams rows as CSV or JSON lines to a file or stdout, flushed per row (it is live output)."""
 
     def __init__(self, stream: TextIO | None, fmt: str = "csv"):
-        if fmt not in ("csv", "jsonl"):
+        if fmt not in ROW_FORMATS:
             raise ValueError(f"format must be csv or jsonl, got {fmt!r}")
         self.stream, self.fmt = stream, fmt
         self._csv = None

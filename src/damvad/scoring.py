@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from damvad.choices import NUM_CLIPS
+from damvad.choices import NUM_CLIPS, SCORES
 from damvad.clips import (
     SNIPPET_LEN,
     boundaries_to_frame_ranges,
@@ -44,7 +44,7 @@ class VideoScores:
     num_frames: int  # the video's frames (the per-frame views cover all of them)
 
     def values(self, which: Literal["D", "wD"] = "D") -> np.ndarray:
-        if which not in ("D", "wD"):
+        if which not in SCORES:
             raise ValueError(f"score must be 'D' or 'wD', got {which!r}")
         return self.score if which == "D" else self.weighted
 

@@ -26,11 +26,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from damvad.benchmark.table1 import CHANGE, PROTOCOLS, TABLE1_ROWS, _score_frames, _train_config, mean_std
-from damvad.choices import BACKENDS, CROPS, PRECISIONS
+from damvad.choices import BACKENDS, CROPS, PRECISIONS, VARIANTS
 from damvad.config import check_fields
 from damvad.datasets.ucsd_ped2 import FPS, PROTOCOL, UCSD_PED2, ucsd_ped2, weak_split
-from damvad.model import VARIANTS
-from damvad.video import SNIPPET_LEN
+from damvad.snippets import SNIPPET_LEN
+from damvad.stages import STRIDES
 
 ANCHOR = {"row": "GCN-Anomaly (Zhong et al., CVPR 2019), published", "frame_auc": 0.932}
 FEATURE_FORMAT = 1  # bump when extraction changes what it writes for the same frames
@@ -54,7 +54,7 @@ class Ped2Config:
 
     limits: ClassVar[dict[str, str | tuple]] = {
         "crops": CROPS, "precision": PRECISIONS, "backend": BACKENDS,
-        "stride": f"[1, {SNIPPET_LEN}]", "variants": VARIANTS, "splits": "[0, inf)", "seeds": "[0, inf)",
+        "stride": STRIDES, "variants": VARIANTS, "splits": "[0, inf)", "seeds": "[0, inf)",
     }
 
     def __post_init__(self) -> None:
