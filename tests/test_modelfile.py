@@ -92,6 +92,26 @@ def test_a_format_1_file_loads_migrated_and_is_written_back_as_format_2(saved, t
     assert read_model_card(tmp_path / "old.pt").clips.num_clips == 12
 
 
+def test_the_oldest_files_warn_when_used_and_not_again_when_rewritten(saved, tmp_path, caplog):
+    """Before contracts were recorded: the contract the provenance implies, else none; each said once per use
+    (calibrate reads the file, then writes its threshold back: one warning, as before the typed card)."""
+    _, path = saved
+    payload = torch.load(path, weights_only=True)
+    implied = {**payload, "format": FORMAT_1, "num_clips": 16, "contract": None}
+    unknown = {**implied, "provenance": {k: v for k, v in PROVENANCE.items()
+                                         if k not in ("i3d_weights_sha256", "feature_crops")}}
+    for name, old, said in (("implied", implied, "using the one its training provenance implies"),
+                            ("unknown", unknown, "no feature contract recorded")):
+        torch.save(old, tmp_path / f"{name}.pt")
+        caplog.clear()
+        _, card = load_model(tmp_path / f"{name}.pt")
+        assert [r.getMessage() for r in caplog.records if said in r.getMessage()] != []
+        assert (card.features is None) == (name == "unknown") and card.clips.num_clips == 16
+        caplog.clear()
+        update_model_file(tmp_path / f"{name}.pt", threshold=Threshold(value=0.3))
+        assert not [r for r in caplog.records if "contract" in r.getMessage()]
+
+
 class _Evil:
     def __reduce__(self):
         return (print, ("code ran",))

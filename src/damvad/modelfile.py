@@ -240,13 +240,14 @@ class ModelCard:
         }
 
     @classmethod
-    def from_payload(cls, payload: dict[str, Any], where: str) -> ModelCard:
-        """The card of a stored payload, format 1 migrated (see the module docstring)."""
+    def from_payload(cls, payload: dict[str, Any], where: str, *, warn: bool = True) -> ModelCard:
+        """The card of a stored payload, format 1 migrated (see the module docstring); ``warn``: say when the
+        feature contract is missing (once per use of a file, not again when it is rewritten)."""
         contract = payload.get("contract") or {}
         clips = contract.get("clips") or {"num_clips": payload.get("num_clips", NUM_CLIPS)}
         threshold, train, prov = payload.get("threshold"), payload.get("train"), payload.get("provenance")
         return cls(
-            features=_features_of(payload, where), clips=ClipProtocol.from_dict(clips),
+            features=_features_of(payload, where, warn), clips=ClipProtocol.from_dict(clips),
             threshold=Threshold.from_dict(threshold, where) if threshold else None,
             train=TrainResult.from_dict(train) if train else None,
             provenance=Provenance.from_dict(prov) if prov else None,
@@ -255,7 +256,7 @@ class ModelCard:
         )
 
 
-def _features_of(payload: dict[str, Any], where: str) -> FeatureContract | None:
+def _features_of(payload: dict[str, Any], where: str, warn: bool = True) -> FeatureContract | None:
     """The feature contract a payload records; for a file written before contracts were recorded, the one its
     training provenance implies (warned), or None when nothing is known (warned)."""
     recorded = (payload.get("contract") or {}).get("features")
@@ -263,14 +264,16 @@ def _features_of(payload: dict[str, Any], where: str) -> FeatureContract | None:
         return FeatureContract.from_dict(recorded, where)
     prov = payload.get("provenance") or {}
     if prov.get("i3d_weights_sha256") or prov.get("feature_crops"):
-        log.warning("%s: written before damvad recorded the feature contract; using the one its training "
-                    "provenance implies (weights, crops, snippet length, precision; backend unknown)", where)
+        if warn:
+            log.warning("%s: written before damvad recorded the feature contract; using the one its training "
+                        "provenance implies (weights, crops, snippet length, precision; backend unknown)", where)
         return FeatureContract.from_dict({"weights_sha256": str(prov.get("i3d_weights_sha256") or UNKNOWN),
                                           "crops": prov.get("feature_crops") or 1,
                                           "snippet_len": prov.get("snippet_len") or SNIPPET_LEN,
                                           "precision": str(prov.get("feature_precision") or UNKNOWN)}, where)
-    log.warning("%s: no feature contract recorded (an old model file); features are not checked against the "
-                "training ones, and defaults apply (centre crop, the backend's precision)", where)
+    if warn:
+        log.warning("%s: no feature contract recorded (an old model file); features are not checked against the "
+                    "training ones, and defaults apply (centre crop, the backend's precision)", where)
     return None
 
 
@@ -355,6 +358,6 @@ def update_model_file(path: str | Path, **changes: Any) -> ModelCard:
     """Rewrite a model file with some card fields changed (e.g. ``threshold=``), atomically; a format 1
     file is written back as format 2. Returns the new card."""
     real, payload = _read(path)
-    card = dataclasses.replace(ModelCard.from_payload(payload, str(real)), **changes)
+    card = dataclasses.replace(ModelCard.from_payload(payload, str(real), warn=False), **changes)
     _write(real, payload["model_config"], payload["state_dict"], card)
     return card
