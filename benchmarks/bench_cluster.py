@@ -3,7 +3,7 @@
 Each configuration extracts the same videos (``--copies`` copies of the shared clips, as separate files)
 into a fresh folder on a Ray cluster started for it on loopback:
 
-* ``local``: ``damvad.extract.extract`` in this process (torch's threads, here 2), model compiled first;
+* ``local``: ``damvad.extraction.extract`` in this process (torch's threads, here 2), model compiled first;
 * ``ray_1x1``: one node with 1 CPU: one worker process, 1 thread;
 * ``ray_2x1``: a head and a worker node with 1 CPU each: two worker processes, 1 thread each;
 * ``ray_1x2``: one node with 2 CPUs: one worker process, 2 threads (a 2-core node as Ray runs it).
@@ -26,15 +26,11 @@ import heapq
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from _common import REPO, closing_line  # noqa: E402
+from damvad.devtools.bench import REPO, closing_line
 
 SHARED_MEDIA = REPO.parent / "shared" / "media"
 CLIPS = ["vtest.avi", "ucf-crime/RoadAccidents002_x264.mp4", "ucf-crime/Normal_Videos_006_x264.mp4"]
@@ -66,20 +62,22 @@ def make_videos(root: Path, copies: int) -> int:
 
 
 def run_local(videos: Path, out: Path, precision: str) -> dict[str, float]:
-    from damvad.extract import build_feature_fn, extract
+    from damvad.extract import extract
+    from damvad.extraction import open_backend
 
-    fn, sha = build_feature_fn(precision, compile=True)
+    fn = open_backend(precision=precision, compile=True)
     t0 = time.perf_counter()
     fn.warmup(64)
     startup = time.perf_counter() - t0
-    report = extract([videos], out, precision=precision, feature_fn=fn, weights_sha256=sha, progress=False)
+    report = extract([videos], out, precision=precision, feature_fn=fn, progress=False)
     assert report.ok, report.summary()
     return {"frames": report.frames, "seconds": report.seconds + startup, "startup": startup}
 
 
 def run_ray(videos: Path, out: Path, precision: str, cpus: list[int], logs: Path) -> dict[str, float]:
-    from damvad.cluster import extract_on_ray
-    from raycluster import RAY_ENV, LoopbackCluster
+    from damvad.devtools.raycluster import RAY_ENV, LoopbackCluster
+    from damvad.extraction.ray_driver import extract_on_ray
+    from damvad.stages import ExtractConfig
 
     os.environ.update(RAY_ENV)
     cluster = LoopbackCluster(logs)
@@ -87,7 +85,9 @@ def run_ray(videos: Path, out: Path, precision: str, cpus: list[int], logs: Path
         cluster.start_head(num_cpus=cpus[0])
         for i, n in enumerate(cpus[1:]):
             cluster.add_worker(f"worker{i}", num_cpus=n)
-        report = extract_on_ray([videos], out, address=cluster.address, precision=precision, progress=False)
+        cfg = ExtractConfig(inputs=[str(videos)], features=str(out), engine="ray", address=cluster.address,
+                            precision=precision)
+        report = extract_on_ray(cfg, progress=False)
         assert report.ok and report.workers == len(cpus), report.summary()
     finally:
         cluster.stop()

@@ -12,24 +12,21 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from _common import closing_line, default_video  # noqa: E402
-from damvad.contract import FeatureContract  # noqa: E402
-from damvad.detect import Detector  # noqa: E402
-from damvad.model import build_model  # noqa: E402
-from damvad.modelfile import save_model_file  # noqa: E402
-from damvad.scoring import StreamScorer  # noqa: E402
-from damvad.synth import synthetic_stream  # noqa: E402
-from damvad.video import probe  # noqa: E402
+from damvad.contract import FeatureContract
+from damvad.detect import Detector
+from damvad.devtools.bench import closing_line, default_video
+from damvad.model import build_model
+from damvad.modelfile import ModelCard, save_model_file
+from damvad.scoring import StreamScorer
+from damvad.synth import synthetic_stream
+from damvad.video import probe
 
 
 def paced(frames, fps: float):
@@ -72,9 +69,9 @@ def main() -> None:
     # a random head has no training features: its contract records only the crop mode (weights, precision and
     # backend "not recorded", so every variant runs without a contract warning); the same head for 5 crops
     head_model = build_model("dist")
-    model_path, five_path = (save_model_file(tmp / f"dist-{crops}.pt", head_model, {
-        "num_clips": 16, "threshold": None, "contract": {"features": FeatureContract(crops=crops).to_dict()}})
-        for crops in ("center", "5"))
+    model_path, five_path = (save_model_file(tmp / f"dist-{crops}.pt", head_model,
+                                             ModelCard(features=FeatureContract(crops=crops)))
+                             for crops in ("center", "5"))
     head = head_ms(model_path)
     print(f"DAM head (dist, one clip, crops=1): {head:.2f} ms")
     results: dict[str, float] = {"head_ms": head}
@@ -100,7 +97,7 @@ def main() -> None:
         results[f"{variant}_latency_ms"] = statistics.median(lat)
         results[f"{variant}_head_share"] = head / per_snippet_ms
         if not args.no_five_crop:
-            five = Detector(five_path, backend=backend, precision=precision, crops="5", feature_fn=det.feature_fn)
+            five = Detector(five_path, backend=backend, precision=precision, crops="5", i3d=det.backend)
             t = time.perf_counter()
             res5 = five.run(video, progress=False)
             fps5 = res5.frames / (time.perf_counter() - t)

@@ -15,16 +15,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import closing_line, default_video  # noqa: E402
-from damvad.backends import build_backend  # noqa: E402
-from damvad.extract import ExtractorSpec, extract_video  # noqa: E402
-from damvad.video import iter_frames, iter_snippets, snippet_to_input  # noqa: E402
+from damvad.devtools.bench import closing_line, default_video
+from damvad.extract import ExtractorSpec, extract_video
+from damvad.extraction import open_backend
+from damvad.video import iter_frames, iter_snippets, snippet_to_input
 
 
 def decode_rate(video: Path) -> tuple[float, float]:
@@ -60,7 +57,7 @@ def main() -> None:
     fns = {}
     for variant, pinned in runs:
         backend, precision = variant.split("_")
-        fn = build_backend({"ov": "openvino"}.get(backend, backend), precision)
+        fn = open_backend(backend={"ov": "openvino"}.get(backend, backend), precision=precision, progress=False)
         if pinned:
             fn.config["ENABLE_CPU_PINNING"] = True  # compiled on first use, so this takes effect
         fn.warmup(64)

@@ -23,9 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import REPO, closing_line  # noqa: E402
+from damvad.devtools.bench import REPO, closing_line
 
 FRAMES = 64
 
@@ -50,7 +48,7 @@ def timed(fn, reps: int, device: torch.device) -> float:
 
 
 def bench_i3d(model, device: torch.device, batches: list[int], precisions: list[str], reps: int) -> dict:
-    from damvad.i3d import FastI3D
+    from damvad.backends.torch import FastI3D
 
     out: dict[str, float] = {}
     x = (torch.rand(max(batches), 3, FRAMES, 224, 224, generator=torch.Generator().manual_seed(0)) * 2 - 1).to(device)

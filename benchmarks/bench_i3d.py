@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,15 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import closing_line  # noqa: E402
-from damvad.i3d import (  # noqa: E402
-    FastI3D,
-    InceptionI3d,
-    build_runner,
-    load_i3d,
-)
+from damvad.backends.torch import FastI3D, build_runner
+from damvad.devtools.bench import closing_line
+from damvad.i3d import InceptionI3d, load_i3d
 
 GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "data" / "i3d_golden_seed0_64f.npz"
 Fn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]

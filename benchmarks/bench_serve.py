@@ -19,25 +19,21 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # servetools: the tests' webhook receiver
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from _common import OtherLoad, closing_line  # noqa: E402
-from damvad.contract import FeatureContract  # noqa: E402
-from damvad.model import build_model  # noqa: E402
-from damvad.modelfile import save_model_file  # noqa: E402
-from damvad.serve.config import ServeConfig  # noqa: E402
-from damvad.serve.monitor import Monitor  # noqa: E402
-from damvad.synth import EventSpec, synthetic_stream, write_video  # noqa: E402
-from servetools import Receiver  # noqa: E402
+from damvad.contract import FeatureContract
+from damvad.devtools.bench import OtherLoad, closing_line
+from damvad.devtools.webhook import Receiver
+from damvad.model import build_model
+from damvad.modelfile import ModelCard, save_model_file
+from damvad.serve.config import ServeConfig
+from damvad.serve.monitor import Monitor
+from damvad.synth import EventSpec, synthetic_stream, write_video
 
 
 def scene(folder: Path) -> Path:
@@ -93,8 +89,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     video = scene(tmp)
     torch.manual_seed(0)
-    model = save_model_file(tmp / "dist.pt", build_model("dist"), {
-        "num_clips": 16, "threshold": None, "contract": {"features": FeatureContract(crops="center").to_dict()}})
+    model = save_model_file(tmp / "dist.pt", build_model("dist"), ModelCard(features=FeatureContract(crops="center")))
     hook = Receiver()
     cfg = ServeConfig(model_file=str(model), backend=args.backend, precision=args.precision,
                       cameras=[{"source": str(video)}], webhooks=[hook.url])

@@ -1,6 +1,6 @@
 """Experiment (not shipped): NNCF's accuracy-controlled quantization on top of the shipped int8 settings.
 
-``nncf.quantize_with_accuracy_control`` quantizes like :func:`damvad.backends.openvino.quantize_i3d`, then
+``nncf.quantize_with_accuracy_control`` quantizes like :func:`damvad.backends.openvino_ir.quantize_i3d`, then
 reverts the layers that cost the most accuracy to bf16 until the validation metric is within ``--max-drop``
 of fp32. Validation: 12 rendered scenes that are not in the calibration set (seeds 16-27 of
 ``calibration.synthetic_snippets``); metric: mean feature cosine to OpenVINO fp32. The model is written to
@@ -17,18 +17,16 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import cosine, eager_i3d, round_robin  # noqa: E402
-from damvad.backends import calibration as calib  # noqa: E402
-from damvad.backends import openvino as ovb  # noqa: E402
-from damvad.utils import cache_dir  # noqa: E402
-from sweep_int8 import evaluate, gate_inputs, references  # noqa: E402
+from damvad.backends import openvino_ir as ovb
+from damvad.backends.openvino import OpenVINOBackend
+from damvad.devtools.bench import cosine, eager_i3d, round_robin
+from damvad.devtools.int8 import evaluate, gate_inputs, int8_auc_main, references
+from damvad.extraction import calibration as calib
+from damvad.utils import cache_dir
 
 
 def build(out: Path, max_drop: float) -> None:
@@ -38,7 +36,7 @@ def build(out: Path, max_drop: float) -> None:
     from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 
     settings = ovb.QuantizationSettings()
-    fp32 = ovb.OpenVINOBackend("fp32")
+    fp32 = OpenVINOBackend("fp32")
     model = ov.Core().read_model(str(fp32.folder / "model.xml"))
     snippets, _ = calib.calibration_snippets()
     validation = [(x, fp32(x).numpy()) for x in calib.synthetic_snippets(28)[16:]]
@@ -61,18 +59,11 @@ def build(out: Path, max_drop: float) -> None:
     ov.save_model(quantized, str(out / "model.xml"), compress_to_fp16=False)
 
 
-class ControlledBackend(ovb.OpenVINOBackend):
-    """The shipped int8 backend, running the IR in ``folder`` instead (a benchmark-only substitution)."""
-
-    def __init__(self, *args, folder: Path, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.folder, self._compiled = folder, {}
-
-
 def compare(out: Path, reps: int) -> None:
-    shipped, controlled = ovb.OpenVINOBackend("int8"), ControlledBackend("int8", folder=out)
+    shipped = OpenVINOBackend("int8", calibration_data=calib.VIDEO_CALIBRATION)
+    controlled = OpenVINOBackend.from_ir(out, "int8")
     crops, five = gate_inputs()
-    ref = references(ovb.OpenVINOBackend("fp32"), crops, five)
+    ref = references(OpenVINOBackend("fp32"), crops, five)
     for name, backend in (("shipped", shipped), ("controlled", controlled)):
         row = evaluate(backend, ref, crops, five)
         print(f"{name}: min cos {row['min_cos']:.5f} mean {row['mean_cos']:.5f} top-1 {row['top1']}/12", flush=True)
@@ -98,12 +89,10 @@ def main() -> None:
     if not args.no_compare:
         compare(args.out, args.reps)
     if args.auc:
-        import bench_int8_auc
-
         argv = ["--runs", args.auc, "--rows", "mlp", "dist", "cov"]
         if args.auc_per_class is not None:
             argv += ["--per-class", str(args.auc_per_class)]
-        bench_int8_auc.main(argv, candidate=ControlledBackend("int8", folder=args.out, progress=True))
+        int8_auc_main(argv, candidate=OpenVINOBackend.from_ir(args.out, "int8"))
 
 
 if __name__ == "__main__":

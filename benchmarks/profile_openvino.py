@@ -13,16 +13,13 @@ import argparse
 import collections
 import re
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import real_snippets  # noqa: E402
-from damvad.backends.openvino import OpenVINOBackend  # noqa: E402
+from damvad.backends.openvino import OpenVINOBackend
+from damvad.devtools.bench import real_snippets
+from damvad.extraction.calibration import VIDEO_CALIBRATION
 
 
 def main() -> None:
@@ -32,12 +29,12 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=15)
     args = ap.parse_args()
 
-    backend = OpenVINOBackend(args.precision)
+    backend = OpenVINOBackend(args.precision, calibration_data=VIDEO_CALIBRATION)
     backend.config["PERF_COUNT"] = True  # compiled on first use, so this takes effect
     snippets = real_snippets(1)[0]
     x = snippets[0] if snippets else np.random.default_rng(0).integers(0, 256, (1, 3, 64, 224, 224), np.uint8)
     backend.warmup(64), backend(x)
-    request = backend._request("uint8")
+    request = backend.request("uint8")
     blocks: dict[str, float] = collections.defaultdict(float)
     kinds: dict[tuple[str, str], float] = collections.defaultdict(float)
     layers: dict[tuple[str, str, str], float] = collections.defaultdict(float)

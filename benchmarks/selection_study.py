@@ -129,10 +129,9 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
-    from damvad.cli import _config_path
-    from damvad.config import load_config
+    from damvad.config import config_path, load_config
 
-    cfg = load_config(Table1Config, _config_path(args.config or f"table1-{args.benchmark}"), ["split=dev"])
+    cfg = load_config(Table1Config, config_path(args.config or f"table1-{args.benchmark}"), ["split=dev"])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     prepared, dataset, store, probe, data, meta = prepare_training(cfg, out / "runs", 0, True)

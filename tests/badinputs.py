@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 import torch
 
+from damvad.contract import FeatureContract
 from damvad.model import build_model
-from damvad.modelfile import read_model_file, save_model_file
+from damvad.modelfile import ModelCard, read_model_card, save_model_file
 from damvad.store import FeatureStore
 from featuretools import make_feature_dataset
 from videotools import VFR_TIMES, write_vfr_video, write_video
@@ -123,8 +124,8 @@ class Inputs:
 
     def _model(self, path: Path, **meta) -> Path:
         torch.manual_seed(0)
-        return save_model_file(path, build_model("dist", hidden=16, mlp_hidden=8),
-                               {"num_clips": 16, "threshold": None, "held_out_videos": ["train_norm_000"], **meta})
+        card = ModelCard(held_out_videos=("train_norm_000",), **meta)
+        return save_model_file(path, build_model("dist", hidden=16, mlp_hidden=8), card)
 
     @cached_property
     def model(self) -> Path:
@@ -143,7 +144,7 @@ class Inputs:
 
     @cached_property
     def model_bad_crops(self) -> Path:
-        return self._model(self.tmp / "bad_crops.pt", contract={"features": {"crops": "7", "snippet_len": 64}})
+        return self._model(self.tmp / "bad_crops.pt", features=FeatureContract(crops="7"))  # written as is
 
     @cached_property
     def csv_missing(self) -> Path:
@@ -261,7 +262,7 @@ class Inputs:
 
     def threshold_stored_in_the_seed(self, out: str) -> None:
         seed = self.run_one_seed / "seed0" / "model.pt"
-        assert f"stored in {seed}" in out and read_model_file(seed)["threshold"]["value"] is not None
+        assert f"stored in {seed}" in out and read_model_card(seed).threshold is not None
 
     def nothing_exported(self, out: str) -> None:
         assert not (self.tmp / "exported").exists(), "refused before any export work"

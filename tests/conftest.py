@@ -21,13 +21,13 @@ def i3d_model():
 def ov_backends():
     """OpenVINO backends built once per session (converted / quantized once per machine: the disk cache
     under $DAMVAD_CACHE/openvino keeps them across sessions). Call with a precision."""
-    from damvad.backends import build_backend
+    from damvad.extraction import open_backend
 
     built: dict = {}
 
     def get(precision: str):
         if precision not in built:
-            built[precision] = build_backend("openvino", precision)
+            built[precision] = open_backend(backend="openvino", precision=precision, progress=False)
         return built[precision]
 
     return get

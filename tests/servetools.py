@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from damvad.backends import FunctionBackend
+from damvad.devtools.webhook import Receiver  # noqa: F401 -- the tests import it from here
 from damvad.model import build_model
-from damvad.modelfile import save_model_file
+from damvad.modelfile import ModelCard, Threshold, save_model_file
 
 EXPLOSION = "explosion@192-320"  # frames of a 448-frame generated stream: its snippet 3 holds the fireball
 
@@ -32,7 +34,7 @@ def fire_features(x):
     return steps.unsqueeze(-1).expand(n, t // 8 - 1, 1024).contiguous()
 
 
-fire_features.accepts_uint8 = True
+FIRE = FunctionBackend(fire_features, accepts_uint8=True)  # the stand-in I3D of the monitor's tests
 
 
 def fire_model(path: Path, threshold: float = 0.5) -> Path:
@@ -44,7 +46,7 @@ def fire_model(path: Path, threshold: float = 0.5) -> Path:
         first.bias.zero_()
         last.weight.fill_(2000.0)
         last.bias.fill_(-10.0)
-    return save_model_file(path, model, {"num_clips": 16, "threshold": {"value": threshold}})
+    return save_model_file(path, model, ModelCard(threshold=Threshold(value=threshold)))
 
 
 def synth(seed: int, events: str = EXPLOSION, frames: int = 448) -> str:
@@ -68,43 +70,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Receiver:
-    """A local HTTP server that records JSON POSTs and answers ``fail_first`` of them with 503."""
-
-    def __init__(self, fail_first: int = 0):
-        import json
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.received: list[dict] = []
-        self.times: list[float] = []  # when each of them arrived
-        self.attempts = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - the http.server API
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                outer.attempts += 1
-                if outer.attempts <= fail_first:
-                    self.send_response(503)
-                else:
-                    outer.received.append(json.loads(body))
-                    outer.times.append(time.time())
-                    self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def generated_file(path: Path, seed: int = 7, events: str = EXPLOSION, frames: int = 448) -> Path:
     """A generated scene written as a video file (the monitor's file camera)."""
     from damvad.serve.sources import parse_synth
@@ -124,7 +89,7 @@ def start_server(tmp_path: Path, cameras: list[dict], **settings):
     if not model.exists():
         fire_model(model)
     cfg = ServeConfig(model_file=str(model), cameras=cameras, port=0, data=str(tmp_path / "data"), **settings)
-    return Server(cfg, feature_fn=fire_features, backoff=Backoff(first=0.05, cap=0.2)).start()
+    return Server(cfg, i3d=FIRE, backoff=Backoff(first=0.05, cap=0.2)).start()
 
 
 def get(url: str, token: str | None = None, headers: dict | None = None, data: bytes | None = None,

@@ -3,33 +3,27 @@
 ``CASES`` is the table of command lines: ``(id, argv, exit code, fragments the message must hold[, check])``.
 ``{i.NAME}`` placeholders are inputs that :class:`badinputs.Inputs` makes on demand, so a new case is one line
 (plus one property for a new kind of input; ``check`` names one of its methods). The tests after the table
-need more than one command: flaky HTTP sources served by a real local server, stale features, concurrent
-extractions and a full disk.
+need more than one command: flaky HTTP sources served by a real local server. What is not about the command
+line lives beside its module (resume checks: test_extraction_plan; a full disk: test_extraction_local;
+config values: test_config; a resumed run's config: test_train; record consistency: test_store).
 """
 
 from __future__ import annotations
 
-import errno
 import http.server
-import json
-import os
 import shlex
-import shutil
 import socketserver
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-import damvad.extract
 from badinputs import Inputs, write_faststart_mp4
+from damvad.backends import FunctionBackend
 from damvad.cli import main
-from damvad.store import FeatureStore
-from featuretools import make_feature_dataset
-from videotools import fake_features, write_video
+from damvad.extraction import backend as backend_mod
+from videotools import fake_features
 
 TRAIN = "train --dataset {i.data} --features {i.feats} --out {i.run} --iterations 4 --variant mlp --quiet"
 EVALUATE = "evaluate {i.model} --dataset {i.data} --out {i.tmp}/eval --quiet"
@@ -106,15 +100,15 @@ CASES = [
 @pytest.fixture()
 def fake_i3d(monkeypatch):
     """I3D replaced by a cheap stand-in, except where a checkpoint is given (its loading is under test)."""
-    real = damvad.extract.build_feature_fn
+    real = backend_mod.open_backend
 
-    def build(precision="fp32", compile=True, batch_size=1, checkpoint=None, backend=None, calibration=None,
-              device=None):
-        if checkpoint is not None:
-            return real(precision, compile, batch_size, checkpoint, backend, calibration, device)
-        return fake_features, "fake-i3d"
+    def build(**settings):
+        if settings.get("checkpoint") is not None:
+            return real(**settings)
+        return FunctionBackend(fake_features, name=settings.get("backend") or "", weights_sha256="fake-i3d",
+                               precision=settings.get("precision") or "fp32")
 
-    monkeypatch.setattr(damvad.extract, "build_feature_fn", build)
+    monkeypatch.setattr(backend_mod, "open_backend", build)
 
 
 @pytest.fixture()
@@ -250,144 +244,3 @@ def test_http_file_that_stalls_is_given_up_in_bounded_time(served, inputs, fake_
     assert "no data arrived for 1 s" in err and "Immediate exit requested" not in err  # said as it is
     assert server.requests <= 5 and elapsed < 25
     assert _rows(inputs.tmp / "rows.csv")[-1][1] <= 243
-
-
-# ---------------------------------------------------------------------------------------------- 2. stale results
-
-
-def test_replaced_source_is_extracted_again(tmp_path, fake_i3d, capsys):
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    write_video(videos / "clip.mp4", 40, seed=1)  # a download cut short
-    out = tmp_path / "feats"
-    assert main(["extract", str(videos), "--out", str(out), "--quiet"]) == 0
-    write_video(videos / "clip.mp4", 150, seed=1)  # ... and later completed
-    capsys.readouterr()
-    assert main(["extract", str(videos), "--out", str(out), "--quiet"]) == 0
-    assert "changed" in capsys.readouterr().out
-    assert FeatureStore(out).record("clip").frames == 150
-
-
-def test_other_source_with_the_same_name_is_refused(tmp_path, fake_i3d, capsys):
-    for sub, frames in (("a", 40), ("b", 90)):
-        (tmp_path / sub).mkdir()
-        write_video(tmp_path / sub / "clip.mp4", frames, seed=frames)
-    out = tmp_path / "feats"
-    assert main(["extract", str(tmp_path / "a"), "--out", str(out), "--quiet"]) == 0
-    before = (out / "clip.npy").read_bytes()
-    capsys.readouterr()
-    assert main(["extract", str(tmp_path / "b"), "--out", str(out), "--quiet"]) == 1
-    text = capsys.readouterr().out
-    assert "FAILED clip" in text and f"{tmp_path / 'a' / 'clip.mp4'}" in text and "--overwrite" in text
-    assert (out / "clip.npy").read_bytes() == before
-    assert main(["extract", str(tmp_path / "b"), "--out", str(out), "--quiet", "--overwrite"]) == 0
-    assert FeatureStore(out).record("clip").frames == 90
-
-
-def test_moved_source_with_the_same_content_stays_done(tmp_path, fake_i3d, capsys):
-    (tmp_path / "a").mkdir()
-    write_video(tmp_path / "a" / "clip.mp4", 40)
-    out = tmp_path / "feats"
-    assert main(["extract", str(tmp_path / "a"), "--out", str(out), "--quiet"]) == 0
-    shutil.copytree(tmp_path / "a", tmp_path / "b")  # new path, new mtime, same bytes
-    capsys.readouterr()
-    assert main(["extract", str(tmp_path / "b"), "--out", str(out), "--quiet"]) == 0
-    assert "skipped 1 already done" in capsys.readouterr().out
-
-
-WRITER = """
-import sys
-from damvad.utils import atomic_open
-with atomic_open(sys.argv[1], "wb") as fh:
-    fh.write(b"first half ")
-    print("writing", flush=True)
-    sys.stdin.readline()
-    fh.write(b"second half")
-"""
-
-
-def test_second_extract_keeps_the_write_another_process_has_in_progress(tmp_path, fake_i3d):
-    out = tmp_path / "feats"
-    out.mkdir()
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(out / "other.npy")], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert writer.stdout.readline() == "writing\n"
-        write_video(tmp_path / "clip.mp4", 20)
-        assert main(["extract", str(tmp_path / "clip.mp4"), "--out", str(out), "--quiet"]) == 0
-        writer.stdin.write("\n")
-        writer.stdin.flush()
-        assert writer.wait(30) == 0, "the other process's temporary file was deleted under it"
-    finally:
-        writer.kill()
-    assert (out / "other.npy").read_bytes() == b"first half second half"
-
-
-# ---------------------------------------------------------------------------------------------- 4. full disk
-
-
-def test_full_disk_while_writing_features_is_a_clear_error(tmp_path, fake_i3d, monkeypatch, capsys):
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    for k in range(4):
-        write_video(videos / f"v{k}.mp4", 20, seed=k)
-    real_fsync, calls = os.fsync, []
-
-    def fsync(fd):
-        calls.append(fd)
-        if len(calls) > 2:  # the first video's .npy and .json fit, then the disk is full
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    out = tmp_path / "feats"
-    code = main(["extract", str(videos), "--out", str(out), "--quiet"])
-    text = capsys.readouterr()
-    assert code == 1, text.err
-    assert "No space left on device" in text.out and str(out / "v1.npy") in text.out
-    for name in ("v1", "v2", "v3"):  # every video not extracted is listed, none silently abandoned
-        assert f"FAILED {name}" in text.out
-    assert FeatureStore(out).names() == ["v0"]
-    assert not list(out.glob(".*.tmp"))
-    monkeypatch.setattr(os, "fsync", real_fsync)
-    assert main(["extract", str(videos), "--out", str(out), "--quiet"]) == 0  # once there is space: resumes
-    assert FeatureStore(out).names() == ["v0", "v1", "v2", "v3"]
-
-
-def test_feature_record_consistency_is_checked_on_load(tmp_path):
-    _, feats = make_feature_dataset(tmp_path / "ds", n_train=2, n_test=1)
-    store = FeatureStore(feats)
-    row = store.record("train_norm_000").to_json()
-    row["snippet_ranges"][1] = [70, 128]  # a gap between snippets
-    (feats / "train_norm_000.json").write_text(json.dumps(row))
-    with pytest.raises(RuntimeError, match=r"train_norm_000\.json.*snippet_ranges"):
-        store.load("train_norm_000")
-    store.load("train_anom_001")  # a consistent record loads
-
-
-# ---------------------------------------------------------------------------------------------- 4. configs
-
-
-def test_config_values_are_checked_by_type_and_range():
-    from damvad.config import ConfigError, load_config
-    from damvad.evaluate import EvalConfig
-    from damvad.train import TrainConfig
-
-    cfg = load_config(TrainConfig, None, ["lr=3e-4", "seeds=3", "iterations=2e3"])  # YAML 1.1 reads 3e-4 as text
-    assert cfg.lr == 3e-4 and cfg.seeds == [3] and cfg.iterations == 2000
-    with pytest.raises(ConfigError, match="TrainConfig: iterations: expected an integer, got 'twenty'"):
-        TrainConfig(iterations="twenty")
-    with pytest.raises(ConfigError, match="pairing: must be one of 'all_pairs', 'paired', got 'pairs'"):
-        load_config(TrainConfig, None, ["pairing=pairs"])
-    with pytest.raises(ConfigError, match=r"far_rates: must be in \(0, 1\), got 1.5"):
-        load_config(EvalConfig, None, ["far_rates=[0.01, 1.5]"])
-
-
-def test_resume_with_another_config_keeps_the_run_as_it_was(inputs, capsys):
-    train = TRAIN.format(i=inputs) + " 'model={mlp_hidden: 8}' batch_anomalous=2"
-    assert main(shlex.split(train)) == 0
-    saved = (inputs.run / "config.yaml").read_text()
-    capsys.readouterr()
-    assert main(shlex.split(train) + ["lr=0.5", "--resume"]) == 2
-    assert "another config" in capsys.readouterr().err
-    assert (inputs.run / "config.yaml").read_text() == saved

@@ -63,12 +63,14 @@ def test_extract_and_detect_a_folder_of_frames_at_a_stride(tmp_path, capsys, mon
     """``damvad extract FRAMES --stride 16 --fps 10`` and ``damvad detect FRAMES --model M`` (stand-in I3D)."""
     import torch
 
-    from damvad import extract as extract_mod
+    from damvad.backends import FunctionBackend
+    from damvad.contract import FeatureContract
+    from damvad.extraction import backend as backend_mod
     from damvad.model import build_model
-    from damvad.modelfile import save_model_file
+    from damvad.modelfile import ModelCard, save_model_file
     from videotools import fake_features, write_frame_folder
 
-    monkeypatch.setattr(extract_mod, "build_feature_fn", lambda *a, **k: (fake_features, ""))
+    monkeypatch.setattr(backend_mod, "open_backend", lambda **k: FunctionBackend(fake_features))
     frames = write_frame_folder(tmp_path / "cam01", 100)
     assert main(["extract", str(frames), "--out", str(tmp_path / "f"), "--stride", "16", "--fps", "10",
                  "--quiet"]) == 0
@@ -78,8 +80,7 @@ def test_extract_and_detect_a_folder_of_frames_at_a_stride(tmp_path, capsys, mon
 
     torch.manual_seed(0)
     model = save_model_file(tmp_path / "model.pt", build_model("dist", hidden=16, mlp_hidden=8),
-                            {"num_clips": 16, "threshold": None,
-                             "contract": {"features": {"crops": "center", "stride": 16}}})
+                            ModelCard(features=FeatureContract(crops="center", stride=16)))
     assert main(["detect", str(frames), "--model", str(model), "-o", str(tmp_path / "rows.csv"), "--fps", "10",
                  "--quiet"]) == 0
     rows = (tmp_path / "rows.csv").read_text().splitlines()

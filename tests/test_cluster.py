@@ -21,9 +21,9 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="needs the cluster extra: pip install -e '.[cluster]'")
 
+from damvad.devtools.raycluster import RAY_ENV, LoopbackCluster, StartTimeout, kill_session  # noqa: E402
 from damvad.extract import extract  # noqa: E402
 from damvad.store import FeatureStore  # noqa: E402
-from raycluster import RAY_ENV, LoopbackCluster, StartTimeout, kill_session  # noqa: E402
 from videotools import write_video  # noqa: E402
 
 pytestmark = pytest.mark.slow

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from damvad.cli import _config_path, build_parser, main
-from damvad.config import ConfigError, load_config
+from damvad.cli import build_parser, main
+from damvad.config import ConfigError, config_path, load_config, show_config
 from damvad.evaluate import EvalConfig
-from damvad.stages import CalibrateConfig, DetectConfig, ExtractConfig, show_config
+from damvad.stages import CalibrateConfig, DetectConfig, ExtractConfig
 from damvad.train import TrainConfig
 
 
@@ -20,14 +20,14 @@ def _write(tmp_path, text: str):
 
 def test_every_shipped_config_loads_for_every_stage():
     for name in ("ucf-crime", "shanghaitech", "xd-violence"):
-        path = _config_path(name)
+        path = config_path(name)
         cfg = load_config(EvalConfig, path)  # used to fail: "unknown config key(s) ['batch_anomalous', ...]"
         assert cfg.dataset == name and cfg.features == f"features/{name}" and cfg.out == ""
         assert load_config(TrainConfig, path).out == f"runs/{name}-dist"
         for cls in (ExtractConfig, CalibrateConfig, DetectConfig):
             load_config(cls, path)
-    assert load_config(ExtractConfig, _config_path("ucf-crime")).crops == "5"
-    assert load_config(TrainConfig, _config_path("table1-synth-ucf-v1")).iterations == 1000  # its train section
+    assert load_config(ExtractConfig, config_path("ucf-crime")).crops == "5"
+    assert load_config(TrainConfig, config_path("table1-synth-ucf-v1")).iterations == 1000  # its train section
 
 
 def test_top_level_keys_are_shared_sections_win_and_other_stages_keys_are_ignored(tmp_path):
@@ -93,3 +93,55 @@ def test_device_is_a_key_of_every_torch_stage_train_included(tmp_path):
     assert load_config(TrainConfig, None, ["device=cuda:0"]).device == "cuda:0"
     assert load_config(TrainConfig, path, ["device=cpu"]).device == "cpu"  # key=value beats the file
     assert build_parser().parse_args(["train", "--device", "cpu"]).device == "cpu"  # the flag is kept
+
+
+def test_every_precision_the_command_line_offers_the_config_accepts(tmp_path):
+    """One source for each choice: the parser's choices are the config's (fp16 included; the CPU refuses it
+    when the device is known, with the device error)."""
+    from damvad import choices
+
+    parser = build_parser()
+    for stage in ("extract", "detect", "serve"):
+        sub = parser._subparsers._group_actions[0].choices[stage]  # noqa: SLF001 -- argparse keeps no public map
+        offered = {a.dest: tuple(a.choices) for a in sub._actions if a.choices}
+        assert offered["precision"] == choices.PRECISIONS and offered["backend"] == choices.BACKENDS
+        assert offered["crops"] == choices.CROPS
+    shown = yaml.safe_load(show_config(None, ["precision=fp16"]))
+    assert {shown[s]["precision"] for s in ("extract", "detect", "serve")} == {"fp16"}
+    assert load_config(ExtractConfig, None, ["precision=fp16"]).precision == "fp16"
+    with pytest.raises(ConfigError, match="precision: must be one of 'fp32', 'bf16', 'int8', 'fp16', got 'fp8'"):
+        load_config(DetectConfig, None, ["precision=fp8"])
+
+
+def test_trains_old_crops_key_is_read_as_crop_sampling_with_a_warning(tmp_path, caplog):
+    """``crops`` is extract's crop set (center|5|10); train's choice of crop is ``crop_sampling``. A shared
+    top-level ``crops: "5"`` no longer breaks train; the old train key still reads, warned."""
+    import logging
+
+    from damvad.train import same_run
+
+    shared = _write(tmp_path, "crops: '5'\ntrain: {iterations: 7}\n")
+    assert load_config(TrainConfig, shared).crop_sampling == "center"
+    assert load_config(ExtractConfig, shared).crops == "5"
+    with caplog.at_level(logging.WARNING):
+        old = load_config(TrainConfig, _write(tmp_path, "train: {crops: each}\n"))
+        assert old.crop_sampling == "each" and "'crops' is deprecated" in caplog.text
+        assert load_config(TrainConfig, None, ["crops=each"]).crop_sampling == "each"
+        assert load_config(TrainConfig, None, ["train.crops=each"]).crop_sampling == "each"
+    with pytest.raises(ConfigError, match="'crops' and 'crop_sampling' both given"):
+        load_config(TrainConfig, None, ["crops=each", "crop_sampling=center"])
+    # a run started before the rename resumes: its saved config spells the old key
+    saved = yaml.safe_dump({**{k: v for k, v in vars(TrainConfig()).items() if k != "crop_sampling"},
+                            "crops": "center"})
+    assert same_run(saved, TrainConfig())
+
+
+def test_config_values_are_checked_by_type_and_range():
+    cfg = load_config(TrainConfig, None, ["lr=3e-4", "seeds=3", "iterations=2e3"])  # YAML 1.1 reads 3e-4 as text
+    assert cfg.lr == 3e-4 and cfg.seeds == [3] and cfg.iterations == 2000
+    with pytest.raises(ConfigError, match="TrainConfig: iterations: expected an integer, got 'twenty'"):
+        TrainConfig(iterations="twenty")
+    with pytest.raises(ConfigError, match="pairing: must be one of 'all_pairs', 'paired', got 'pairs'"):
+        load_config(TrainConfig, None, ["pairing=pairs"])
+    with pytest.raises(ConfigError, match=r"far_rates: must be in \(0, 1\), got 1.5"):
+        load_config(EvalConfig, None, ["far_rates=[0.01, 1.5]"])

@@ -9,18 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from damvad.calibrate import calibrate
-from damvad.contract import (
-    ContractError,
-    FeatureContract,
-    check_contract,
-    contract_of_records,
-    model_contract,
-)
+from damvad.backends import FunctionBackend
+from damvad.calibrate import calibrate_model
+from damvad.contract import ContractError, FeatureContract, check_contract, contract_of_records
 from damvad.detect import Detector
 from damvad.evaluate import EvalConfig, evaluate
 from damvad.model import build_model
-from damvad.modelfile import load_model, save_model_file
+from damvad.modelfile import FORMAT_1, load_model, read_model_card
 from damvad.train import TrainConfig, train
 from featuretools import make_feature_dataset, synthetic_record
 from videotools import fake_features
@@ -77,18 +72,18 @@ def test_model_file_carries_the_contract_and_calibration_defaults_to_it(trained,
     data, feats, model_path = trained
     path = tmp_path / "model.pt"
     path.write_bytes(model_path.read_bytes())
-    _, meta = load_model(path)
-    assert meta["contract"]["features"] == {"weights_sha256": "synthetic", "crops": "center", "snippet_len": 64,
-                                            "precision": "fp32", "backend": "", "stride": 64}
-    assert meta["contract"]["clips"] == {"train_protocol": "offline", "num_clips": 16, "protocol": "online",
-                                         "snippets_per_clip": 1}
-    th = calibrate(path, far=0.05, snippets_per_clip=2)  # features and dataset: the model's training ones
+    _, card = load_model(path)
+    assert card.features.to_dict() == {"weights_sha256": "synthetic", "crops": "center", "snippet_len": 64,
+                                       "precision": "fp32", "backend": "", "stride": 64}
+    assert card.clips.to_dict() == {"train_protocol": "offline", "num_clips": 16, "protocol": "online",
+                                    "snippets_per_clip": 1}
+    th = calibrate_model(path, far=0.05, snippets_per_clip=2)  # features and dataset: the model's training ones
     assert th["features"]["root"] == str(feats) and th["features"]["contract"]["precision"] == "fp32"
     assert th["score"] == "D" and "per frame" in th["far_definition"] and th["snippets_per_clip"] == 2
-    det = Detector(path, feature_fn=fake_features)  # defaults from the model: crops, calibrated clip length
+    det = Detector(path, i3d=fake_features)  # defaults from the model: crops, calibrated clip length
     assert det.crops == "center" and det.snippets_per_clip == 2 and det.threshold_source == "calibrated"
     assert det.warnings == []
-    det = Detector(path, feature_fn=fake_features, snippets_per_clip=1)
+    det = Detector(path, i3d=fake_features, snippets_per_clip=1)
     assert "calibrated for snippets_per_clip=2" in det.warnings[0]
     report = evaluate(EvalConfig(runs=[str(path)], out=str(tmp_path / "eval"), timelines=0), progress=False)
     run = next(iter(report["runs"].values()))
@@ -100,32 +95,37 @@ def test_features_of_other_crops_or_weights_are_refused(trained, tmp_path):
     data, _, model_path = trained
     data5, feats5 = make_feature_dataset(tmp_path / "ds5", n_train=12, n_test=4, crops=5)
     with pytest.raises(ContractError, match=r"crops: center \(the model's training features\) vs 5"):
-        calibrate(model_path, feats5, dataset=str(data), write=False)
+        calibrate_model(model_path, feats5, dataset=str(data), write=False)
     with pytest.raises(ContractError, match="crops: center"):
         evaluate(EvalConfig(runs=[str(model_path)], dataset=str(data5), features=str(feats5),
                             out=str(tmp_path / "eval"), timelines=0), progress=False)
 
-    def other_weights(x):
-        return fake_features(x)
-
-    other_weights.weights_sha256 = "c" * 64
+    other_weights = FunctionBackend(fake_features, weights_sha256="c" * 64)
     with pytest.raises(ContractError, match="weights_sha256: synthetic .* vs cccccccccccc"):
-        Detector(model_path, feature_fn=other_weights)
+        Detector(model_path, i3d=other_weights)
     with pytest.raises(ContractError, match="crops"):
-        Detector(model_path, feature_fn=fake_features, crops="5")
+        Detector(model_path, i3d=fake_features, crops="5")
+
+
+def _format_1_file(path, **meta):
+    """A model file as damvad wrote it before the typed card (format 1: top-level num_clips)."""
+    model = build_model("dist", hidden=16, mlp_hidden=8)
+    torch.save({"format": FORMAT_1, "damvad_version": "0.1.0", "model_config": model.config.to_dict(),
+                "state_dict": model.state_dict(), "num_clips": 12, "threshold": None, **meta}, path)
+    return path
 
 
 def test_old_model_files_without_a_contract_load_with_a_warning(tmp_path, caplog):
     torch.manual_seed(0)
-    path = save_model_file(tmp_path / "old.pt", build_model("dist", hidden=16, mlp_hidden=8),
-                           {"num_clips": 16, "threshold": None})
+    path = _format_1_file(tmp_path / "old.pt")
     with caplog.at_level(logging.WARNING):
-        det = Detector(path, feature_fn=fake_features)
+        det = Detector(path, i3d=fake_features)
     assert "no feature contract recorded" in caplog.text and det.crops == "center" and det.snippets_per_clip == 1
-    legacy = {"provenance": {"i3d_weights_sha256": "d" * 64, "feature_crops": 5, "feature_precision": "bf16",
-                             "snippet_len": 64}}
+    assert det.card.clips.num_clips == 12  # migrated from the top-level key
+    legacy = _format_1_file(tmp_path / "legacy.pt", provenance={
+        "i3d_weights_sha256": "d" * 64, "feature_crops": 5, "feature_precision": "bf16", "snippet_len": 64})
     with caplog.at_level(logging.WARNING):
-        contract = model_contract(legacy)
+        contract = read_model_card(legacy).features
     assert contract == FeatureContract("d" * 64, "5", 64, "bf16", "") and "provenance implies" in caplog.text
 
 

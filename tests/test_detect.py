@@ -13,12 +13,12 @@ import pytest
 import torch
 
 from damvad import detect as detect_mod
-from damvad.calibrate import calibrate
-from damvad.contract import ContractError
+from damvad.calibrate import calibrate_model
+from damvad.contract import ContractError, FeatureContract
 from damvad.detect import AlertTracker, Detector, ReconnectPolicy, RowWriter, reconnecting_frames, write_report
 from damvad.extract import extract
 from damvad.model import build_model
-from damvad.modelfile import load_model, save_model_file
+from damvad.modelfile import ModelCard, load_model, save_model_file
 from damvad.scoring import ClipResult, score_video
 from damvad.store import FeatureStore
 from damvad.video import VideoError
@@ -30,7 +30,7 @@ from videotools import VFR_TIMES, fake_features, write_frame_folder, write_vfr_v
 def model_file(tmp_path):
     torch.manual_seed(0)
     model = build_model("dist", hidden=32, mlp_hidden=8)
-    return save_model_file(tmp_path / "model.pt", model, {"num_clips": 16, "threshold": None})
+    return save_model_file(tmp_path / "model.pt", model)
 
 
 def test_live_scores_equal_online_protocol(tmp_path, model_file):
@@ -41,7 +41,7 @@ def test_live_scores_equal_online_protocol(tmp_path, model_file):
     feats = store.load("cam")
     offline_online = score_video(model, feats.maps, feats.frames, "online")
 
-    det = Detector(model_file, feature_fn=fake_features, threshold=0.5)
+    det = Detector(model_file, i3d=fake_features, threshold=0.5)
     out = io.StringIO()
     result = det.run(video, writer=RowWriter(out, "csv"), progress=False)
     assert result.frames == 64 * 4 + 37 and len(result.rows) == 5
@@ -60,7 +60,7 @@ def test_online_groups_of_several_snippets_match(tmp_path, model_file):
     model, _ = load_model(model_file)
     feats = store.load("cam")
     ref = score_video(model, feats.maps, feats.frames, "online", snippets_per_clip=2)
-    result = Detector(model_file, feature_fn=fake_features, snippets_per_clip=2).run(video, progress=False)
+    result = Detector(model_file, i3d=fake_features, snippets_per_clip=2).run(video, progress=False)
     np.testing.assert_allclose([r.score for r in result.rows], ref.score, rtol=1e-6)
     assert len(result.rows) == 3  # 2 + 2 + the partial last group
 
@@ -71,9 +71,8 @@ def test_a_folder_of_frames_is_scored_live_at_the_models_stride_as_online(tmp_pa
     feats = FeatureStore(tmp_path / "feats").load("cam")
     torch.manual_seed(0)
     model = build_model("dist", hidden=32, mlp_hidden=8)
-    path = save_model_file(tmp_path / "m16.pt", model, {"num_clips": 16, "threshold": None,
-                                                        "contract": {"features": {"crops": "center", "stride": 16}}})
-    det = Detector(path, feature_fn=fake_features, threshold=0.5)
+    path = save_model_file(tmp_path / "m16.pt", model, ModelCard(features=FeatureContract(crops="center", stride=16)))
+    det = Detector(path, i3d=fake_features, threshold=0.5)
     assert det.stride == 16
     result = det.run(folder, fps=10, progress=False)
     ref = score_video(load_model(path)[0], feats.maps, feats.frames, "online", stride=16)
@@ -83,7 +82,7 @@ def test_a_folder_of_frames_is_scored_live_at_the_models_stride_as_online(tmp_pa
     assert ref.frame_ranges.tolist() == [[0, 64], [64, 80], [80, 96], [96, 112], [112, 128], [128, 144], [144, 150]]
     np.testing.assert_allclose([(r.start_time, r.end_time) for r in result.rows[:2]], [(0.0, 6.4), (6.4, 8.0)])
     with pytest.raises(ContractError, match=r"stride: 16 \(the model's training features\) vs 64 \(detect\)"):
-        Detector(path, feature_fn=fake_features, stride=64)
+        Detector(path, i3d=fake_features, stride=64)
 
 
 def _clip(i, score):
@@ -115,7 +114,7 @@ def test_long_stream_memory_stays_constant(model_file):
             frame[0, 0, 0] = i % 255
             yield frame
 
-    det = Detector(model_file, feature_fn=fake_features)
+    det = Detector(model_file, i3d=fake_features)
     det.run(stream(64 * 10), fps=25, progress=False, keep_rows=False)  # warm-up allocations
     tracemalloc.start()
     det.run(stream(64 * 20), fps=25, progress=False, keep_rows=False)
@@ -176,22 +175,21 @@ def test_failures_count_across_the_source_and_are_forgotten_after_the_window(mon
 def test_calibrated_threshold_is_stored_and_used(tmp_path):
     data, feats = make_feature_dataset(tmp_path / "ds", n_train=8, n_test=2)
     torch.manual_seed(0)
-    path = save_model_file(tmp_path / "m.pt", build_model("dist", hidden=16, mlp_hidden=8),
-                           {"num_clips": 16, "threshold": None})
-    th = calibrate(path, feats, dataset=str(data), split="train", far=0.05)
+    path = save_model_file(tmp_path / "m.pt", build_model("dist", hidden=16, mlp_hidden=8))
+    th = calibrate_model(path, feats, dataset=str(data), split="train", far=0.05)
     assert th["far_on_calibration_frames"] <= 0.05 and th["num_videos"] == 4
-    _, meta = load_model(path)
-    assert meta["threshold"]["value"] == pytest.approx(th["value"])
-    det = Detector(path, feature_fn=fake_features)
+    _, card = load_model(path)
+    assert card.threshold.value == pytest.approx(th["value"])
+    det = Detector(path, i3d=fake_features)
     assert det.threshold == pytest.approx(th["value"]) and det.threshold_source == "calibrated"
-    assert Detector(path, feature_fn=fake_features, threshold=0.9).threshold == 0.9
+    assert Detector(path, i3d=fake_features, threshold=0.9).threshold == 0.9
 
 
 def test_report_has_plot_events_and_annotated_video(tmp_path, model_file):
     import av
 
     video = write_video(tmp_path / "cam.mp4", 150, width=128, height=96, seed=7)
-    det = Detector(model_file, feature_fn=fake_features, threshold=0.0)  # everything alerts
+    det = Detector(model_file, i3d=fake_features, threshold=0.0)  # everything alerts
     out = io.StringIO()
     result = det.run(video, writer=RowWriter(out, "jsonl"), progress=False)
     paths = write_report(result, tmp_path / "report", det.threshold, video)
@@ -209,7 +207,7 @@ def test_report_of_a_variable_frame_rate_video_keeps_its_times(tmp_path, model_f
     import av
 
     video = write_vfr_video(tmp_path / "vfr.mp4")
-    det = Detector(model_file, feature_fn=fake_features, threshold=0.0)  # one event over the whole video
+    det = Detector(model_file, i3d=fake_features, threshold=0.0)  # one event over the whole video
     result = det.run(video, progress=False)
     assert [(r.start_frame, r.start_time) for r in result.rows] == [
         (0, 0.0), (64, pytest.approx(VFR_TIMES[64])), (128, pytest.approx(VFR_TIMES[128]))]

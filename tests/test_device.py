@@ -1,25 +1,22 @@
-"""The device option on the CPU: specs, the default, what runs record, models moving between devices, and
-the batched extraction path (the GPU's) run on the CPU against the per-video path."""
+"""The device option on the CPU: specs, the default, what runs record, models moving between devices (the
+batched extraction path, the GPU's, run on the CPU: test_extraction_batched)."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import zipfile
 
-import numpy as np
 import pytest
 import torch
 
 from damvad.cli import main
 from damvad.device import device_info, resolve_device
-from damvad.extract import extract
 from damvad.modelfile import load_model
 from damvad.store import FeatureStore
 from damvad.train import TrainConfig, train
 from featuretools import make_feature_dataset
-from videotools import fake_features, write_small_batch, write_video
+from videotools import write_video
 
 
 @pytest.fixture()
@@ -66,56 +63,6 @@ def test_auto_batch_size_from_free_memory():
     assert auto_batch_size("cpu", "fp16", free_bytes=100 * 2**20) == 1  # too little: one clip, OOM halves
 
 
-@pytest.fixture()
-def videos(tmp_path):
-    root = write_small_batch(tmp_path / "videos")
-    write_video(root / "d.mp4", 200, seed=4)
-    (root / "e.mp4").write_bytes(b"not a video at all" * 100)  # fails on both paths
-    return root
-
-
-def _videos(out):
-    store = FeatureStore(out)
-    return {n: store.load(n) for n in store.names()}
-
-
-def test_batched_extraction_equals_the_per_video_path(videos, tmp_path):
-    """Snippets of several videos, decoded by two threads, packed into batches of 4 clips (5 crops each: a
-    batch mixes snippets and videos): the same files as one snippet at a time (fake I3D is batch-invariant)."""
-    ref = extract([videos], tmp_path / "ref", crops="5", feature_fn=fake_features, weights_sha256="w",
-                  progress=False)
-    got = extract([videos], tmp_path / "batched", crops="5", feature_fn=fake_features, weights_sha256="w",
-                  progress=False, batch_size=4, decoders=2)
-    assert sorted(got.done) == sorted(ref.done) == ["a", "b", "c", "d"]
-    assert set(got.failed) == set(ref.failed) == {"e"} and got.failed["e"] == ref.failed["e"]
-    assert got.frames == ref.frames
-    want, have = _videos(tmp_path / "ref"), _videos(tmp_path / "batched")
-    for name, video in want.items():
-        np.testing.assert_array_equal(have[name].maps, video.maps)
-        assert dataclasses.replace(have[name].record, path=video.record.path) == video.record
-        assert video.record.device == "cpu"
-    # a rerun on the batched path resumes: everything is already there
-    again = extract([videos], tmp_path / "batched", crops="5", feature_fn=fake_features, weights_sha256="w",
-                    progress=False, batch_size=4)
-    assert sorted(again.skipped) == ["a", "b", "c", "d"] and not again.done
-
-
-@pytest.mark.slow  # four eager I3D passes on the CPU
-def test_batched_torch_backend_matches_batch_one(i3d_model, tmp_path):
-    """The real I3D (torch backend, eager, CPU) at batch 2 through the batched path: the per-video features."""
-    from damvad.backends import build_backend
-
-    write_video(tmp_path / "v.mp4", 128, seed=5)
-    one = build_backend("torch", "fp32", model=i3d_model, compile=False, device="cpu", batch_size=1)
-    two = build_backend("torch", "fp32", model=i3d_model, compile=False, device="cpu", batch_size=2)
-    assert one.info()["device"] == "cpu" and two.batch_size == 2
-    extract([tmp_path / "v.mp4"], tmp_path / "one", feature_fn=one, weights_sha256="w", progress=False)
-    extract([tmp_path / "v.mp4"], tmp_path / "two", feature_fn=two, weights_sha256="w", progress=False)
-    a, b = FeatureStore(tmp_path / "one").load("v").maps, FeatureStore(tmp_path / "two").load("v").maps
-    assert a.shape == b.shape == (2, 1, 7, 1024)
-    assert np.linalg.norm(a - b) / np.linalg.norm(a) <= 1e-5
-
-
 def _cfg(data, feats, out, **kw):
     base = dict(dataset=str(data), features=str(feats), out=str(out), variant="dist",
                 model={"hidden": 16, "mlp_hidden": 8}, iterations=20, eval_every=10, checkpoint_every=10,
@@ -130,7 +77,7 @@ def synth(tmp_path_factory):
 
 
 def test_train_on_cpu_equals_the_default_and_records_the_device(synth, tmp_path, no_cuda):
-    from damvad.calibrate import calibrate
+    from damvad.calibrate import calibrate_model
     from damvad.evaluate import EvalConfig, evaluate
 
     data, feats = synth
@@ -138,16 +85,16 @@ def test_train_on_cpu_equals_the_default_and_records_the_device(synth, tmp_path,
     on_cpu = train(_cfg(data, feats, tmp_path / "cpu"), progress=False, device="cpu")
     assert default["runs"][0]["device"] == on_cpu["runs"][0]["device"] == "cpu"
     assert on_cpu["provenance"]["device"] == "cpu"
-    a, meta = load_model(tmp_path / "default" / "seed0")
+    a, card = load_model(tmp_path / "default" / "seed0")
     b, _ = load_model(tmp_path / "cpu" / "seed0", device="cpu")
     for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         assert ka == kb and torch.equal(va, vb)
-    assert meta["provenance"]["device"] == "cpu" and meta["provenance"]["device_name"]
+    assert card.provenance.device == "cpu" and card.provenance.device_name
     assert json.loads((tmp_path / "cpu" / "seed0" / "provenance.json").read_text())["device"] == "cpu"
     report = evaluate(EvalConfig(dataset=str(data), features=str(feats), runs=[str(tmp_path / "cpu")], timelines=0),
                       progress=False, device="cpu")
     assert report["provenance"]["device"] == "cpu"
-    assert calibrate(tmp_path / "cpu" / "seed0", feats, dataset=str(data), device="cpu")["device"] == "cpu"
+    assert calibrate_model(tmp_path / "cpu" / "seed0", feats, dataset=str(data), device="cpu")["device"] == "cpu"
 
 
 def _as_if_saved_on_gpu(path):
@@ -266,8 +213,8 @@ def test_a_run_started_on_a_gpu_resumes_on_the_cpu_and_records_both(synth, tmp_p
     result = summary["runs"][0]
     assert result["iterations"] == 20 and result["device"] == "cpu" and result["devices"] == ["cuda:0", "cpu"]
     assert yaml.safe_load((run / "config.yaml").read_text())["device"] == "cpu"  # the latest session's
-    _, meta = load_model(run / "seed0" / "model.pt")
-    assert meta["train"]["devices"] == ["cuda:0", "cpu"] and meta["provenance"]["device"] == "cpu"
+    _, card = load_model(run / "seed0" / "model.pt")
+    assert card.train.devices == ("cuda:0", "cpu") and card.provenance.device == "cpu"
     # any other difference is still refused
     with pytest.raises(ValueError, match="started with another config"):
         train(_cfg(data, feats, run, device="cpu", lr=1e-2), progress=False, resume=True)

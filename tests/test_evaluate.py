@@ -14,7 +14,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from damvad.evaluate import EvalConfig, evaluate, find_model_files, format_table, run_label, summarize
 from damvad.model import build_model
-from damvad.modelfile import load_model, save_model_file
+from damvad.modelfile import ModelCard, Threshold, load_model, save_model_file
 from damvad.scoring import score_video
 from damvad.store import FeatureStore
 from featuretools import make_feature_dataset
@@ -29,7 +29,7 @@ def setup(tmp_path_factory):
         torch.manual_seed(seed)
         model = build_model("dist", hidden=16, mlp_hidden=8)
         threshold = {"value": 0.5, "score": "D", "protocol": "online", "snippets_per_clip": 1, "far_target": 0.05}
-        save_model_file(runs / f"seed{seed}" / "model.pt", model, {"num_clips": 16, "threshold": threshold})
+        save_model_file(runs / f"seed{seed}" / "model.pt", model, ModelCard(threshold=Threshold.from_dict(threshold)))
     return data, feats, runs
 
 

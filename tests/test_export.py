@@ -11,7 +11,7 @@ import torch
 
 from damvad.cli import main
 from damvad.model import build_model
-from damvad.modelfile import save_model_file
+from damvad.modelfile import ModelCard, Threshold, save_model_file
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in the dev extra")
 
@@ -21,7 +21,7 @@ def head_and_file(tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
     torch.manual_seed(0)
     head = build_model("dist", hidden=64, mlp_hidden=16).eval()
-    return head, save_model_file(out / "model.pt", head, {"num_clips": 16, "threshold": {"value": 0.7}})
+    return head, save_model_file(out / "model.pt", head, ModelCard(threshold=Threshold(value=0.7)))
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +95,6 @@ def test_specs_written_beside_the_files(exported):
     specs = json.loads((folder / "specs.json").read_text())
     names = [row["tensor"] for row in specs["tensors"]]
     assert "video (input)" in names and "previous (input)" in names
-    assert specs["dam_head"]["threshold"] == {"value": 0.7}
+    assert specs["dam_head"]["threshold"]["value"] == 0.7
     text = (folder / "INPUT_SPECS.md").read_text()
     assert "(1, 3, 64, 224, 224)" in text and "[-1, 1]" in text and "zeros before" in text

@@ -16,7 +16,8 @@ import torch
 from torch._dynamo.utils import counters
 
 from damvad import i3d
-from damvad.i3d import FastI3D, InceptionI3d, Unit3D, feature_steps, fold_batchnorm, tf_same_padding
+from damvad.backends.torch import FastI3D
+from damvad.i3d import InceptionI3d, Unit3D, feature_steps, fold_batchnorm, tf_same_padding
 from damvad.weights import CKPT_SHA256
 
 GOLDEN = Path(__file__).parent / "data" / "i3d_golden_seed0_64f.npz"

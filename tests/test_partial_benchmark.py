@@ -37,8 +37,7 @@ def real(tmp_path_factory):
                      progress=False)
     assert report.ok, report.summary()
     torch.manual_seed(0)
-    model = save_model_file(root / "model.pt", build_model("dist", hidden=16, mlp_hidden=8),
-                            {"num_clips": 16, "threshold": None})
+    model = save_model_file(root / "model.pt", build_model("dist", hidden=16, mlp_hidden=8))
     return root, FeatureStore(root / "features"), model
 
 
@@ -84,7 +83,7 @@ def test_evaluate_with_missing_videos_reports_what_it_covered(real, tmp_path):
 def test_detect_on_the_real_videos_equals_the_online_protocol(real):
     _, store, model_path = real
     model, _ = load_model(model_path)
-    det = Detector(model_path, feature_fn=fake_features)
+    det = Detector(model_path, i3d=fake_features)
     for name, frames in FRAMES.items():
         result = det.run(UCF / f"{name}.mp4", progress=False)
         assert result.error is None and result.frames == frames and result.warning is None

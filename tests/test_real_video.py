@@ -45,7 +45,7 @@ def test_top_class_stable_across_crops_and_precisions(snippets, i3d_model):
     disagree (snippet 6: fp32 crops 227/156/227/92/227). The snippet's class (top-1 of the crop-averaged
     logits) must agree across precisions and be the top-1 of most crops in both; each crop's fp32 top-1
     must be in its bf16 top 3 (near-ties flip under bf16 rounding)."""
-    from damvad.i3d import FastI3D
+    from damvad.backends.torch import FastI3D
 
     fp32 = FastI3D(i3d_model, precision="fp32", compile=True, batch_size=1)
     bf16 = FastI3D(i3d_model, precision="bf16", compile=True, batch_size=1)

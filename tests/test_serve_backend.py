@@ -6,6 +6,7 @@ import threading
 
 import torch
 
+from damvad.backends import FunctionBackend
 from damvad.serve.backend import SharedBackend
 from videotools import fake_features
 
@@ -17,9 +18,7 @@ def test_concurrent_snippets_are_batched_and_each_caller_gets_its_own_features()
         calls.append(len(x))
         return fake_features(x)
 
-    fn.batch_size = 4  # as the torch backend on a GPU
-    fn.accepts_uint8 = False
-    shared = SharedBackend(fn)
+    shared = SharedBackend(FunctionBackend(fn, batch_size=4))  # 4: as the torch backend on a GPU
     entered, gate = threading.Event(), threading.Event()
     original = shared.fn
 
@@ -52,7 +51,7 @@ def test_an_error_reaches_every_caller_of_its_batch():
     def broken(x):
         raise RuntimeError("backend lost")
 
-    shared = SharedBackend(broken)
+    shared = SharedBackend(FunctionBackend(broken))
     try:
         shared(torch.zeros(1, 3, 64, 8, 8))
     except RuntimeError as exc:

@@ -39,6 +39,19 @@ def browser():
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def _fresh(browser, css: str, use):
+    """``use(element)`` on the first element ``css`` finds now, or None: the page re-renders its tables while an
+    event changes (opened, closed, its pictures written), so an element found earlier may be gone."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    try:
+        found = browser.find_elements(By.CSS_SELECTOR, css)
+        return use(found[0]) if found else None
+    except StaleElementReferenceException:
+        return None
+
+
 def test_page_shows_tiles_timelines_and_the_event(tmp_path, browser):
     from selenium.webdriver.common.by import By
 
@@ -57,19 +70,22 @@ def test_page_shows_tiles_timelines_and_the_event(tmp_path, browser):
         wait_for(lambda: all(img.get_attribute("naturalWidth") not in (None, "0")
                              for img in browser.find_elements(By.CSS_SELECTOR, ".tile img.thumb")), 30,
                  "every tile's last frame")
-        row = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#events tr[data-camera=plaza]"), 30,
-                       "the plaza event on the page")[0]
-        assert "0.99" in row.text or "1.000" in row.text  # its peak score
+        text = wait_for(lambda: _fresh(browser, "#events tr[data-camera=plaza]", lambda row: row.text), 30,
+                        "the plaza event on the page")
+        assert "0.99" in text or "1.000" in text  # its peak score
         assert not browser.find_elements(By.CSS_SELECTOR, "#events tr[data-camera=street]")
         plaza = browser.find_element(By.CSS_SELECTOR, ".tile[data-camera=plaza] .thr").text
         assert "threshold 0.500" in plaza and "448 frames" in plaza
         if os.environ.get("DAMVAD_SCREENSHOT"):
             browser.execute_script("window.scrollTo(0, 0)")
             browser.save_screenshot(os.environ["DAMVAD_SCREENSHOT"])
-        row.find_element(By.TAG_NAME, "button").click()
+        wait_for(lambda: _fresh(browser, "#events tr[data-camera=plaza]",
+                                lambda row: row.find_element(By.TAG_NAME, "button").click() or True),
+                 30, "the ack button")
         wait_for(lambda: get(f"{server.url}/api/events?camera=plaza")[1][0]["acknowledged_ts"], 30, "the ack")
-        wait_for(lambda: "acknowledged" in browser.find_element(
-            By.CSS_SELECTOR, "#events tr[data-camera=plaza]").get_attribute("class"), 30, "the page to show it")
+        wait_for(lambda: "acknowledged" in (_fresh(browser, "#events tr[data-camera=plaza]",
+                                                   lambda row: row.get_attribute("class")) or ""),
+                 30, "the page to show it")
         logs = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         assert not logs, logs  # no script error, nothing refused by the content security policy
     finally:

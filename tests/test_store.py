@@ -210,3 +210,16 @@ def test_for_maps_derives_the_shape_facts():
     assert strided.to_json()["stride"] == 32
     moved = dataclasses.replace(strided, snippet_ranges=((0, 64), (32, 96), (64, 128), (80, 150)))
     assert moved.problem(4) == "snippet_ranges[3] is [80, 150), expected [86, 150)"
+
+
+def test_feature_record_consistency_is_checked_on_load(tmp_path):
+    from featuretools import make_feature_dataset
+
+    _, feats = make_feature_dataset(tmp_path / "ds", n_train=2, n_test=1)
+    store = FeatureStore(feats)
+    row = store.record("train_norm_000").to_json()
+    row["snippet_ranges"][1] = [70, 128]  # a gap between snippets
+    (feats / "train_norm_000.json").write_text(json.dumps(row))
+    with pytest.raises(RuntimeError, match=r"train_norm_000\.json.*snippet_ranges"):
+        store.load("train_norm_000")
+    store.load("train_anom_001")  # a consistent record loads

@@ -46,8 +46,8 @@ def test_training_on_shifted_clips_reaches_high_frame_auc(synth, tmp_path, varia
     assert offline["frame_auc"] > 0.9 and online["frame_auc"] > 0.9
     assert (tmp_path / variant / "eval" / "roc.png").exists() and len(report["timelines"]) == 2
     assert (tmp_path / variant / "seed0" / "config.yaml").exists()
-    model, meta = load_model(tmp_path / variant / "seed0" / "model.pt")
-    assert meta["provenance"]["features_manifest_sha256"] and meta["provenance"]["damvad_version"]
+    model, card = load_model(tmp_path / variant / "seed0" / "model.pt")
+    assert card.provenance.features_manifest_sha256 and card.provenance.damvad_version
 
 
 def test_resumed_run_equals_uninterrupted(synth, tmp_path):
@@ -141,3 +141,14 @@ def test_the_default_rule_keeps_a_trained_model_where_a_small_held_out_set_would
     run = train(_cfg(synth[0], synth[1], tmp_path / "val", selection="val_auc", **kw), progress=False)["runs"][0]
     assert run["selection"] == "val_auc" and run["iteration"] == 10  # an untrained model wins
     assert "unreliable" in run["warning"] and run["rule"]["held_out_videos"] == 4
+
+
+def test_resume_with_another_config_keeps_the_run_as_it_was(synth, tmp_path):
+    data, feats = synth
+    cfg = _cfg(data, feats, tmp_path / "run", variant="mlp", iterations=4, eval_every=2, checkpoint_every=2)
+    train(cfg, progress=False)
+    saved = (tmp_path / "run" / "config.yaml").read_text()
+    with pytest.raises(ValueError, match="started with another config"):
+        train(_cfg(data, feats, tmp_path / "run", variant="mlp", iterations=4, eval_every=2, checkpoint_every=2,
+                   lr=0.5), resume=True, progress=False)
+    assert (tmp_path / "run" / "config.yaml").read_text() == saved

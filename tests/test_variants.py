@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from damvad.calibrate import calibrate
+from damvad.calibrate import calibrate_model
 from damvad.evaluate import EvalConfig, evaluate
 from damvad.model import VARIANTS
 from damvad.modelfile import load_model
@@ -38,10 +38,10 @@ def test_variant_trains_saves_loads_calibrates_evaluates_and_streams(synth, tmp_
     summary = train(cfg, progress=False)
     assert summary["runs"][0]["variant"] == variant and summary["runs"][0]["iterations"] == 4
     path = tmp_path / "run" / "seed0" / "model.pt"
-    model, meta = load_model(path)
-    assert model.config.variant == variant and meta["contract"]["features"]["crops"] == "center"
+    model, card = load_model(path)
+    assert model.config.variant == variant and card.features.crops == "center"
 
-    th = calibrate(path, far=0.1, snippets_per_clip=K)  # features and dataset: those the model recorded
+    th = calibrate_model(path, far=0.1, snippets_per_clip=K)  # features and dataset: those the model recorded
     assert th["snippets_per_clip"] == K and th["far_on_calibration_frames"] <= 0.1
 
     report = evaluate(EvalConfig(runs=[str(path)], out=str(tmp_path / "eval"), timelines=0), progress=False)

@@ -9,41 +9,22 @@ import sys
 from collections.abc import Sequence
 
 from damvad import __version__
+from damvad.config import config_path, shipped_config
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
     from damvad.config import load_config
+    from damvad.extraction import extract
     from damvad.stages import ExtractConfig
 
     inputs, overrides = _split_overrides(args.inputs)
-    cfg = load_config(ExtractConfig, _config_path(args.config), overrides, inputs=inputs or None, features=args.out,
+    cfg = load_config(ExtractConfig, config_path(args.config), overrides, inputs=inputs or None, features=args.out,
                       crops=args.crops, precision=args.precision, dtype=args.dtype, checkpoint=args.checkpoint,
                       compile=_flag(not args.no_compile, True), overwrite=_flag(args.overwrite, False),
                       backend=args.backend, calibration=args.calibration, engine=args.engine, address=args.address,
                       connect_timeout=args.connect_timeout, cpus_per_worker=args.cpus_per_worker, device=args.device,
                       batch_size=args.batch_size, decoders=args.decoders, stride=args.stride, fps=args.fps)
-    if not cfg.inputs or not cfg.features:
-        raise ValueError("extract needs videos (arguments or `inputs` in the config) and --out (or `features`)")
-    options = dict(crops=cfg.crops, precision=cfg.precision, dtype=cfg.dtype, compile=cfg.compile,
-                   checkpoint=cfg.checkpoint, overwrite=cfg.overwrite, progress=not args.quiet,
-                   backend=cfg.backend, calibration=cfg.calibration, stride=cfg.stride, fps=cfg.fps)
-    if cfg.engine == "ray":
-        from damvad.cluster import extract_on_ray
-
-        if cfg.device not in (None, "auto") or cfg.batch_size or cfg.decoders:
-            raise ValueError("--device, --batch-size and --decoders are for --engine local; a Ray worker runs "
-                             "on the GPU Ray gives it (num_gpus), batched by its free memory")
-        report = extract_on_ray(cfg.inputs, cfg.features, address=cfg.address, connect_timeout_s=cfg.connect_timeout,
-                                cpus_per_worker=cfg.cpus_per_worker, **options)
-    else:
-        from damvad.cluster_connect import CONNECT_TIMEOUT_S
-
-        if cfg.address is not None or cfg.cpus_per_worker or cfg.connect_timeout != CONNECT_TIMEOUT_S:
-            raise ValueError("--address, --connect-timeout and --cpus-per-worker are for --engine ray")
-        from damvad.extract import extract
-
-        report = extract(cfg.inputs, cfg.features, device=cfg.device, batch_size=cfg.batch_size,
-                         decoders=cfg.decoders, **options)
+    report = extract(cfg, progress=not args.quiet)
     print(report.summary())
     return 0 if report.ok else 1
 
@@ -75,28 +56,6 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
-def _shipped_config(name: str) -> bool:
-    from importlib.resources import files
-
-    return (files("damvad") / "configs" / f"{name}.yaml").is_file()
-
-
-def _config_path(value: str | None) -> str | None:
-    """A config file path, or the name of a shipped config (``ucf-crime``, ``demo``...)."""
-    if value is None:
-        return None
-    from pathlib import Path
-
-    if Path(value).exists():
-        return value
-    from importlib.resources import files
-
-    shipped = files("damvad") / "configs" / f"{value}.yaml"
-    if shipped.is_file():
-        return str(shipped)
-    raise FileNotFoundError(f"{value}: no such config file or shipped config")
-
-
 def _cmd_dataset(args: argparse.Namespace) -> int:
     from damvad.datasets import dataset_summary, get_dataset, missing_videos
     from damvad.store import FeatureStore
@@ -117,7 +76,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from damvad.config import load_config
     from damvad.train import TrainConfig, train
 
-    cfg = load_config(TrainConfig, _config_path(args.config), args.overrides, dataset=args.dataset,
+    cfg = load_config(TrainConfig, config_path(args.config), args.overrides, dataset=args.dataset,
                       features=args.features, out=args.out, variant=args.variant, seeds=args.seeds,
                       iterations=args.iterations, device=args.device)
     summary = train(cfg, resume=args.resume, progress=not args.quiet)
@@ -138,7 +97,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from damvad.evaluate import EvalConfig, evaluate, format_table
 
     runs, overrides = _split_overrides(args.runs)
-    cfg = load_config(EvalConfig, _config_path(args.config), overrides + args.set_overrides, dataset=args.dataset,
+    cfg = load_config(EvalConfig, config_path(args.config), overrides + args.set_overrides, dataset=args.dataset,
                       features=args.features, runs=runs or None, out=args.out, protocols=args.protocol,
                       score=args.score, allow_missing=_flag(args.allow_missing, False),
                       device=args.device)
@@ -160,71 +119,30 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     positional, overrides = _split_overrides(args.items)
     if len(positional) > 1:
         raise ValueError(f"one model file expected, got {positional}")
-    cfg = load_config(CalibrateConfig, _config_path(args.config), overrides,
+    cfg = load_config(CalibrateConfig, config_path(args.config), overrides,
                       model_file=positional[0] if positional else None, features=args.features,
                       dataset=args.dataset, split=args.split, far=args.far, snippets_per_clip=args.snippets_per_clip,
                       held_out_only=_flag(not args.all_normal, True), device=args.device)
-    if not cfg.model_file:
-        raise ValueError("calibrate needs a model file (argument or `model_file` in the config)")
-    model_file = resolve_model_file(cfg.model_file)  # a run folder: its one seed's model
-    th = calibrate(model_file, cfg.features, dataset=cfg.dataset, split=cfg.split, far=cfg.far,
-                   snippets_per_clip=cfg.snippets_per_clip, held_out_only=cfg.held_out_only, device=cfg.device)
-    print(f"threshold {th['value']:.4f} for a false-alarm rate of {100 * th['far_target']:.2f}% of normal frames "
-          f"({th['num_frames']} frames of {th['num_videos']} videos from {th['calibrated_on']}); "
-          f"stored in {model_file}")
+    th = calibrate(cfg)
+    print(f"threshold {th.value:.4f} for a false-alarm rate of {100 * cfg.far:.2f}% of normal frames "
+          f"({th.num_frames} frames of {th.num_videos} videos from {th.calibrated_on}); stored in "
+          f"{resolve_model_file(cfg.model_file)}")
     return 0
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:
-    from contextlib import nullcontext
-    from pathlib import Path
-
     from damvad.config import load_config
-    from damvad.detect import Detector, RowWriter, detect_sources, write_report
+    from damvad.detect import detect
     from damvad.stages import DetectConfig
-    from damvad.utils import AtomicTextOutput
 
     positional, overrides = _split_overrides(args.sources)
-    cfg = load_config(DetectConfig, _config_path(args.config), overrides, sources=positional or None,
+    cfg = load_config(DetectConfig, config_path(args.config), overrides, sources=positional or None,
                       model_file=args.model, threshold=args.threshold, close_after=args.close_after,
                       output=args.output, format=args.format, report=args.report, backend=args.backend,
                       precision=args.precision, calibration=args.calibration, crops=args.crops,
                       snippets_per_clip=args.snippets_per_clip, compile=_flag(not args.no_compile, True),
                       device=args.device, stride=args.stride, fps=args.fps)
-    if not cfg.model_file:
-        raise ValueError("detect needs --model (or `model_file` in the config)")
-    sources = detect_sources(cfg.sources)
-    if not sources:
-        raise ValueError(f"no videos found in {cfg.sources}")
-    det = Detector(cfg.model_file, precision=cfg.precision, crops=cfg.crops, snippets_per_clip=cfg.snippets_per_clip,
-                   threshold=cfg.threshold, close_after=cfg.close_after, compile=cfg.compile,
-                   backend=cfg.backend, calibration=cfg.calibration, device=cfg.device, stride=cfg.stride)
-    print(f"threshold {det.threshold:.4f} ({det.threshold_source}); {len(sources)} source(s); on {det.device}",
-          file=sys.stderr)
-    output = cfg.output
-    fmt = cfg.format or ("jsonl" if output and output.endswith((".jsonl", ".json")) else "csv")
-    failed = 0
-    to_file = bool(output and output != "-")
-    # a file output replaces an older one only once there are rows to put in it (atomically)
-    with (AtomicTextOutput(output) if to_file else nullcontext(sys.stdout)) as stream:
-        writer = RowWriter(stream, fmt)
-        for src in sources:  # one source's error is reported, the others are still scored
-            is_file = Path(src).exists()  # a file or a folder of frames (whose frame rate is ours to give)
-            result = det.run(src, fps=cfg.fps if Path(src).is_dir() else None, writer=writer, progress=not args.quiet,
-                             keep_rows=bool(cfg.report) or is_file)
-            failed += result.error is not None
-            spans = ", ".join(f"{e.start_time:.1f}-{e.end_time:.1f}s (peak {e.peak_score:.2f})"
-                              for e in result.events)
-            print(f"{src}: {result.frames} frames in {result.seconds:.1f} s, {len(result.events)} alert event(s)"
-                  f"{': ' + spans if spans else ''}{'; WARNING ' + result.warning if result.warning else ''}"
-                  f"{'; ERROR ' + result.error if result.error else ''}", file=sys.stderr)
-            if cfg.report:
-                paths = write_report(result, cfg.report, det.threshold, src if is_file else None)
-                print(f"  report: {', '.join(paths.values())}", file=sys.stderr)
-        if to_file and not stream.written:
-            print(f"nothing scored: {output} left as it was", file=sys.stderr)
-    if failed:
-        print(f"{failed} of {len(sources)} source(s) failed", file=sys.stderr)
+    failed = detect(cfg, progress=not args.quiet)
     return 1 if failed else 0
 
 
@@ -245,7 +163,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise RuntimeError(f"damvad serve needs its extra: pip install 'damvad[serve]' ({exc})") from None
     positional, overrides = _split_overrides(args.sources)
-    cfg = load_config(ServeConfig, _config_path(args.config), overrides, sources=positional or None,
+    cfg = load_config(ServeConfig, config_path(args.config), overrides, sources=positional or None,
                       model_file=args.model, threshold=args.threshold, close_after=args.close_after,
                       backend=args.backend, precision=args.precision, calibration=args.calibration, crops=args.crops,
                       snippets_per_clip=args.snippets_per_clip, compile=_flag(not args.no_compile, True),
@@ -267,13 +185,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_config(args: argparse.Namespace) -> int:
     """Print what each stage would run with: defaults < --config < key=value."""
-    from damvad.stages import show_config
+    from damvad.config import show_config
 
     action, *overrides = args.items
     if action != "show":
         raise ValueError(f"unknown config action {action!r} (show)")
     stages = [s.strip() for s in args.stage.split(",")] if args.stage else None
-    print(show_config(_config_path(args.config), overrides, stages), end="")
+    print(show_config(config_path(args.config), overrides, stages), end="")
     return 0
 
 
@@ -292,7 +210,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 
         # the features a table of this benchmark uses: its shipped config's crops, precision and backend
         shipped = f"table1-{args.name}"
-        config = _config_path(args.config or shipped) if args.config or _shipped_config(shipped) else None
+        config = config_path(args.config or shipped) if args.config or shipped_config(shipped) else None
         cfg = load_config(Table1Config, config, args.overrides, benchmark=args.name, root=args.root)
         if args.action == "summary":
             from damvad.benchmark.prepare import benchmark_root
@@ -309,7 +227,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     if args.action == "table1":
         from damvad.benchmark.table1 import Table1Config, run_table1
 
-        config = _config_path(args.config or f"table1-{args.name}")
+        config = config_path(args.config or f"table1-{args.name}")
         cfg = load_config(Table1Config, config, args.overrides, benchmark=args.name, root=args.root)
         results = run_table1(cfg, progress=not args.quiet)
         print(open(results["paths"]["table"]).read())
@@ -317,7 +235,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         return 0
     from damvad.benchmark.diagnose import DiagnoseConfig, run_diagnosis
 
-    config = _config_path(args.config) if args.config else None
+    config = config_path(args.config) if args.config else None
     cfg = load_config(DiagnoseConfig, config, args.overrides, benchmark=args.name, root=args.root)
     report = run_diagnosis(cfg, progress=not args.quiet)
     print(report["summary_text"])
@@ -331,15 +249,42 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from damvad.backends.export import export_all
+    from damvad.extraction.calibration import VIDEO_CALIBRATION
+    from damvad.modelfile import resolve_model_file
+
+    model = resolve_model_file(args.model) if args.model else None  # before any I3D work: a run folder's seed
+    written = export_all(args.out, model_path=model, formats=args.format, int8=args.int8, checkpoint=args.checkpoint,
+                         calibration=args.calibration, calibration_data=VIDEO_CALIBRATION)
+    for path in written:
+        print(path)
+    return 0
+
+
+
+# ------------------------------------------------------------------------------------------ parser
+# Choices and defaults come from damvad.choices (the config checks read the same names); a flag left out is
+# None, so the config file and key=value overrides decide (damvad.config).
+
+
 def _backend_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", default=None, choices=["openvino", "torch"],
-                   help="I3D implementation (default openvino: the fastest measured, see README)")
-    p.add_argument("--precision", default=None, choices=["fp32", "bf16", "fp16", "int8"],
+    from damvad.choices import BACKENDS, DEFAULT_BACKEND, PRECISIONS
+
+    p.add_argument("--backend", default=None, choices=BACKENDS,
+                   help=f"I3D implementation (default {DEFAULT_BACKEND}: the fastest measured, see README)")
+    p.add_argument("--precision", default=None, choices=PRECISIONS,
                    help="default: the fastest this CPU runs well (openvino: int8 with VNNI, else bf16, else fp32; "
                         "torch: bf16 or fp32); int8 needs openvino; on a GPU: torch fp16 (or bf16, fp32)")
     p.add_argument("--calibration", nargs="+", default=None, metavar="VIDEO",
                    help="int8 only: calibrate on these videos/folders (default: built-in synthetic scenes + "
                         "vtest.avi when found); the quantized model is cached per calibration set")
+
+
+def _crops_option(p: argparse.ArgumentParser, default: str) -> None:
+    from damvad.choices import CROPS
+
+    p.add_argument("--crops", default=None, choices=CROPS, help=f"crops averaged per snippet (default: {default})")
 
 
 def _config_option(p: argparse.ArgumentParser) -> None:
@@ -348,77 +293,52 @@ def _config_option(p: argparse.ArgumentParser) -> None:
 
 
 def _snippet_options(p: argparse.ArgumentParser, stride_default: str) -> None:
-    from damvad.video import SNIPPET_LEN
+    from damvad.snippets import SNIPPET_LEN
+
     p.add_argument("--stride", type=int, metavar="N", help=f"{SNIPPET_LEN}-frame snippets every N frames, "
                    f"1-{SNIPPET_LEN} (default: {stride_default}); below {SNIPPET_LEN} they overlap")
     p.add_argument("--fps", type=float, help="frame rate of folders of frames (image files have none: assumed, warned)")
 
 
 def _device_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default=None, metavar="auto|cpu|cuda[:N]",
+    from damvad.choices import DEVICES
+
+    p.add_argument("--device", default=None, metavar=DEVICES.replace(" ", ""),
                    help="where torch work runs (default auto: the first CUDA device when torch sees one, else cpu)")
 
 
-def _cmd_export(args: argparse.Namespace) -> int:
-    from damvad.backends.export import export_all
-    from damvad.modelfile import resolve_model_file
+def _live_options(p: argparse.ArgumentParser) -> None:
+    """What detect and serve share: the live detector's settings (damvad.stages.LiveConfig)."""
+    from damvad.choices import CLOSE_AFTER
 
-    model = resolve_model_file(args.model) if args.model else None  # before any I3D work: a run folder's seed
-    written = export_all(args.out, model_path=model, formats=args.format, int8=args.int8,
-                         checkpoint=args.checkpoint, calibration=args.calibration)
-    for path in written:
-        print(path)
-    return 0
-
-
-def _serve_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="monitor cameras: a web page, events in SQLite, alerts to webhooks and MQTT")
-    p.add_argument("sources", nargs="*", metavar="SOURCE|KEY=VALUE",
-                   help="video file, folder, URL, webcam index or synth:SEED (one camera each); "
-                        "key=value config overrides")
-    _config_option(p)
     p.add_argument("--model", default=None, help="model.pt or its run folder (config: model_file)")
-    p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1; any other needs --token)")
-    p.add_argument("--port", type=int, default=None, help="default 8080 (0: any free port)")
-    p.add_argument("--data", default=None, help="folder for events.db and event pictures (default damvad-data)")
-    p.add_argument("--token", default=None, help="required on every request (also token_file, $DAMVAD_TOKEN)")
-    p.add_argument("--token-file", default=None, help="read the token from this file")
-    p.add_argument("--webhook", nargs="+", default=None, metavar="URL", help="POST every event as JSON here")
-    p.add_argument("--mqtt", default=None, metavar="HOST[:PORT]", help="publish events to this MQTT broker")
     p.add_argument("--threshold", type=float, default=None, help="override the calibrated threshold")
-    p.add_argument("--close-after", type=float, default=None, help="seconds below threshold that end an event")
-    _backend_options(p)
-    p.add_argument("--crops", default=None, choices=["center", "5", "10"])
-    p.add_argument("--snippets-per-clip", type=int, default=None)
+    p.add_argument("--close-after", type=float, default=None,
+                   help=f"seconds below threshold that close an alert (default {CLOSE_AFTER:g})")
+    _backend_options(p)  # default: the backend and precision of the model's training features
+    _crops_option(p, "the crops of the model's training features")
+    p.add_argument("--snippets-per-clip", type=int, default=None,
+                   help="default: the clip length the threshold was calibrated for, else 1")
     p.add_argument("--no-compile", action="store_true")
     _device_option(p)
-    p.set_defaults(func=_cmd_serve, positionals="sources")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from damvad.cluster_connect import CONNECT_TIMEOUT_S
-
-    parser = argparse.ArgumentParser(
-        prog="damvad",
-        description="Weakly-supervised video anomaly detection with the Dissimilarity Attention Module.",
-    )
-    parser.add_argument("--version", action="version", version=f"damvad {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _extract_parser(sub: argparse._SubParsersAction) -> None:
+    from damvad.choices import CONNECT_TIMEOUT_S, DTYPES, ENGINES
 
     p = sub.add_parser("extract", help="I3D snippet features for videos (resumable)")
     p.add_argument("inputs", nargs="*", metavar="INPUT|KEY=VALUE",
                    help="videos, folders (searched recursively; one of images is a video) or .txt lists; key=value")
     _config_option(p)
     p.add_argument("--out", default=None, help="features folder (NAME.npy + NAME.json + manifest.csv)")
-    p.add_argument("--crops", default=None, choices=["center", "5", "10"], help="default center")
+    _crops_option(p, "center")
     _backend_options(p)
-    p.add_argument("--dtype", default=None, choices=["float32", "float16"], help="storage dtype (default float32)")
+    p.add_argument("--dtype", default=None, choices=DTYPES, help=f"storage dtype (default {DTYPES[0]})")
     p.add_argument("--checkpoint", default=None, help="other I3D weights (.pt state dict)")
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile (slower, no warm-up)")
     p.add_argument("--overwrite", action="store_true", help="redo videos that are already extracted")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--engine", default=None, choices=["local", "ray"],
+    p.add_argument("--engine", default=None, choices=ENGINES,
                    help="local: this machine; ray: every node of a Ray cluster (pip install 'damvad[cluster]')")
     p.add_argument("--address", default=None, help="Ray cluster: auto (the one this machine is part of) or "
                    "HOST:PORT; default $RAY_ADDRESS, else a new Ray instance on this machine")
@@ -437,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "one per GPU); on GPU nodes, several workers share a GPU when its CPUs allow")
     p.set_defaults(func=_cmd_extract, positionals="inputs")
 
+
+def _data_parsers(sub: argparse._SubParsersAction) -> None:
+    """weights, dataset."""
     p = sub.add_parser("weights", help="fetch, verify and describe the I3D weights")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_weights)
@@ -446,13 +369,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", default=None, help="use this features folder's true frame counts")
     p.set_defaults(func=_cmd_dataset)
 
+
+def _train_parsers(sub: argparse._SubParsersAction) -> None:
+    """train, evaluate."""
+    from damvad.choices import PROTOCOLS, SCORES, VARIANTS
+
     p = sub.add_parser("train", help="train DAM (or an ablation) from video-level labels")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. lr=3e-4 seeds=[0,1,2]")
     _config_option(p)
     p.add_argument("--dataset", default=None)
     p.add_argument("--features", default=None)
     p.add_argument("--out", default=None, help="run folder")
-    p.add_argument("--variant", default=None, choices=["mlp", "lstm", "dist-channel", "dist", "cov-channel", "cov"])
+    p.add_argument("--variant", default=None, choices=VARIANTS)
     p.add_argument("--seeds", type=int, nargs="+", default=None)
     p.add_argument("--iterations", type=int, default=None)
     p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
@@ -469,13 +397,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default=None)
     p.add_argument("--features", default=None)
     p.add_argument("--out", default=None, help="report folder (default: RUN/eval)")
-    p.add_argument("--protocol", nargs="+", default=None, choices=["offline", "online"])
-    p.add_argument("--score", default=None, choices=["D", "wD"])
+    p.add_argument("--protocol", nargs="+", default=None, choices=PROTOCOLS)
+    p.add_argument("--score", default=None, choices=SCORES)
     p.add_argument("--allow-missing", action="store_true",
                    help="evaluate the videos that have features (a partial benchmark); the missing are listed")
     _device_option(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_evaluate, positionals="runs")
+
+
+def _live_parsers(sub: argparse._SubParsersAction) -> None:
+    """calibrate, detect, serve."""
+    from damvad.choices import FAR, ROW_FORMATS
 
     p = sub.add_parser("calibrate", help="set a model's alert threshold for a false-alarm rate")
     p.add_argument("items", nargs="*", metavar="MODEL|KEY=VALUE",
@@ -484,7 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", default=None, help="default: the features the model was trained on")
     p.add_argument("--dataset", default=None, help="whose normal videos of --split are used (default: the model's)")
     p.add_argument("--split", default=None, help="default train")
-    p.add_argument("--far", type=float, default=None, help="fraction of normal frames allowed to alert (default 0.01)")
+    p.add_argument("--far", type=float, default=None,
+                   help=f"fraction of normal frames allowed to alert (default {FAR:g})")
     p.add_argument("--snippets-per-clip", type=int, default=None,
                    help="online clip length (default: the model's, else 1)")
     p.add_argument("--all-normal", action="store_true", help="use every normal video, not only held-out ones")
@@ -495,32 +429,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sources", nargs="*", metavar="SOURCE|KEY=VALUE",
                    help="video, folder (its videos; one of images is a video), URL, or webcam index; key=value")
     _config_option(p)
-    p.add_argument("--model", default=None, help="model.pt or its run folder (config: model_file)")
-    p.add_argument("--threshold", type=float, default=None, help="override the calibrated threshold")
-    p.add_argument("--close-after", type=float, default=None,
-                   help="seconds below threshold that close an alert (default 2)")
+    _live_options(p)
     p.add_argument("--output", "-o", default=None, help="CSV or JSONL file for per-clip rows (default stdout)")
-    p.add_argument("--format", choices=["csv", "jsonl"], default=None)
+    p.add_argument("--format", choices=ROW_FORMATS, default=None)
     p.add_argument("--report", default=None, help="folder for a timeline plot, events and an annotated video")
-    _backend_options(p)  # default: the backend and precision of the model's training features
-    p.add_argument("--crops", default=None, choices=["center", "5", "10"],
-                   help="default: the crops of the model's training features")
-    p.add_argument("--snippets-per-clip", type=int, default=None,
-                   help="default: the clip length the threshold was calibrated for, else 1")
     _snippet_options(p, "the model's training features'")
-    p.add_argument("--no-compile", action="store_true")
-    _device_option(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_detect, positionals="sources")
 
-    _serve_parser(sub)
+    p = sub.add_parser("serve", help="monitor cameras: a web page, events in SQLite, alerts to webhooks and MQTT")
+    p.add_argument("sources", nargs="*", metavar="SOURCE|KEY=VALUE",
+                   help="video file, folder, URL, webcam index or synth:SEED (one camera each); "
+                        "key=value config overrides")
+    _config_option(p)
+    _live_options(p)
+    p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1; any other needs --token)")
+    p.add_argument("--port", type=int, default=None, help="default 8080 (0: any free port)")
+    p.add_argument("--data", default=None, help="folder for events.db and event pictures (default damvad-data)")
+    p.add_argument("--token", default=None, help="required on every request (also token_file, $DAMVAD_TOKEN)")
+    p.add_argument("--token-file", default=None, help="read the token from this file")
+    p.add_argument("--webhook", nargs="+", default=None, metavar="URL", help="POST every event as JSON here")
+    p.add_argument("--mqtt", default=None, metavar="HOST[:PORT]", help="publish events to this MQTT broker")
+    p.set_defaults(func=_cmd_serve, positionals="sources")
+
+
+def _tool_parsers(sub: argparse._SubParsersAction) -> None:
+    """config, benchmark, export, demo."""
+    from damvad.config import STAGES
 
     p = sub.add_parser("config", help="show the merged config every stage would run with")
     p.add_argument("items", nargs="+", metavar="show [KEY=VALUE ...]", help="show, then key=value (every stage "
                    "that has the key) or stage.key=value overrides")
     _config_option(p)
-    p.add_argument("--stage", default=None, help="only these stages, comma-separated (extract, train, evaluate, "
-                   "calibrate, detect, serve, table1, diagnose)")
+    p.add_argument("--stage", default=None, help=f"only these stages, comma-separated ({', '.join(STAGES)})")
     p.set_defaults(func=_cmd_config, positionals="items")
 
     p = sub.add_parser("benchmark", help="named synthetic benchmarks: prepare, summary, table1, diagnose; UCSD Ped2")
@@ -552,6 +493,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_demo)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="damvad",
+        description="Weakly-supervised video anomaly detection with the Dissimilarity Attention Module.",
+    )
+    parser.add_argument("--version", action="version", version=f"damvad {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_extract_parser, _data_parsers, _train_parsers, _live_parsers, _tool_parsers):
+        add(sub)
     return parser
 
 

@@ -7,9 +7,9 @@ compares) -- and a difference in any of them is refused (:class:`ContractError`,
 change them only by rounding -- the precision and the backend I3D ran with -- and a difference is allowed
 and reported (a warning; ``tests/test_contract.py`` measures the effect of fp32 vs bf16 on scores).
 
-The model file (:mod:`damvad.modelfile`) records the contract of its training features; ``calibrate``
-records the contract of the features its threshold was set on; ``evaluate``, ``calibrate`` and
-``detect`` check theirs against it and take their defaults from it.
+The model file's card (:class:`damvad.modelfile.ModelCard`) records the contract of its training
+features; ``calibrate`` records the contract of the features its threshold was set on; ``evaluate``,
+``calibrate`` and ``detect`` check theirs against it and take their defaults from it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from damvad.video import SNIPPET_LEN, normalize_crops
+from damvad.frames import normalize_crops
+from damvad.snippets import SNIPPET_LEN
 
 if TYPE_CHECKING:
     from damvad.store import FeatureRecord
@@ -119,30 +120,3 @@ def check_contract(expected: FeatureContract, actual: FeatureContract, expected_
 
 def _differ(a: Any, b: Any) -> bool:
     return a != UNKNOWN and b != UNKNOWN and a != b
-
-
-def model_contract(meta: dict[str, Any]) -> FeatureContract | None:
-    """The contract a model file records; for a file written before contracts were recorded, the one its
-    training provenance implies (warned), or None when nothing is known (warned)."""
-    recorded = (meta.get("contract") or {}).get("features")
-    where = meta.get("path", "model file")
-    if recorded:
-        return FeatureContract.from_dict(recorded, where)
-    prov = meta.get("provenance") or {}
-    if prov.get("i3d_weights_sha256") or prov.get("feature_crops"):
-        log.warning("%s: written before damvad recorded the feature contract; using the one its training "
-                    "provenance implies (weights, crops, snippet length, precision; backend unknown)", where)
-        return FeatureContract.from_dict({"weights_sha256": str(prov.get("i3d_weights_sha256") or UNKNOWN),
-                                          "crops": prov.get("feature_crops") or 1,
-                                          "snippet_len": prov.get("snippet_len") or SNIPPET_LEN,
-                                          "precision": str(prov.get("feature_precision") or UNKNOWN)}, where)
-    log.warning("%s: no feature contract recorded (an old model file); features are not checked against the "
-                "training ones, and defaults apply (centre crop, the backend's precision)", where)
-    return None
-
-
-def model_snippets_per_clip(meta: dict[str, Any]) -> int:
-    """The online clip length a model's threshold was calibrated for (else the contract's, else 1)."""
-    threshold = meta.get("threshold") or {}
-    clips = (meta.get("contract") or {}).get("clips") or {}
-    return int(threshold.get("snippets_per_clip") or clips.get("snippets_per_clip") or 1)

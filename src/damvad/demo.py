@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from damvad.choices import PROTOCOLS
 from damvad.utils import atomic_write_json, provenance
 
 SIZE_CAVEAT = (
@@ -52,6 +53,17 @@ QUICK = DemoPlan(overrides=(("n_train_normal", 3), ("n_train_anomalous", 3), ("n
                  iterations=40, batch=3, hidden=128)
 
 
+@dataclass(frozen=True)
+class _Live:
+    """The demo's live detection run: its video, the detector's result, the report's paths and threshold."""
+
+    video: Path
+    result: Any
+    paths: dict[str, Any]
+    folder: Path
+    threshold: float
+
+
 def _step(msg: str) -> float:
     print(f"\n== {msg}", flush=True)
     return time.perf_counter()
@@ -60,14 +72,8 @@ def _step(msg: str) -> float:
 def run_demo(out: str | Path = "demo_out", quick: bool = False, progress: bool = True,
              device: Any = None) -> dict[str, Any]:
     """Every stage on ``device`` (``None`` / ``auto``: a CUDA device when torch sees one)."""
-    from damvad.calibrate import calibrate
-    from damvad.detect import Detector, RowWriter, write_report
     from damvad.device import device_info, resolve_device
-    from damvad.evaluate import EvalConfig, evaluate, format_table
-    from damvad.extract import extract
-    from damvad.synth import generate_dataset
     from damvad.synth.benchmark import benchmark_params
-    from damvad.train import TrainConfig, train
 
     plan = QUICK if quick else FULL
     dev = resolve_device(device)
@@ -77,10 +83,55 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, progress: bool =
     started = time.perf_counter()
 
     params = {**benchmark_params(plan.benchmark), **dict(plan.overrides)}
+    data = _generate(plan, params, out, quick, progress, timings)
+    _extract(plan, data, out, dev, progress, timings)
+    for variant in ("dist", "mlp"):
+        _train(plan, variant, data, out, dev, progress, timings)
+    model_path = out / "runs" / "dist" / "seed0" / "model.pt"
+    threshold = _calibrate(plan, model_path, data, out, dev, timings)
+    ev, change, live = _evaluate_and_detect(plan, model_path, data, out, dev, progress, timings)
+    timings["total_s"] = time.perf_counter() - started
+
+    _step("6/6 summary")
+    test_videos = len(list((data / "test").rglob("*.mp4")))
+    summary = {
+        "provenance": {**provenance(), **device_info(dev)},
+        "benchmark": plan.benchmark,
+        "generator": params,
+        "timings": timings,
+        "threshold": threshold,
+        "live": {"video": str(live.video), "frames": live.result.frames, "seconds": live.result.seconds,
+                 "events": [e.__dict__ for e in live.result.events], **live.paths},
+        "test": {label: run["protocols"] for label, run in ev["runs"].items()},
+        "change_detector": change,
+        "caveat": SIZE_CAVEAT.format(videos=test_videos),
+        "paths": {"data": str(data), "features": str(out / "features"), "runs": str(out / "runs"),
+                  "eval": str(out / "eval"), "live": str(live.folder)},
+    }
+    atomic_write_json(out / "summary.json", summary)
+    _print_results(plan, test_videos, ev, change, live)
+    print(summary["caveat"])
+    print(f"everything is in {out}/: summary.json, eval/roc.png, eval/timelines/, live/ "
+          f"(timeline, events, annotated video); total {timings['total_s'] / 60:.1f} min")
+    print(json.dumps({k: round(v, 1) for k, v in timings.items()}))
+    return summary
+
+
+def _generate(plan: DemoPlan, params: dict[str, Any], out: Path, quick: bool, progress: bool,
+              timings: dict[str, float]) -> Path:
+    """Step 1: the synthetic videos (reused when already there)."""
+    from damvad.synth import generate_dataset
+
     t = _step(f"1/6 generating {plan.benchmark}{' (reduced for --quick)' if quick else ''}: synthetic "
               "surveillance videos of >= 16 snippets with benign changes and frame-exact anomalies")
     data = generate_dataset(out / "data", progress=progress, **params)
     timings["generate_s"] = time.perf_counter() - t
+    return data
+
+
+def _extract(plan: DemoPlan, data: Path, out: Path, dev: Any, progress: bool, timings: dict[str, float]) -> None:
+    """Step 2: I3D features of every generated video, centre crop."""
+    from damvad.extract import extract
 
     t = _step(f"2/6 extracting I3D features ({plan.precision or 'the fastest precision here'}, centre crop; the "
               "first use converts the model)")
@@ -91,23 +142,40 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, progress: bool =
         raise RuntimeError("feature extraction failed for some generated videos (see above)")
     timings["extract_s"] = time.perf_counter() - t
 
-    runs = {}
-    for variant in ("dist", "mlp"):
-        name = "Dist-DAM" if variant == "dist" else "the MLP baseline (Table 1's l1)"
-        t = _step(f"3/6 training {name} ({plan.iterations} iterations, video-level labels only)")
-        cfg = TrainConfig(dataset=str(data), features=str(out / "features"), out=str(out / "runs" / variant),
-                          variant=variant, model={"hidden": plan.hidden}, iterations=plan.iterations,
-                          batch_anomalous=plan.batch, batch_normal=plan.batch, val_fraction=0.25,
-                          eval_every=max(10, plan.iterations // 10), checkpoint_every=max(10, plan.iterations // 10))
-        # the default selection rule (damvad.train.SELECTIONS); the held-out videos calibrate the threshold
-        runs[variant] = train(cfg, resume=True, progress=progress, device=dev)
-        timings[f"train_{variant}_s"] = time.perf_counter() - t
+
+def _train(plan: DemoPlan, variant: str, data: Path, out: Path, dev: Any, progress: bool,
+           timings: dict[str, float]) -> None:
+    """Step 3: one variant trained from video-level labels (the same config but the variant)."""
+    from damvad.train import TrainConfig, train
+
+    name = "Dist-DAM" if variant == "dist" else "the MLP baseline (Table 1's l1)"
+    t = _step(f"3/6 training {name} ({plan.iterations} iterations, video-level labels only)")
+    cfg = TrainConfig(dataset=str(data), features=str(out / "features"), out=str(out / "runs" / variant),
+                      variant=variant, model={"hidden": plan.hidden}, iterations=plan.iterations,
+                      batch_anomalous=plan.batch, batch_normal=plan.batch, val_fraction=0.25,
+                      eval_every=max(10, plan.iterations // 10), checkpoint_every=max(10, plan.iterations // 10))
+    # the default selection rule (damvad.train.SELECTIONS); the held-out videos calibrate the threshold
+    train(cfg, resume=True, progress=progress, device=dev)
+    timings[f"train_{variant}_s"] = time.perf_counter() - t
+
+
+def _calibrate(plan: DemoPlan, model_path: Path, data: Path, out: Path, dev: Any, timings: dict[str, float]) -> Any:
+    """Step 4: Dist-DAM's alert threshold from its held-out normal training videos."""
+    from damvad.calibrate import calibrate_model as calibrate
 
     t = _step("4/6 calibrating Dist-DAM's alert threshold on its held-out normal training videos")
-    model_path = out / "runs" / "dist" / "seed0" / "model.pt"
     threshold = calibrate(model_path, out / "features", dataset=str(data), split="train", far=plan.far,
                           device=dev)
     timings["calibrate_s"] = time.perf_counter() - t
+    return threshold
+
+
+def _evaluate_and_detect(plan: DemoPlan, model_path: Path, data: Path, out: Path, dev: Any, progress: bool,
+                         timings: dict[str, float]) -> tuple[dict[str, Any], dict[str, Any], _Live]:
+    """Step 5: both variants and the change detector on the test split, then live detection on one test video:
+    (evaluate's result, the change detector's metrics, the live run)."""
+    from damvad.detect import Detector, RowWriter, write_report
+    from damvad.evaluate import EvalConfig, evaluate, format_table
 
     t = _step("5/6 evaluating on the test split (frame labels used only here), then live detection")
     ev = evaluate(EvalConfig(dataset=str(data), features=str(out / "features"),
@@ -123,45 +191,26 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, progress: bool =
         result = det.run(test_video, writer=RowWriter(fh, "csv"), progress=progress)
     live_paths = write_report(result, live_dir, det.threshold, test_video)
     timings["evaluate_live_s"] = time.perf_counter() - t
-    timings["total_s"] = time.perf_counter() - started
+    return ev, change, _Live(test_video, result, live_paths, live_dir, det.threshold)
 
-    _step("6/6 summary")
-    test_videos = len(list((data / "test").rglob("*.mp4")))
-    summary = {
-        "provenance": {**provenance(), **device_info(dev)},
-        "benchmark": plan.benchmark,
-        "generator": params,
-        "timings": timings,
-        "threshold": threshold,
-        "live": {"video": str(test_video), "frames": result.frames, "seconds": result.seconds,
-                 "events": [e.__dict__ for e in result.events], **live_paths},
-        "test": {label: run["protocols"] for label, run in ev["runs"].items()},
-        "change_detector": change,
-        "caveat": SIZE_CAVEAT.format(videos=test_videos),
-        "paths": {"data": str(data), "features": str(out / "features"), "runs": str(out / "runs"),
-                  "eval": str(out / "eval"), "live": str(live_dir)},
-    }
-    atomic_write_json(out / "summary.json", summary)
+
+def _print_results(plan: DemoPlan, test_videos: int, ev: dict[str, Any], change: dict[str, Any], live: _Live) -> None:
+    """Step 6: the rows per variant beside the change detector, then the live run."""
     print(f"per variant, {test_videos} test videos, one seed (score D), beside a change detector (no training):")
-    for protocol in ("offline", "online"):
+    for protocol in PROTOCOLS:
         m = change[protocol]
         print(f"  {'change':>10} {protocol:<7}: frame AUC {100 * m['frame_auc']:.1f}%  AP {100 * m['frame_ap']:.1f}%  "
               "(L1 between consecutive snippet maps: 'something changed', not 'something anomalous')")
     for label, run in ev["runs"].items():
-        for protocol in ("offline", "online"):
+        for protocol in PROTOCOLS:
             m = run["protocols"][protocol]
             cal = m.get("far_at_calibrated_threshold")
             far = (f"false alarms at the calibrated threshold {cal['threshold']:.3f}: {100 * cal['far']:.1f}% "
                    f"(target {100 * plan.far:.0f}%)" if cal else "no threshold calibrated for this protocol")
             print(f"  {label:>10} {protocol:<7}: frame AUC {100 * (m['frame_auc'] or 0):.1f}%  "
                   f"AP {100 * (m['frame_ap'] or 0):.1f}%  {far}")
-    print(f"live detection on {test_video.name}: {result.frames} frames in {result.seconds:.1f} s, "
-          f"{len(result.events)} alert event(s) at threshold {det.threshold:.3f}")
-    print(summary["caveat"])
-    print(f"everything is in {out}/: summary.json, eval/roc.png, eval/timelines/, live/ "
-          f"(timeline, events, annotated video); total {timings['total_s'] / 60:.1f} min")
-    print(json.dumps({k: round(v, 1) for k, v in timings.items()}))
-    return summary
+    print(f"live detection on {live.video.name}: {live.result.frames} frames in {live.result.seconds:.1f} s, "
+          f"{len(live.result.events)} alert event(s) at threshold {live.threshold:.3f}")
 
 
 def _change_detector(data: Path, features: Path) -> dict[str, dict[str, float]]:
@@ -177,7 +226,7 @@ def _change_detector(data: Path, features: Path) -> dict[str, dict[str, float]]:
     names, labels = [it.name for it in items], {it.name: it.label for it in items}
     gt = dataset.ground_truths("test", store)
     out = {}
-    for protocol in ("offline", "online"):
+    for protocol in PROTOCOLS:
         scores = {n: v.per_frame("D") for n, v in score_split(ChangeDetector(), store, names, protocol).items()}
         m = evaluate_scores(scores, gt, labels, far_rates=())
         out[protocol] = {"frame_auc": m["frame_auc"], "frame_ap": m["frame_ap"], "video_auc": m["video_auc"]}

@@ -23,11 +23,14 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from damvad.backends import I3DBackend, as_backend, run_batch
+from damvad.choices import CLOSE_AFTER, ROW_FORMATS, UNCALIBRATED_THRESHOLD
 from damvad.clips import clip_scores_to_frames
 from damvad.contract import FeatureContract
-from damvad.frametimes import FALLBACK_FPS, FrameClock, timed_frames
+from damvad.frametimes import FrameClock, known_rate, timed_frames
 from damvad.scoring import ClipResult, StreamScorer
 from damvad.snippets import check_stride
+from damvad.stages import DetectConfig, LiveConfig
 from damvad.video import (
     CROP_NAMES,
     SNIPPET_LEN,
@@ -66,7 +69,7 @@ class AlertTracker:
 
     threshold: float
     fps: float  # for clips given without their times
-    close_after: float = 2.0
+    close_after: float = CLOSE_AFTER
     _open: AlertEvent | None = field(default=None, init=False)
     _below_since: float | None = field(default=None, init=False)  # time
 
@@ -75,7 +78,7 @@ class AlertTracker:
         """(alert active after this clip, the event that just closed or None). ``times``: the clip's start and
         end in seconds (from its frames' timestamps); default its frames at ``fps``."""
         closed = None
-        fps = self.fps or FALLBACK_FPS
+        fps = known_rate(self.fps)
         start, end = times if times is not None else (clip.start_frame / fps, clip.end_frame / fps)
         if score >= self.threshold:
             if self._open is None:
@@ -132,7 +135,7 @@ class DetectionResult:
         """Each frame's time in seconds (from the rows' frames at ``fps`` when the times were not kept)."""
         if len(self.frame_times) == self.frames:
             return np.asarray(self.frame_times, dtype=np.float64)
-        return np.arange(self.frames, dtype=np.float64) / (self.fps or FALLBACK_FPS)
+        return np.arange(self.frames, dtype=np.float64) / known_rate(self.fps)
 
     def _per_frame(self, field_name: str) -> np.ndarray:
         """Clip values painted onto frames as evaluate does (zeros when the rows were not kept)."""
@@ -154,7 +157,7 @@ class RowWriter:
     """Streams rows as CSV or JSON lines to a file or stdout, flushed per row (it is live output)."""
 
     def __init__(self, stream: TextIO | None, fmt: str = "csv"):
-        if fmt not in ("csv", "jsonl"):
+        if fmt not in ROW_FORMATS:
             raise ValueError(f"format must be csv or jsonl, got {fmt!r}")
         self.stream, self.fmt = stream, fmt
         self._csv = None
@@ -244,69 +247,91 @@ def reconnecting_frames(source: str, policy: ReconnectPolicy | None = None, resu
 
 
 class Detector:
-    """A trained DAM head plus the I3D fast path, scoring sources one snippet at a time."""
+    """A trained DAM head plus the I3D fast path, scoring sources one snippet at a time.
 
-    def __init__(
-        self,
-        model_path: str | Path,
-        precision: str | None = None,
-        crops: str | None = None,
-        snippets_per_clip: int | None = None,
-        threshold: float | None = None,
-        close_after: float = 2.0,
-        compile: bool = True,
-        feature_fn: FeatureFn | None = None,
-        backend: str | None = None,
-        calibration: Any = None,
-        device: Any = None,
-        stride: int | None = None,
-    ):
-        """``None`` settings come from the model file's feature contract (:mod:`damvad.contract`): the crops,
-        stride, backend and precision of its training features, the clip length its threshold was calibrated for.
-        Features that would differ (other I3D weights, crops, stride) are refused; another precision or backend is
-        allowed and listed in :attr:`warnings`. ``device`` (``None`` / ``auto``: a CUDA device when torch
-        sees one) runs I3D and the DAM head."""
-        from damvad.contract import check_contract, model_contract, model_snippets_per_clip
+    Built from a :class:`~damvad.stages.LiveConfig` (:meth:`from_config`), or from a model file and the same
+    settings as keywords. ``None`` settings come from the model file's feature contract
+    (:mod:`damvad.contract`): the crops, stride, backend and precision of its training features, the clip
+    length its threshold was calibrated for. Features that would differ (other I3D weights, crops, stride)
+    are refused; another precision or backend is allowed and listed in :attr:`warnings`. ``device`` (``None``
+    / ``auto``: a CUDA device when torch sees one) runs I3D and the DAM head. ``i3d``: an I3D backend to run
+    instead of the one the settings describe (a plain function is a stand-in, see
+    :func:`damvad.backends.as_backend`)."""
+
+    def __init__(self, model: str | Path | LiveConfig, *, i3d: I3DBackend | FeatureFn | None = None,
+                 **settings: Any) -> None:
+        if isinstance(model, LiveConfig):
+            if settings:
+                raise TypeError(f"settings come from the config, not keywords: {sorted(settings)}")
+            cfg = model
+        else:
+            if settings.get("device") is not None:
+                settings["device"] = str(settings["device"])  # a torch.device too
+            cfg = LiveConfig(model_file=str(model), **settings)
+        self._setup(cfg, None if i3d is None else as_backend(i3d))
+
+    @classmethod
+    def from_config(cls, cfg: LiveConfig, *, i3d: I3DBackend | FeatureFn | None = None) -> Detector:
+        """The detector ``cfg`` describes (``i3d``: a stand-in I3D, or one already built)."""
+        return cls(cfg, i3d=i3d)
+
+    def _setup(self, cfg: LiveConfig, backend: I3DBackend | None) -> None:
         from damvad.device import resolve_device
         from damvad.modelfile import load_model
 
-        self.device = resolve_device(getattr(feature_fn, "device", "cpu") if feature_fn is not None else device)
-        self.model, self.meta = load_model(model_path, self.device)
-        expected = model_contract(self.meta)
-        self.crops = normalize_crops(crops if crops is not None else (expected.crops if expected else "center"))
-        self.stride = check_stride(stride if stride is not None else (expected.stride if expected else None),
+        if not cfg.model_file:
+            raise ValueError("a model file is needed (--model, or `model_file` in the config)")
+        self.device = backend.device if backend is not None else resolve_device(cfg.device)
+        self.model, self.card = load_model(cfg.model_file, self.device)
+        expected = self.card.features
+        self.crops = normalize_crops(cfg.crops if cfg.crops is not None else (expected.crops if expected else "center"))
+        self.stride = check_stride(cfg.stride if cfg.stride is not None else (expected.stride if expected else None),
                                    SNIPPET_LEN)
-        calibrated_k = model_snippets_per_clip(self.meta)
-        self.snippets_per_clip = int(snippets_per_clip if snippets_per_clip is not None else calibrated_k)
-        calibrated = (self.meta.get("threshold") or {}).get("value")
-        self.threshold = float(threshold if threshold is not None else (calibrated if calibrated is not None else 0.5))
-        self.threshold_source = "command line" if threshold is not None else (
-            "calibrated" if calibrated is not None else "default 0.5 (not calibrated)")
+        self.snippets_per_clip = cfg.snippets_per_clip or self.card.snippets_per_clip
+        self.close_after = cfg.close_after
         self.warnings: list[str] = []
-        if calibrated is not None and threshold is None and self.snippets_per_clip != calibrated_k:
-            self.warnings.append(f"the threshold was calibrated for snippets_per_clip={calibrated_k}, not "
-                                 f"{self.snippets_per_clip}: its false-alarm rate does not carry over")
-            log.warning("%s", self.warnings[-1])
-        self.close_after = close_after
-        if feature_fn is None:
-            from damvad.extract import build_feature_fn
+        self._threshold(cfg.threshold)
+        if backend is None:
+            from damvad.extraction.backend import open_backend  # looked up now: the one place a test swaps I3D
 
+            name, precision = cfg.backend, cfg.precision
             if self.device.type == "cpu":  # a GPU runs its own default (torch fp16); the difference is reported
-                backend, precision = _contract_backend(expected, backend, precision)
+                name, precision = _contract_backend(expected, name, precision)
             # one compiled shape (batch 1) for every crop mode
-            feature_fn, _ = build_feature_fn(precision, compile, batch_size=1, backend=backend,
-                                             calibration=calibration, device=self.device)
-        self.feature_fn = feature_fn
-        self.input_dtype = "uint8" if getattr(feature_fn, "accepts_uint8", False) else "float32"
-        self.contract = FeatureContract(weights_sha256=str(getattr(feature_fn, "weights_sha256", "") or ""),
-                                        crops=self.crops, snippet_len=SNIPPET_LEN, stride=self.stride,
-                                        precision=str(getattr(feature_fn, "precision", "") or ""),
-                                        backend=str(getattr(feature_fn, "name", "") or ""))
-        if expected is not None:
-            self.warnings += check_contract(expected, self.contract, "the model's training features", "detect")
-        on_threshold = ((self.meta.get("threshold") or {}).get("features") or {}).get("contract")
-        if on_threshold and threshold is None:
-            found = check_contract(FeatureContract.from_dict(on_threshold, self.meta["path"]), self.contract,
+            backend = open_backend(backend=name, precision=precision, device=self.device, compile=cfg.compile,
+                                   calibration=cfg.calibration, batch_size=1)
+        self.backend = backend
+        self.input_dtype = "uint8" if backend.accepts_uint8 else "float32"
+        self.contract = FeatureContract(weights_sha256=backend.weights_sha256, crops=self.crops,
+                                        snippet_len=SNIPPET_LEN, stride=self.stride, precision=backend.precision,
+                                        backend=backend.name)
+        self._check_contract(cfg.threshold is None)
+
+    def _threshold(self, given: float | None) -> None:
+        """The alert threshold: ``given``, else the calibrated one, else the uncalibrated default."""
+        calibrated = self.card.threshold
+        if given is not None:
+            self.threshold, self.threshold_source = float(given), "command line"
+        elif calibrated is not None:
+            self.threshold, self.threshold_source = float(calibrated.value), "calibrated"
+        else:
+            self.threshold = UNCALIBRATED_THRESHOLD
+            self.threshold_source = f"default {UNCALIBRATED_THRESHOLD:g} (not calibrated)"
+        if calibrated is not None and given is None and self.snippets_per_clip != calibrated.snippets_per_clip:
+            self.warnings.append(f"the threshold was calibrated for snippets_per_clip={calibrated.snippets_per_clip}, "
+                                 f"not {self.snippets_per_clip}: its false-alarm rate does not carry over")
+            log.warning("%s", self.warnings[-1])
+
+    def _check_contract(self, calibrated_threshold: bool) -> None:
+        """Refuse features unlike the model's training ones (and the threshold's); list the rounding warnings."""
+        from damvad.contract import check_contract
+
+        if self.card.features is not None:
+            self.warnings += check_contract(self.card.features, self.contract, "the model's training features",
+                                            "detect")
+        on_threshold = self.card.threshold.features if self.card.threshold is not None else None
+        if on_threshold is not None and calibrated_threshold:
+            found = check_contract(on_threshold.contract, self.contract,
                                    "the features the threshold was calibrated on", "detect")
             self.warnings += [w for w in found if w not in self.warnings]
 
@@ -322,22 +347,18 @@ class Detector:
         """Score one source (file, folder of frames, URL, webcam index, or an iterator of RGB frames). Times
         come from the frames' timestamps (:mod:`damvad.frametimes`); ``fps`` (default: the declared rate, else
         25) is the fallback for frames without them (an iterator of frames, a folder of frames: always)."""
-        import torch
-
         try:
             label, frames, planar, info, clock = self._open(source, fps, name)
         except VideoError as exc:  # reported as this source's error; the caller goes on with the others
             log.error("%s", exc)
-            return DetectionResult(name or str(source), float(fps or FALLBACK_FPS), error=str(exc))
+            return DetectionResult(name or str(source), known_rate(fps), error=str(exc))
         run = _SourceRun(self, label, clock, writer, keep_rows, progress)
         try:
             # extraction's own path from frames to I3D inputs, two snippets ahead in a background thread
             for snip, x in preprocessed_snippets(label, self.crops, SNIPPET_LEN, prefetch=2, dtype=self.input_dtype,
                                                  frames=timed_frames(frames, clock), planar=planar,
                                                  stride=self.stride):
-                with torch.inference_mode():
-                    maps = self.feature_fn(torch.from_numpy(x))
-                run.snippet(snip, maps.float().cpu().numpy() if hasattr(maps, "cpu") else np.asarray(maps, np.float32))
+                run.snippet(snip, run_batch(self.backend, x)[0])
         except VideoError as exc:
             run.result.error = str(exc)
             log.error("%s", exc)
@@ -354,11 +375,11 @@ class Detector:
         """(label, frames, planar, info, clock) of a source; a VideoError when it cannot be opened."""
         if not isinstance(source, (str, Path)):
             label = name or "<frames>"
-            return label, resize_frames(source), False, None, FrameClock(float(fps or FALLBACK_FPS), label)
+            return label, resize_frames(source), False, None, FrameClock(known_rate(fps), label)
         src = str(source)
         label = name or src
         info = probe(src, fps)  # a folder of frames takes its rate from fps
-        clock = FrameClock(float(fps or info.fps or FALLBACK_FPS), label)
+        clock = FrameClock(known_rate(fps, info.fps), label)
         if not is_live_source(src):  # files: planar frames, the fast path (damvad.video)
             return label, iter_frames(src, planar=True, clock=clock), True, info, clock
         return label, reconnecting_frames(src, resume=is_recording(src, info), clock=clock), False, info, clock
@@ -436,7 +457,7 @@ def _contract_backend(expected: FeatureContract | None, backend: str | None,
                       precision: str | None) -> tuple[str | None, str | None]:
     """The backend and precision to build: those given, else the training features' (when the model
     records a single one that fits), else ``None`` (the backend's default)."""
-    from damvad.backends import DEFAULT_BACKEND, PRECISIONS
+    from damvad.choices import CPU_PRECISIONS, DEFAULT_BACKEND
 
     if expected is None:
         return backend, precision
@@ -445,9 +466,53 @@ def _contract_backend(expected: FeatureContract | None, backend: str | None,
     backend = backend if backend is not None else single.get("backend")
     if precision is None and single.get("precision"):
         candidate = single["precision"]
-        if candidate in PRECISIONS.get(str(backend or DEFAULT_BACKEND).lower(), ()):
+        if candidate in CPU_PRECISIONS.get(str(backend or DEFAULT_BACKEND).lower(), ()):
             precision = candidate
     return backend, precision
+
+
+def detect(cfg: DetectConfig, *, progress: bool = True, log_to: TextIO | None = None) -> int:
+    """Score every source of ``cfg`` (files, folders' videos, URLs, webcams) with one detector; rows to
+    ``cfg.output`` (default stdout; a file is replaced atomically, and only once there are rows), a report per
+    source in ``cfg.report``. One source's error is reported and the others are still scored. A line per
+    source goes to ``log_to`` (default stderr). Returns the number of sources that failed."""
+    from contextlib import nullcontext
+
+    from damvad.utils import AtomicTextOutput
+
+    say = log_to or sys.stderr
+    if not cfg.model_file:
+        raise ValueError("detect needs --model (or `model_file` in the config)")
+    sources = detect_sources(cfg.sources)
+    if not sources:
+        raise ValueError(f"no videos found in {cfg.sources}")
+    det = Detector.from_config(cfg)
+    print(f"threshold {det.threshold:.4f} ({det.threshold_source}); {len(sources)} source(s); on {det.device}",
+          file=say)
+    output = cfg.output
+    fmt = cfg.format or ("jsonl" if output and output.endswith((".jsonl", ".json")) else "csv")
+    failed = 0
+    to_file = bool(output and output != "-")
+    with (AtomicTextOutput(output) if to_file else nullcontext(sys.stdout)) as stream:
+        writer = RowWriter(stream, fmt)
+        for src in sources:
+            is_file = Path(src).exists()  # a file or a folder of frames (whose frame rate is ours to give)
+            result = det.run(src, fps=cfg.fps if Path(src).is_dir() else None, writer=writer, progress=progress,
+                             keep_rows=bool(cfg.report) or is_file)
+            failed += result.error is not None
+            spans = ", ".join(f"{e.start_time:.1f}-{e.end_time:.1f}s (peak {e.peak_score:.2f})"
+                              for e in result.events)
+            print(f"{src}: {result.frames} frames in {result.seconds:.1f} s, {len(result.events)} alert event(s)"
+                  f"{': ' + spans if spans else ''}{'; WARNING ' + result.warning if result.warning else ''}"
+                  f"{'; ERROR ' + result.error if result.error else ''}", file=say)
+            if cfg.report:
+                paths = write_report(result, cfg.report, det.threshold, src if is_file else None)
+                print(f"  report: {', '.join(paths.values())}", file=say)
+        if to_file and not stream.written:
+            print(f"nothing scored: {output} left as it was", file=say)
+    if failed:
+        print(f"{failed} of {len(sources)} source(s) failed", file=say)
+    return failed
 
 
 def write_report(result: DetectionResult, out_dir: str | Path, threshold: float,
@@ -503,7 +568,7 @@ def annotate_video(video_path: str | Path, result: DetectionResult, out_path: st
                     (230, 30, 30), (230, 30, 30)
             yield img
 
-    write_video(out_path, annotated(), result.fps or FALLBACK_FPS, times=result.times())  # the source's timing
+    write_video(out_path, annotated(), known_rate(result.fps), times=result.times())  # the source's timing
     return Path(out_path)
 
 

@@ -71,6 +71,12 @@ def is_cuda(device: DeviceSpec) -> bool:
     return resolve_device(device).type == "cuda"
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where a module's parameters are (the CPU for a module without any): its inputs go there."""
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
 def device_info(device: DeviceSpec) -> dict[str, Any]:
     """What a run records about the device it used: ``device`` ("cpu", "cuda:0") and its model name."""
     device = resolve_device(device)

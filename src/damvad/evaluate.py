@@ -17,10 +17,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from damvad.contract import check_contract, contract_of_records, model_contract, model_snippets_per_clip
+from damvad.choices import NUM_CLIPS, PROTOCOLS, SCORES
+from damvad.contract import check_contract, contract_of_records
 from damvad.datasets import check_features, get_dataset
 from damvad.metrics import evaluate_scores, false_alarm_rate, roc_curve_points
-from damvad.modelfile import load_model, read_model_file, run_model_files
+from damvad.modelfile import load_model, read_model_card, run_model_files
 from damvad.scoring import VideoScores, score_video
 from damvad.store import FeatureStore
 from damvad.utils import atomic_write_json, provenance
@@ -47,7 +48,7 @@ class EvalConfig:
 
     # ranges and choices checked (with the types above) by damvad.config before anything is written
     limits: ClassVar[dict[str, str | tuple]] = {
-        "protocols": ("offline", "online"), "score": ("D", "wD"), "snippets_per_clip": "[1, inf)",
+        "protocols": PROTOCOLS, "score": SCORES, "snippets_per_clip": "[1, inf)",
         "far_rates": "(0, 1)", "timelines": "[0, inf)",
     }
 
@@ -61,7 +62,7 @@ def run_label(path: Path) -> str:
     return f"{path.parent.parent.name}/{path.parent.name}" if path.name == "model.pt" else path.stem
 
 
-def score_split(model, store: FeatureStore, names: list[str], protocol: str, num_clips: int = 16,
+def score_split(model, store: FeatureStore, names: list[str], protocol: str, num_clips: int = NUM_CLIPS,
                 snippets_per_clip: int = 1) -> dict[str, VideoScores]:
     """Each video's scores (``VideoScores.per_frame`` for frame views): the one scoring loop over stored
     features that evaluate, calibrate, the Table 1 benchmark and the benchmark scripts share."""
@@ -74,24 +75,24 @@ def score_split(model, store: FeatureStore, names: list[str], protocol: str, num
 
 
 def evaluate(cfg: EvalConfig, progress: bool = True, device: Any = None) -> dict[str, Any]:
-    """Evaluate every model of ``cfg.runs`` on ``device`` (``None`` / ``auto``: a CUDA device when torch sees
-    one); writes metrics.json, roc.png and timelines; returns the report."""
+    """Evaluate every model of ``cfg.runs`` on ``device`` (default ``cfg.device``; ``None`` / ``auto``: a CUDA
+    device when torch sees one); writes metrics.json, roc.png and timelines; returns the report."""
     from tqdm import tqdm
 
     from damvad.device import device_info, resolve_device
     from damvad.plots import roc_plot, timeline_plot
 
-    if cfg.score not in ("D", "wD"):
-        raise ValueError(f"score must be D or wD, got {cfg.score!r}")
-    dev = resolve_device(device)
+    if cfg.score not in SCORES:
+        raise ValueError(f"score must be {' or '.join(SCORES)}, got {cfg.score!r}")
+    dev = resolve_device(device if device is not None else cfg.device)
     models = find_model_files(cfg.runs)
     if not models:
         raise ValueError("no runs to evaluate")
-    prov = read_model_file(models[0]).get("provenance") or {}
     if not cfg.dataset or not cfg.features:  # defaults: what the (first) model was trained on
-        recorded = prov.get("dataset_source") or prov.get("dataset") or ""
+        prov = read_model_card(models[0]).provenance
+        recorded = (prov.dataset_source or prov.dataset) if prov else ""
         cfg = dataclasses.replace(cfg, dataset=cfg.dataset or recorded,
-                                  features=cfg.features or prov.get("features") or "")
+                                  features=cfg.features or (prov.features if prov else ""))
     if not cfg.dataset or not cfg.features:
         raise ValueError("evaluate needs `dataset` and `features` (none recorded in the model file)")
     dataset = get_dataset(cfg.dataset)
@@ -129,31 +130,31 @@ def evaluate(cfg: EvalConfig, progress: bool = True, device: Any = None) -> dict
     bar = tqdm(total=len(jobs) * len(names), desc="evaluate", unit="video", disable=not progress)
     timeline_data: dict[str, Any] = {}
     for path in models:
-        model, meta = load_model(path, dev)
+        model, card = load_model(path, dev)
         label = run_label(path)
-        expected = model_contract(meta)
-        warnings = check_contract(expected, evaluated, "its training features", f"features in {store.root}") \
-            if expected is not None else []
-        k = cfg.snippets_per_clip or model_snippets_per_clip(meta)
-        run_report: dict[str, Any] = {"model": str(path), "variant": model.config.variant, "train": meta.get("train"),
-                                      "provenance": meta.get("provenance"), "snippets_per_clip": k,
-                                      "contract_warnings": warnings, "protocols": {}}
+        warnings = check_contract(card.features, evaluated, "its training features", f"features in {store.root}") \
+            if card.features is not None else []
+        k = cfg.snippets_per_clip or card.snippets_per_clip
+        run_report: dict[str, Any] = {
+            "model": str(path), "variant": model.config.variant,
+            "train": card.train.to_dict() if card.train is not None else None,
+            "provenance": card.provenance.to_dict() if card.provenance is not None else None,
+            "snippets_per_clip": k, "contract_warnings": warnings, "protocols": {}}
         for protocol in cfg.protocols:
-            scored = score_split(model, store, names, protocol, int(meta.get("num_clips", 16)), k)
+            scored = score_split(model, store, names, protocol, card.clips.num_clips, k)
             bar.update(len(names))
             frames = {n: v.per_frame(cfg.score) for n, v in scored.items()}
             metrics = evaluate_scores(frames, gt, video_labels, far_rates=cfg.far_rates)
             if cfg.score != "D":  # 0.5 is a threshold for D in [0, 1]; wD spans [0, 2]
                 metrics.pop("far_at_threshold", None)
             normal = {n: s for n, s in frames.items() if video_labels[n] == 0}
-            calibrated = meta.get("threshold") or {}
+            calibrated = card.threshold
             # only for the score and clips the threshold was calibrated on (detect alerts on online D)
-            if (calibrated.get("value") is not None and normal and calibrated.get("score", "D") == cfg.score
-                    and protocol == calibrated.get("protocol", "online")
-                    and k == int(calibrated.get("snippets_per_clip") or 1)):
+            if (calibrated is not None and normal and calibrated.score == cfg.score
+                    and protocol == calibrated.protocol and k == calibrated.snippets_per_clip):
                 metrics["far_at_calibrated_threshold"] = {
-                    "threshold": calibrated["value"], "far": false_alarm_rate(normal, calibrated["value"]),
-                    "far_target": calibrated.get("far_target")}
+                    "threshold": calibrated.value, "far": false_alarm_rate(normal, calibrated.value),
+                    "far_target": calibrated.far_target}
             run_report["protocols"][protocol] = metrics
             if metrics.get("frame_auc") is not None:
                 fpr, tpr = roc_curve_points(frames, gt)[:2]

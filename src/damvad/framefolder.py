@@ -31,14 +31,15 @@ from typing import Any
 
 import numpy as np
 
+from damvad.frames import VIDEO_EXTENSIONS, VideoError, VideoInfo, frame_to_rgb, resized_size
+from damvad.frametimes import FALLBACK_FPS
 from damvad.store import SourceFile
 from damvad.utils import hash_ends
-from damvad.video import VIDEO_EXTENSIONS, VideoError, VideoInfo, frame_to_rgb, resized_size
 
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
-DEFAULT_FPS = 25.0  # assumed, with a warning, when a folder of frames is given no frame rate
+DEFAULT_FPS = FALLBACK_FPS  # assumed, with a warning, when a folder of frames is given no frame rate
 FRAME_SAMPLE = 1 << 16  # bytes hashed at each end of every frame for the fingerprint
 
 

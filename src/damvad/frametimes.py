@@ -24,6 +24,11 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 FALLBACK_FPS = 25.0  # a source that declares no rate either
+
+
+def known_rate(*rates: float | None) -> float:
+    """The first of ``rates`` that is a rate (positive), else :data:`FALLBACK_FPS`: the one fallback."""
+    return next((float(r) for r in rates if r and r > 0), FALLBACK_FPS)
 VARIABLE_RATIO = 1.5  # frame intervals further apart than this make a variable frame rate
 _UNSTAMPED = object()
 
@@ -48,7 +53,7 @@ class FrameClock:
     @property
     def rate(self) -> float:
         """The declared rate (frames per second), else the fallback."""
-        return self.fps if self.fps and self.fps > 0 else FALLBACK_FPS
+        return known_rate(self.fps)
 
     @property
     def timing(self) -> str:

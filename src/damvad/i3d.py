@@ -9,14 +9,10 @@ catches. Every pad here goes through :func:`tf_same_padding`; the tests compare 
 Module and parameter names mirror the DeepMind/flax scopes (``Mixed_3b.Branch_1.Conv3d_0b_3x3.conv.weight``
 for ``Mixed_3b/Branch_1/Conv3d_0b_3x3/Conv_0/kernel``) so the weight conversion is traceable.
 
-Two ways to run it:
-
-* :class:`InceptionI3d` (eager, fp32): the reference, used by the tests against the golden file.
-* :class:`FastI3D`: BatchNorm folded into the convolutions, channels_last_3d, ``torch.compile`` (with
-  weight freezing on the CPU), optional bf16 / fp16 (trunk weights and activations in half precision,
-  head in fp32), on the CPU or a CUDA device. The compiled module is cached per process (key: weights,
-  precision, device, batch size, T) so the 10-90 s compilation is paid once, not once per video.
-  Measured speeds: benchmarks/README.md.
+This module is the reference (:class:`InceptionI3d`, eager fp32, checked against the golden file) and what
+every fast path starts from: :func:`fold_batchnorm` and :func:`traceable_i3d`. The backends own their fast
+forms (:mod:`damvad.backends.torch`: the compiled runner, :class:`~damvad.backends.torch.FastI3D`;
+:mod:`damvad.backends.openvino_ir`: the converted IR).
 """
 
 from __future__ import annotations
@@ -24,22 +20,16 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
-import logging
 import math
-import threading
-import time
 from collections import OrderedDict
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from damvad.device import resolve_device
-
-log = logging.getLogger(__name__)
 
 BN_EPS = 1e-3  # Sonnet v1 / flax model value; PyTorch's default 1e-5 would shift every activation.
 INPUT_SIZE = 224
@@ -247,7 +237,7 @@ class InceptionI3d(nn.Module):
         )
         self.weights_sha256: str | None = None  # set by load_i3d; keys the compiled-module cache
 
-    _TRUNK = (
+    TRUNK = (
         "Conv3d_1a_7x7", "MaxPool3d_2a_3x3", "Conv3d_2b_1x1", "Conv3d_2c_3x3", "MaxPool3d_3a_3x3",
         "Mixed_3b", "Mixed_3c", "MaxPool3d_4a_3x3", "Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e",
         "Mixed_4f", "MaxPool3d_5a_2x2", "Mixed_5b", "Mixed_5c",
@@ -255,7 +245,7 @@ class InceptionI3d(nn.Module):
 
     def mixed_5c(self, x: Tensor) -> Tensor:
         """The Mixed_5c map (B, 1024, ceil(T/8), 7, 7); no input checks (internal and for the tests)."""
-        for name in self._TRUNK:
+        for name in self.TRUNK:
             x = getattr(self, name)(x)
         return x
 
@@ -309,11 +299,8 @@ def load_i3d(checkpoint: str | Path | None = None, device: str | torch.device | 
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Fast path
+# What the fast paths start from
 # ----------------------------------------------------------------------------------------------------------
-
-Precision = Literal["fp32", "bf16", "fp16"]
-HALF_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @torch.no_grad()
@@ -354,270 +341,10 @@ def traceable_i3d(model: InceptionI3d) -> nn.Module:
     return _Traceable(fold_batchnorm(model)).eval()
 
 
-class _Runner(nn.Module):
-    """What gets compiled: the (BN-folded) trunk in fp32, bf16 or fp16, the head in fp32; float32 outputs.
-
-    Half precision casts the trunk's weights, not autocast: CPU autocast runs max_pool3d in fp32, which
-    costs a round trip bf16 -> fp32 -> bf16 around every pool (measured 2-5 % slower); on a GPU half
-    weights make every convolution a tensor-core one without autocast's per-op casts. The head (average
-    pool and the 1x1x1 logits conv) stays fp32: it is tiny and CPU avg_pool3d has no half kernels.
-    ``"bf16_autocast"`` is kept for the benchmark's comparison.
-    """
-
-    def __init__(self, model: InceptionI3d, precision: str) -> None:
-        super().__init__()
-        if precision not in ("fp32", "bf16", "fp16", "bf16_autocast"):
-            raise ValueError(f"unknown precision {precision!r}")
-        self.model = model
-        self.precision = precision
-        self.trunk_dtype = HALF_DTYPES.get(precision, torch.float32)
-        if precision in HALF_DTYPES:
-            for name in InceptionI3d._TRUNK:
-                getattr(model, name).to(self.trunk_dtype)
-
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        if self.precision == "bf16_autocast":
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                m5c = self.model.mixed_5c(x)
-        else:
-            m5c = self.model.mixed_5c(x.to(self.trunk_dtype))
-        feats, logits = self.model.head(m5c.float())
-        return feats.float(), logits.float()
-
-
-def _weights_fingerprint(model: nn.Module) -> str:
+def weights_fingerprint(model: nn.Module) -> str:
     """sha256 of the tensors themselves, for models not loaded from a file (no weights_sha256)."""
     digest = hashlib.sha256()
     for name, tensor in model.state_dict().items():
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return "tensors:" + digest.hexdigest()
-
-
-# Compiled runners, for the life of the process: a second video or FastI3D reuses one without recompiling.
-# No way to clear it is offered: dropping a compiled module does not give its memory back (torch's own
-# compile caches keep the frozen weights alive, even after torch._dynamo.reset(); checked on torch 2.13),
-# and every damvad stage is its own process (a cluster worker wants the reuse).
-_CACHE: dict[tuple[Any, ...], Callable[[Tensor], tuple[Tensor, Tensor]]] = {}
-_CACHE_LOCK = threading.Lock()
-# Freezing turns the (BN-folded) weights into constants, so inductor prepacks them for oneDNN and fuses
-# bias + ReLU into each convolution. max_autotune measured no faster here (the convolutions are oneDNN
-# calls, not templates); see benchmarks/README.md.
-COMPILE_OPTIONS: dict[str, Any] = {"freezing": True}
-# On a GPU the convolutions are cuDNN calls either way and freezing's gains (oneDNN prepacking, fused
-# bias + ReLU in the CPU kernels) do not apply: inductor's defaults (Triton kernels for the pads, pools,
-# concatenations and casts). Not measured on a GPU yet (benchmarks/bench_gpu.py measures it).
-COMPILE_OPTIONS_CUDA: dict[str, Any] = {}
-
-
-def compile_options(device: torch.device) -> dict[str, Any]:
-    """The inductor options FastI3D compiles with on ``device`` (freezing is a CPU-only choice)."""
-    return dict(COMPILE_OPTIONS if device.type == "cpu" else COMPILE_OPTIONS_CUDA)
-
-
-def cuda_numerics():
-    """cuDNN settings for every I3D call on a GPU: autotuned kernels for the fixed shapes (``benchmark``),
-    and no TF32, so an fp32 pass is fp32 (TF32 would cost ~1e-3 relative, far off the 1e-5 target); the
-    half-precision trunk is unaffected. Restored on exit."""
-    return torch.backends.cudnn.flags(enabled=True, benchmark=True, deterministic=False, allow_tf32=False)
-
-
-class _PatchedConfig:
-    """Run a compiled module with inductor config options in force.
-
-    ``torch.compile(options={"freezing": True})`` is silently ignored (freezing is decided before the
-    options are applied; checked on torch 2.13): the generated code then keeps aten convolutions
-    instead of prepacked oneDNN ones with fused ReLU. Patching the config around the call that
-    compiles is what works; it is restored right after, so other code in the process is unaffected.
-    """
-
-    def __init__(self, compiled: Callable, options: dict[str, Any]) -> None:
-        self.compiled = compiled
-        self.options = options
-
-    def __call__(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        from torch._inductor import config as inductor_config
-
-        with inductor_config.patch(self.options):
-            return self.compiled(x)
-
-
-def build_runner(
-    model: InceptionI3d,
-    precision: str = "fp32",
-    compile: bool = True,
-    options: dict[str, Any] | None = None,
-    device: str | torch.device | None = None,
-) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
-    """Uncached (features, logits) callable for channels_last_3d input: the building block of FastI3D.
-
-    ``device``: where it runs (default: where ``model`` is). ``options`` are inductor config options
-    (default :func:`compile_options` of the device); the benchmark uses this to compare alternatives.
-    Call it under ``torch.inference_mode()`` (freezing needs grad disabled).
-    """
-    target = model_device(model) if device is None else resolve_device(device)
-    runner = _Runner(fold_batchnorm(model), precision).eval()
-    if target.type != "cpu":
-        runner = runner.to(target)
-    runner = runner.to(memory_format=torch.channels_last_3d)
-    if not compile:
-        return runner
-    compiled = torch.compile(runner, backend="inductor", dynamic=False)
-    return _PatchedConfig(compiled, compile_options(target) if options is None else dict(options))
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device of a module's parameters (the CPU for a module without any)."""
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
-
-
-class FastI3D:
-    """Fast feature extractor: folded BN, channels_last_3d, torch.compile, fp32 / bf16 / fp16, CPU or GPU.
-
-    ``__call__(x)`` takes (N, 3, T, 224, 224) in [-1, 1] and returns float32 features
-    (N, ceil(T/8) - 1, 1024) on its device; ``logits(x)`` gives (N, classes) from the same compiled pass.
-    Inputs run in chunks of exactly ``batch_size`` clips (a short last chunk is padded) so the compiled
-    graph never sees a new shape. The compiled module is cached per process, keyed by (weights sha256,
-    precision, compile, device, batch_size, T): a second FastI3D or a second video reuses it without
-    recompiling.
-
-    ``device`` (default: where ``model`` is) may be a CUDA device: the input may then be on the CPU
-    (pinned memory is copied asynchronously) or already on the device. On a GPU, a compilation that fails
-    falls back to the uncompiled module with a warning (``self.compiled``), and a batch that runs out of
-    GPU memory is retried with half the batch size (``self.batch_size`` shrinks; logged).
-    """
-
-    def __init__(
-        self,
-        model: InceptionI3d,
-        precision: Precision = "fp32",
-        compile: bool = True,
-        batch_size: int = 1,
-        device: str | torch.device | None = None,
-    ) -> None:
-        if precision not in ("fp32", "bf16", "fp16"):
-            raise ValueError(f"precision must be 'fp32', 'bf16' or 'fp16', got {precision!r}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if not isinstance(model, InceptionI3d):
-            raise ValueError(f"FastI3D needs an InceptionI3d, got {type(model).__name__}")
-        self.model = model
-        self.precision: Precision = precision
-        self.compile = compile
-        self.batch_size = batch_size
-        self.device = model_device(model) if device is None else resolve_device(device)
-        if precision == "fp16" and self.device.type != "cuda":
-            raise ValueError("precision fp16 runs on a CUDA device (no fast fp16 convolutions on the CPU); "
-                             "use bf16 on the CPU")
-        self.weights_key = getattr(model, "weights_sha256", None) or _weights_fingerprint(model)
-        self.num_classes = model.num_classes
-        self.compile_seconds: dict[int, float] = {}  # T -> seconds spent on the first call (compile)
-        self.compiled: dict[int, bool] = {}  # T -> compiled (False: a GPU compilation failed, eager)
-
-    @property
-    def on_cuda(self) -> bool:
-        return self.device.type == "cuda"
-
-    def _runner(self, num_frames: int) -> Callable:
-        key = (self.weights_key, self.precision, self.compile, str(self.device), self.batch_size, num_frames)
-        with _CACHE_LOCK:
-            runner = _CACHE.get(key)
-            if runner is None:
-                t0 = time.perf_counter()
-                runner = self._first_call(num_frames)
-                self.compile_seconds[num_frames] = time.perf_counter() - t0
-                _CACHE[key] = runner  # only once it has run: a failed compile is retried, not cached
-                log.info(
-                    "I3D %s runner ready on %s for T=%d, batch %d in %.1f s",
-                    self.precision,
-                    self.device,
-                    num_frames,
-                    self.batch_size,
-                    self.compile_seconds[num_frames],
-                )
-            self.compiled.setdefault(num_frames, self.compile and not getattr(runner, "eager_fallback", False))
-        return runner
-
-    def _first_call(self, num_frames: int) -> Callable:
-        """Build a runner and pay its compilation now, inside the cache lock (no double compiles)."""
-        shape = (self.batch_size, 3, num_frames, INPUT_SIZE, INPUT_SIZE)
-        runner = build_runner(self.model, self.precision, self.compile, device=self.device)
-        if not self.on_cuda:
-            with torch.inference_mode():
-                runner(self._staged(torch.zeros(shape)))
-            return runner
-        with torch.inference_mode(), cuda_numerics():
-            zeros = torch.zeros(shape, device=self.device)
-            try:
-                runner(self._staged(zeros))
-            except torch.OutOfMemoryError:
-                raise
-            except Exception as exc:  # a GPU machine without a working Triton / compiler: run eager
-                if not self.compile:
-                    raise
-                log.warning("torch.compile of I3D failed on %s (%s: %s); running it uncompiled",
-                            self.device, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
-                runner = build_runner(self.model, self.precision, compile=False, device=self.device)
-                runner.eager_fallback = True  # type: ignore[attr-defined]
-                runner(self._staged(zeros))
-        return runner
-
-    def _staged(self, chunk: Tensor) -> Tensor:
-        """A fresh channels_last_3d float32 copy on the device, made under inference mode.
-
-        Always a new inference tensor, whatever the caller passed (layout, grad mode, a view): the
-        compiled graph's guards then see the same tensor kind on every call and never recompile. From
-        pinned CPU memory to a GPU the copy is asynchronous.
-        """
-        if self.device.type == "cpu":
-            out = torch.empty(chunk.shape, dtype=torch.float32, memory_format=torch.channels_last_3d)
-            return out.copy_(chunk)
-        out = torch.empty(chunk.shape, dtype=torch.float32, memory_format=torch.channels_last_3d, device=self.device)
-        return out.copy_(chunk, non_blocking=chunk.device.type == "cpu" and chunk.is_pinned())
-
-    def warmup(self, num_frames: int = 64) -> float:
-        """Compile (or fetch from the cache) for T = num_frames; returns seconds spent."""
-        t0 = time.perf_counter()
-        self._runner(num_frames)
-        return time.perf_counter() - t0
-
-    def features_and_logits(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """((N, ceil(T/8) - 1, 1024), (N, classes)) float32 on the device, one compiled pass per chunk."""
-        check_video_input(x)
-        if not self.on_cuda:
-            return self._chunks(x)
-        while True:
-            try:
-                with cuda_numerics():
-                    return self._chunks(x)
-            except torch.OutOfMemoryError as exc:
-                if self.batch_size == 1:
-                    raise RuntimeError(f"I3D ran out of GPU memory on {self.device} with one clip per batch "
-                                       f"({exc}); free the GPU or use --device cpu") from exc
-                torch.cuda.empty_cache()
-                self.batch_size //= 2
-                log.warning("I3D ran out of GPU memory on %s: batch size lowered to %d", self.device,
-                            self.batch_size)
-
-    def _chunks(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        runner = self._runner(int(x.shape[2]))
-        feats, logits = [], []
-        with torch.inference_mode():  # the same grad mode as at warm-up: no recompilation
-            for start in range(0, x.shape[0], self.batch_size):
-                chunk = x[start : start + self.batch_size].detach()
-                n = chunk.shape[0]
-                if n < self.batch_size:  # same shape every call: no recompilation
-                    chunk = torch.cat([chunk, chunk[-1:].expand(self.batch_size - n, *chunk.shape[1:])])
-                f, lg = runner(self._staged(chunk))
-                feats.append(f[:n])
-                logits.append(lg[:n])
-        # cat outside inference mode gives plain tensors that callers may use anywhere.
-        return torch.cat(feats), torch.cat(logits)
-
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.features_and_logits(x)[0]
-
-    def logits(self, x: Tensor) -> Tensor:
-        return self.features_and_logits(x)[1]
-

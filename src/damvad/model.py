@@ -41,7 +41,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-VARIANTS: tuple[str, ...] = ("mlp", "lstm", "dist-channel", "cov-channel", "dist", "cov")
+from damvad.choices import VARIANTS  # Table 1's rows (damvad.choices: the one list)
+
 COV_NORMS: tuple[str, ...] = ("paper", "released")
 GATE_ACTIVATIONS: tuple[str, ...] = ("sigmoid", "hard_sigmoid")
 INITS: tuple[str, ...] = ("keras", "torch")

@@ -17,6 +17,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from damvad.choices import NUM_CLIPS, SCORES
 from damvad.clips import (
     SNIPPET_LEN,
     boundaries_to_frame_ranges,
@@ -26,15 +27,10 @@ from damvad.clips import (
     online_clips,
     pool_clips,
 )
+from damvad.device import model_device
 from damvad.model import DAMModel, StreamState
 
 Protocol = Literal["offline", "online"]
-
-
-def model_device(model: torch.nn.Module) -> torch.device:
-    """Where a model's parameters are: its inputs go there, its outputs come back as CPU numpy arrays."""
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")  # parameter-free (the change detector)
 
 
 @dataclass
@@ -48,7 +44,7 @@ class VideoScores:
     num_frames: int  # the video's frames (the per-frame views cover all of them)
 
     def values(self, which: Literal["D", "wD"] = "D") -> np.ndarray:
-        if which not in ("D", "wD"):
+        if which not in SCORES:
             raise ValueError(f"score must be 'D' or 'wD', got {which!r}")
         return self.score if which == "D" else self.weighted
 
@@ -83,7 +79,7 @@ def _mean_over_crops(out: dict[str, torch.Tensor | None]) -> tuple[np.ndarray, n
 
 
 def clip_snippet_bounds(
-    num_snippets: int, protocol: Protocol, num_clips: int = 16, snippets_per_clip: int = 1
+    num_snippets: int, protocol: Protocol, num_clips: int = NUM_CLIPS, snippets_per_clip: int = 1
 ) -> np.ndarray:
     if protocol == "offline":
         return clip_boundaries(num_snippets, num_clips)
@@ -98,7 +94,7 @@ def score_video(
     features: np.ndarray | torch.Tensor,
     num_frames: int,
     protocol: Protocol = "offline",
-    num_clips: int = 16,
+    num_clips: int = NUM_CLIPS,
     snippets_per_clip: int = 1,
     snippet_len: int = SNIPPET_LEN,
     stride: int | None = None,

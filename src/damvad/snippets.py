@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from damvad.frames import VideoError
+
 SNIPPET_LEN = 64  # frames per I3D snippet: the one definition (damvad.video and damvad.clips re-export it)
 
 
@@ -115,8 +117,6 @@ def iter_snippets(
             index += 1
             next_start += step
     if seen == 0:
-        from damvad.video import VideoError
-
         raise VideoError(source, "no frames could be decoded (empty or unreadable video)")
     tail = tail_snippet(seen, snippet_len, step, next_start - step + snippet_len if index else 0)
     if tail is not None:

@@ -28,9 +28,9 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 import numpy as np
 
-from damvad.snippets import snippet_ranges
+from damvad.frames import normalize_crops
+from damvad.snippets import SNIPPET_LEN, snippet_ranges
 from damvad.utils import atomic_save_npy, atomic_write_json, atomic_write_text
-from damvad.video import SNIPPET_LEN, normalize_crops
 
 
 class FeatureStoreError(RuntimeError):

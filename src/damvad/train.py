@@ -23,15 +23,17 @@ import numpy as np
 import torch
 import yaml
 
+from damvad.choices import CROP_SAMPLING, NUM_CLIPS
 from damvad.clips import pool_clips
-from damvad.config import check_fields, dump_config
+from damvad.config import check_fields, dump_config, renamed_keys
+from damvad.contract import FeatureContract
 from damvad.datasets import Dataset, check_features, get_dataset
 from damvad.device import device_info, resolve_device
 from damvad.diagnostics import grad_norms, head_stats
 from damvad.losses import ranking_loss, regularization
 from damvad.metrics import video_level_auc
 from damvad.model import DAMConfig, DAMModel, count_parameters, dissimilarity
-from damvad.modelfile import save_model_file
+from damvad.modelfile import ClipProtocol, ModelCard, Provenance, TrainResult, save_model_file
 from damvad.scoring import score_clips
 from damvad.store import FeatureStore
 from damvad.utils import (
@@ -63,7 +65,7 @@ class TrainConfig:
     out: str = "runs/dam"
     variant: str = "dist"  # mlp | lstm | dist-channel | dist | cov-channel | cov
     model: dict[str, Any] = field(default_factory=dict)  # extra DAMConfig fields, e.g. cov_norm
-    num_clips: int = 16  # C, the paper's value (the released code uses 32)
+    num_clips: int = NUM_CLIPS  # C, the paper's value (the released code uses 32)
     batch_anomalous: int = 10
     batch_normal: int = 10
     iterations: int = 3000
@@ -75,7 +77,7 @@ class TrainConfig:
     regularize: bool = False  # the released code's L2 on MLP weights and activity L2 (not in the paper)
     weight_l2: float = 1e-3
     activity_l2: float = 0.01
-    crops: str = "center"  # center: crop 0 (the paper trains on it) | each: a random crop per sampled video
+    crop_sampling: str = "center"  # center: crop 0 (the paper trains on it) | each: a random crop per sampled video
     val_fraction: float = 0.1  # held-out training videos (threshold calibration; selection with val_auc)
     selection: str = "average"  # average (weights averaged over the budget's tail) | last | val_auc
     average_from: float = 0.5  # selection=average: average the weights of every step after this fraction
@@ -95,15 +97,16 @@ class TrainConfig:
         "iterations": "[1, inf)", "lr": "(0, inf)", "lambda_smooth": "[0, inf)", "lambda_sparse": "[0, inf)",
         "weight_l2": "[0, inf)", "activity_l2": "[0, inf)", "val_fraction": "[0, 1)", "eval_every": "[1, inf)",
         "checkpoint_every": "[1, inf)", "split_seed": "[0, inf)", "seeds": "[0, inf)", "threads": "[0, inf)",
-        "pairing": ("all_pairs", "paired"), "crops": ("each", "center"), "selection": SELECTIONS,
+        "pairing": ("all_pairs", "paired"), "crop_sampling": CROP_SAMPLING, "selection": SELECTIONS,
         "average_from": "[0, 1)",
         "reduction": ("mean", "released"), "max_train_videos": "[0, inf)",
     }
+    renamed: ClassVar[dict[str, str]] = {"crops": "crop_sampling"}  # crops is extract's crop set (center|5|10)
 
     def __post_init__(self) -> None:
         check_fields(self)
-        if self.crops not in ("each", "center"):
-            raise ValueError(f"crops must be 'each' or 'center', got {self.crops!r}")
+        if self.crop_sampling not in CROP_SAMPLING:
+            raise ValueError(f"crop_sampling must be one of {', '.join(CROP_SAMPLING)}, got {self.crop_sampling!r}")
         if self.reduction not in ("mean", "released"):
             raise ValueError(f"reduction must be 'mean' or 'released', got {self.reduction!r}")
         if self.selection not in SELECTIONS:
@@ -320,7 +323,7 @@ class Trainer:
 
     def _bags(self, idx: np.ndarray) -> torch.Tensor:
         clips = self.data.clips[torch.as_tensor(idx)]  # (k, C, crops, t, n)
-        if self.cfg.crops == "each" and self.data.crops > 1:
+        if self.cfg.crop_sampling == "each" and self.data.crops > 1:
             crop = torch.as_tensor(self.rng.integers(0, self.data.crops, size=len(idx)))
             picked = clips[torch.arange(len(idx)), :, crop]
         else:
@@ -456,16 +459,11 @@ class Trainer:
             **chosen,
             "rule": rule,
         }
-        save_model_file(self.run_dir / "model.pt", self.model, {
-            "num_clips": self.cfg.num_clips,
-            "contract": {"features": self.meta["feature_contract"],
-                         "clips": {"train_protocol": "offline", "num_clips": self.cfg.num_clips,
-                                   "protocol": "online", "snippets_per_clip": 1}},
-            "train": result,
-            "provenance": self.provenance(),
-            "threshold": None,
-            "held_out_videos": [self.data.names[i] for i in self.val_idx],
-        })
+        save_model_file(self.run_dir / "model.pt", self.model, ModelCard(
+            features=FeatureContract.from_dict(self.meta["feature_contract"]),
+            clips=ClipProtocol(num_clips=self.cfg.num_clips), train=TrainResult.from_dict(result),
+            provenance=Provenance.from_dict(self.provenance()),
+            held_out_videos=tuple(self.data.names[i] for i in self.val_idx)))
         atomic_write_json(self.run_dir / "result.json", result)
         return result
 
@@ -496,7 +494,7 @@ def same_run(saved_yaml: str | None, cfg: TrainConfig) -> bool:
     ``device`` agrees. The device may differ (checkpoints load onto the CPU, then move to the run's device;
     results then match an uninterrupted run up to the devices' kernels, not bit for bit)."""
     def comparable(data: Any) -> dict[str, Any]:
-        data = dict(data) if isinstance(data, dict) else {}
+        data = renamed_keys(TrainConfig, dict(data), "the run's config") if isinstance(data, dict) else {}
         data.pop("device", None)  # configs saved before device was a key have none
         return data
 

@@ -1,63 +1,73 @@
-"""I3D inference backends behind one small interface, for the extractor, the detector and the benchmark.
+"""I3D inference backends behind one typed interface, for the extractor, the detector and the benchmark.
 
-A backend turns a batch of snippets ``(N, 3, T, 224, 224)`` -- float32 in [-1, 1], or uint8 in
-[0, 255] (the extraction path: the backend scales inside its own graph) -- into DAM snippet maps
+A backend (:class:`I3DBackend`) turns a batch of snippets ``(N, 3, T, 224, 224)`` -- float32 in [-1, 1], or
+uint8 in [0, 255] (the extraction path: the backend scales inside its own graph) -- into DAM snippet maps
 ``(N, ceil(T/8) - 1, 1024)`` and gives the Kinetics logits ``(N, classes)`` of the same pass (tests and
 accuracy checks). Outputs are float32 CPU torch tensors whatever the backend runs on, so callers are
-device-agnostic.
+device-agnostic; :func:`run_batch` is the one way callers run one (to numpy, with the rows that are not
+finite named).
 
-* ``"torch"`` (:mod:`damvad.backends.torch`): :class:`damvad.i3d.FastI3D`, torch.compile, fp32 / bf16 on
-  the CPU, fp32 / bf16 / fp16 on a CUDA device (``device=``; the backend a GPU runs).
-* ``"openvino"`` (:mod:`damvad.backends.openvino`): the OpenVINO CPU runtime on a model converted once
-  and cached on disk (``<cache>/openvino``), fp32 / bf16 / int8 (NNCF post-training quantization).
+* ``"torch"`` (:mod:`damvad.backends.torch`): the faithful port (:mod:`damvad.i3d`) compiled by the backend's
+  own runner (BN folded, channels_last_3d, torch.compile), fp32 / bf16 on the CPU, fp32 / bf16 / fp16 on a
+  CUDA device (``device=``; the backend a GPU runs).
+* ``"openvino"`` (:mod:`damvad.backends.openvino`): the OpenVINO CPU runtime on an IR converted once and
+  cached on disk (:mod:`damvad.backends.openvino_ir`), fp32 / bf16 / int8 (NNCF post-training quantization
+  on calibration data the caller passes in).
+* :class:`FunctionBackend`: any function with the same shapes (a stand-in for tests and experiments).
 
 The default (``backend=None``, ``precision=None``) depends on the device (:func:`damvad.device.resolve_device`,
 ``None`` / ``"auto"``: a CUDA device when torch sees one). On the CPU it is the fastest measured on the
 reference 2-core AMD EPYC (benchmarks/README.md, ``bench_backends.py``): OpenVINO int8 where the CPU has
 int8 dot products (VNNI / AMX), else OpenVINO bf16 where it has bf16 ones, else OpenVINO fp32. On a CUDA
 device it is torch fp16 (tensor cores; fp16 keeps 3 more mantissa bits than bf16, and I3D's activations
-stay far below fp16's range).
+stay far below fp16's range). The names come from :mod:`damvad.choices`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-BACKENDS: tuple[str, ...] = ("torch", "openvino")
-PRECISIONS: dict[str, tuple[str, ...]] = {"torch": ("fp32", "bf16"), "openvino": ("fp32", "bf16", "int8")}
-CUDA_PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")  # the torch backend on a CUDA device
-# every precision some backend runs on some device: what a config or the command line may ask for
-ALL_PRECISIONS: tuple[str, ...] = tuple(dict.fromkeys([*PRECISIONS["openvino"], *CUDA_PRECISIONS]))
-FP16_NEEDS_CUDA = ("--precision fp16 needs a CUDA device, and this runs on the CPU (torch sees no CUDA device, or "
-                   "--device cpu was given); on the CPU use --precision bf16 or fp32")
-DEFAULT_BACKEND = "openvino"
-DEFAULT_CUDA_PRECISION = "fp16"
+from damvad.choices import (
+    BACKENDS,
+    CPU_PRECISIONS,
+    CUDA_PRECISIONS,
+    DEFAULT_BACKEND,
+    DEFAULT_CUDA_PRECISION,
+    FP16_NEEDS_CUDA,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+    from damvad.backends.openvino_ir import CalibrationData
 
 
 @runtime_checkable
 class I3DBackend(Protocol):
     """What the extractor and the detector need from an I3D implementation."""
 
-    name: str  # "torch" | "openvino"
+    name: str  # "torch" | "openvino" | "" (a stand-in)
     precision: str  # "fp32" | "bf16" | "fp16" | "int8"
-    # Optional (read with getattr): ``device``, the torch.device it runs on (default the CPU; outputs are
-    # on the CPU regardless), and ``batch_size``, the clips per call that fill it (default 1).
     weights_sha256: str
     num_classes: int
     accepts_uint8: bool  # True: hand it uint8 crops, it scales them itself
+    device: torch.device  # where it runs (outputs are on the CPU regardless)
+    batch_size: int  # clips per call that fill it
+    pin_memory: bool  # inputs in pinned CPU memory are copied to it asynchronously (a GPU)
 
-    def features_and_logits(self, x: Any) -> tuple[Any, Any]:
-        """((N, t, 1024), (N, classes)) float32 tensors from (N, 3, T, 224, 224) float [-1, 1] or uint8."""
+    def features_and_logits(self, x: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """((N, t, 1024), (N, classes)) float32 CPU tensors from (N, 3, T, 224, 224) float [-1, 1] or uint8."""
         ...
 
-    def __call__(self, x: Any) -> Any:
-        """Features only (the extractor's ``feature_fn``)."""
+    def __call__(self, x: Any) -> torch.Tensor:
+        """Features only."""
         ...
 
-    def logits(self, x: Any) -> Any: ...
+    def logits(self, x: Any) -> torch.Tensor: ...
 
     def warmup(self, num_frames: int = 64) -> float:
         """Make the first real call fast (compile / load); returns seconds spent."""
@@ -66,6 +76,57 @@ class I3DBackend(Protocol):
     def info(self) -> dict[str, Any]:
         """Provenance for manifests: backend, precision, versions, quantization details."""
         ...
+
+
+class FunctionBackend:
+    """A function with I3D's shapes behind the backend interface: a stand-in (tests, experiments). What it
+    records (name, precision, weights) is what it is told; it has no logits (zeros)."""
+
+    def __init__(self, fn: Callable[[Any], Any], *, name: str = "", precision: str = "fp32",
+                 weights_sha256: str = "", accepts_uint8: bool = False, batch_size: int = 1,
+                 device: Any = "cpu") -> None:
+        import torch
+
+        self.fn = fn
+        self.name, self.precision, self.weights_sha256 = name, precision, weights_sha256
+        self.accepts_uint8, self.batch_size = accepts_uint8, batch_size
+        self.device = torch.device(device)
+        self.num_classes = 0
+        self.pin_memory = False
+
+    def features_and_logits(self, x: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch
+
+        feats = torch.as_tensor(self.fn(x)).float().cpu()
+        return feats, torch.zeros(feats.shape[0], 0)
+
+    def __call__(self, x: Any) -> torch.Tensor:
+        return self.features_and_logits(x)[0]
+
+    def logits(self, x: Any) -> torch.Tensor:
+        return self.features_and_logits(x)[1]
+
+    def warmup(self, num_frames: int = 64) -> float:
+        return 0.0
+
+    def info(self) -> dict[str, Any]:
+        return {}
+
+
+def as_backend(fn: I3DBackend | Callable[[Any], Any]) -> I3DBackend:
+    """``fn`` itself when it is a backend, else a :class:`FunctionBackend` around it (a plain stand-in)."""
+    return fn if isinstance(fn, I3DBackend) else FunctionBackend(fn)
+
+
+def run_batch(backend: I3DBackend, x: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(features (N, t, 1024) float32, finite (N,) bool) of one batch: the one way a caller runs a backend.
+    ``x``: a numpy array or a tensor, uint8 for a backend that ``accepts_uint8``, else float [-1, 1]."""
+    import torch
+
+    with torch.inference_mode():
+        out = backend(torch.from_numpy(x) if isinstance(x, np.ndarray) else x)
+    feats = out.float().cpu().numpy()
+    return feats, np.isfinite(feats.reshape(len(feats), -1)).all(axis=1)
 
 
 def default_precision(backend: str) -> str:
@@ -97,9 +158,9 @@ def resolve(backend: str | None = None, precision: str | None = None, device: An
     precision = default_precision(backend) if precision in (None, "auto") else str(precision).lower()
     if precision == "fp16":
         raise ValueError(FP16_NEEDS_CUDA)
-    if precision not in PRECISIONS[backend]:
+    if precision not in CPU_PRECISIONS[backend]:
         hint = " (int8 needs --backend openvino)" if precision == "int8" else ""
-        raise ValueError(f"precision for the {backend} backend must be one of {PRECISIONS[backend]}, "
+        raise ValueError(f"precision for the {backend} backend must be one of {CPU_PRECISIONS[backend]}, "
                          f"got {precision!r}{hint}")
     return backend, precision
 
@@ -130,6 +191,7 @@ def build_backend(
     model: Any = None,
     compile: bool = True,
     calibration: Any = None,
+    calibration_data: CalibrationData | None = None,
     progress: bool = False,
     device: Any = None,
     batch_size: int | None = None,
@@ -137,11 +199,12 @@ def build_backend(
     """An I3D backend ready to run; ``None`` picks the defaults (:func:`resolve`).
 
     ``model`` is an already loaded :class:`~damvad.i3d.InceptionI3d` (else ``checkpoint`` or the pretrained
-    weights); ``compile`` only concerns the torch backend; ``calibration`` (videos, see
-    :func:`damvad.backends.calibration.calibration_snippets`) only int8. ``device``: ``None`` / ``"auto"``
-    (a CUDA device when torch sees one, else the CPU), ``"cpu"``, ``"cuda[:N]"`` or a ``torch.device`` (a
-    cluster worker passes the GPU it was given). ``batch_size``: clips per call; ``None``: 1 on the CPU,
-    on a GPU as many as its free memory holds (:func:`damvad.backends.torch.auto_batch_size`).
+    weights); ``compile`` only concerns the torch backend; ``calibration`` (the user's videos) and
+    ``calibration_data`` (what turns them into snippets: :mod:`damvad.extraction.calibration`) only int8.
+    ``device``: ``None`` / ``"auto"`` (a CUDA device when torch sees one, else the CPU), ``"cpu"``,
+    ``"cuda[:N]"`` or a ``torch.device`` (a cluster worker passes the GPU it was given). ``batch_size``: clips
+    per call; ``None``: 1 on the CPU, on a GPU as many as its free memory holds
+    (:func:`damvad.backends.torch.auto_batch_size`).
     """
     from damvad.device import resolve_device
 
@@ -157,7 +220,7 @@ def build_backend(
     # batch 1 whatever batch_size says: another batch is another converted (and quantized) model, and
     # batching measured no faster on the CPU (benchmarks/README.md); larger calls run clip by clip.
     return OpenVINOBackend(precision=precision, model=model, checkpoint=checkpoint, calibration=calibration,
-                           progress=progress)
+                           calibration_data=calibration_data, progress=progress)
 
 
 def check_batch(x: Any) -> Any:
@@ -170,12 +233,9 @@ def check_batch(x: Any) -> Any:
     from damvad.i3d import INPUT_SIZE, MIN_FRAMES, check_video_input
 
     if isinstance(x, np.ndarray):
-        if x.dtype == np.uint8:
-            t = torch.from_numpy(x)
-        elif np.issubdtype(x.dtype, np.floating):
-            t = torch.from_numpy(x)
-        else:
+        if x.dtype != np.uint8 and not np.issubdtype(x.dtype, np.floating):
             raise ValueError(f"I3D input must be uint8 [0, 255] or float [-1, 1], got {x.dtype}")
+        t = torch.from_numpy(x)
     elif isinstance(x, torch.Tensor):
         t = x
     else:
@@ -190,6 +250,5 @@ def check_batch(x: Any) -> Any:
     return x
 
 
-__all__ = ["ALL_PRECISIONS", "BACKENDS", "CUDA_PRECISIONS", "DEFAULT_BACKEND", "DEFAULT_CUDA_PRECISION",
-           "FP16_NEEDS_CUDA", "PRECISIONS", "I3DBackend", "build_backend", "check_batch", "default_precision",
-           "resolve"]
+__all__ = ["FunctionBackend", "I3DBackend", "as_backend", "build_backend", "check_batch", "default_precision",
+           "resolve", "run_batch"]

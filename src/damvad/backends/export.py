@@ -106,8 +106,11 @@ def export_all(
     int8: bool = False,
     checkpoint: str | Path | None = None,
     calibration: Any = None,
+    calibration_data: Any = None,
 ) -> list[Path]:
-    """Write the files listed in the module docstring into ``out``; returns their paths."""
+    """Write the files listed in the module docstring into ``out``; returns their paths. ``int8``: also the
+    quantized I3D, calibrated on ``calibration`` (videos) by ``calibration_data``
+    (:class:`~damvad.backends.openvino_ir.CalibrationData`) when it is not cached yet."""
     import torch
 
     from damvad.i3d import load_i3d, traceable_i3d
@@ -124,13 +127,14 @@ def export_all(
     if int8:
         from damvad.backends.openvino import OpenVINOBackend
 
-        backend = OpenVINOBackend("int8", checkpoint=checkpoint, calibration=calibration, progress=True)
+        backend = OpenVINOBackend("int8", checkpoint=checkpoint, calibration=calibration,
+                                  calibration_data=calibration_data, progress=True)
         for suffix in (".xml", ".bin"):
             shutil.copyfile(backend.folder / f"model{suffix}", out / f"i3d-int8{suffix}")
         atomic_write_json(out / "i3d-int8.json", backend.meta)
         written.append(out / "i3d-int8.xml")
     specs = list(I3D_SPECS)
-    meta: dict[str, Any] = {"i3d_weights_sha256": getattr(i3d.net, "weights_sha256", None)}
+    meta: dict[str, Any] = {"i3d_weights_sha256": i3d.net.weights_sha256}
     if model_path is not None:
         from damvad.modelfile import load_model
 
@@ -144,8 +148,8 @@ def export_all(
             written.append(export_ir(step, pair, out / "dam_head.xml", ["current", "previous"],
                                      ["score", "weighted"]))
         specs += HEAD_SPECS
-        meta["dam_head"] = {"model": head_meta["path"], "config": head.config.to_dict(),
-                            "threshold": head_meta.get("threshold")}
+        meta["dam_head"] = {"model": head_meta.path, "config": head.config.to_dict(),
+                            "threshold": head_meta.threshold.to_dict() if head_meta.threshold is not None else None}
     text = ("# Input specs of the exported models\n\nWritten by `damvad export`. Frame-rate assumption: none "
             "inside the models; a snippet is 64 consecutive frames of the video at its own rate, and scores "
             "map back to those frames.\n\n" + specs_markdown(specs))

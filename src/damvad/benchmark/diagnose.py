@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from damvad.choices import PROTOCOLS
 from damvad.metrics import frame_auc
 
 
@@ -43,7 +44,7 @@ def dev_monitor(store, dataset, num_clips: int):
 
     def monitor(model, iteration: int) -> dict[str, float]:
         out = {}
-        for protocol in ("offline", "online"):
+        for protocol in PROTOCOLS:
             scores = _score_frames(model, store, names, protocol, num_clips, "D")
             out[f"dev_auc_{protocol}"] = frame_auc(scores, gt)
         return out

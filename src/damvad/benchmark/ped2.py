@@ -26,10 +26,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from damvad.benchmark.table1 import CHANGE, PROTOCOLS, TABLE1_ROWS, _score_frames, _train_config, mean_std
+from damvad.choices import BACKENDS, CROPS, PRECISIONS, VARIANTS
 from damvad.config import check_fields
 from damvad.datasets.ucsd_ped2 import FPS, PROTOCOL, UCSD_PED2, ucsd_ped2, weak_split
-from damvad.model import VARIANTS
-from damvad.video import SNIPPET_LEN
+from damvad.snippets import SNIPPET_LEN
+from damvad.stages import STRIDES
 
 ANCHOR = {"row": "GCN-Anomaly (Zhong et al., CVPR 2019), published", "frame_auc": 0.932}
 FEATURE_FORMAT = 1  # bump when extraction changes what it writes for the same frames
@@ -52,8 +53,8 @@ class Ped2Config:
     change_detector: bool = True
 
     limits: ClassVar[dict[str, str | tuple]] = {
-        "crops": ("center", "5", "10"), "precision": ("fp32", "bf16", "int8"), "backend": ("openvino", "torch"),
-        "stride": f"[1, {SNIPPET_LEN}]", "variants": VARIANTS, "splits": "[0, inf)", "seeds": "[0, inf)",
+        "crops": CROPS, "precision": PRECISIONS, "backend": BACKENDS,
+        "stride": STRIDES, "variants": VARIANTS, "splits": "[0, inf)", "seeds": "[0, inf)",
     }
 
     def __post_init__(self) -> None:
@@ -244,11 +245,10 @@ def run_ped2(cfg: Ped2Config, progress: bool = True, feature_fn: Any = None,
 def command(args: Any) -> int:
     """``damvad benchmark ped2 [key=value ...] [--config F] [--root FRAMES]``: runs and prints the table. It
     takes no benchmark name: what stands in the name's place is an override."""
-    from damvad.cli import _config_path
-    from damvad.config import load_config
+    from damvad.config import config_path, load_config
 
     overrides = [n for n in [args.name] if n] + list(args.overrides)
-    cfg = load_config(Ped2Config, _config_path(args.config or "benchmark-ped2"), overrides, root=args.root)
+    cfg = load_config(Ped2Config, config_path(args.config or "benchmark-ped2"), overrides, root=args.root)
     results = run_ped2(cfg, progress=not args.quiet)
     print(open(results["paths"]["table"]).read())
     print(f"results: {results['paths']['results']}")

@@ -32,13 +32,12 @@ import numpy as np
 import torch
 
 from damvad.benchmark import report
+from damvad.choices import PROTOCOLS, VARIANTS
 from damvad.evaluate import score_split
 from damvad.metrics import evaluate_scores, false_alarm_rate, threshold_for_far
-from damvad.model import VARIANTS
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("offline", "online")
 TABLE1_ROWS = {
     "mlp": "l1: I3D + MLP (MIL baseline)",
     "lstm": "l2: + LSTM",

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-ATTRIBUTES = ("name", "precision", "weights_sha256", "accepts_uint8", "device", "num_classes")
+from damvad.backends import I3DBackend
 
 
 @dataclass
@@ -24,21 +24,33 @@ class _Request:
 
 
 class SharedBackend:
-    """Wraps an I3D ``feature_fn`` (:mod:`damvad.backends`, or a stand-in) for many calling threads.
+    """An I3D backend (:mod:`damvad.backends`) shared by many calling threads: itself a backend, the wrapped
+    one's facts, so each camera's :class:`damvad.detect.Detector` calls it as its own."""
 
-    Looks like the wrapped function to :class:`damvad.detect.Detector` (the same attributes), so each
-    camera's detector calls it as its own."""
-
-    def __init__(self, fn: Any, max_batch: int | None = None):
-        self.fn = fn
-        self.max_batch = int(max_batch or getattr(fn, "batch_size", 1) or 1)
-        for attr in ATTRIBUTES:
-            if hasattr(fn, attr):
-                setattr(self, attr, getattr(fn, attr))
+    def __init__(self, backend: I3DBackend, max_batch: int | None = None):
+        self.backend = backend
+        self.fn: Any = backend  # what the inference thread calls (tests hold it there)
+        self.name, self.precision, self.weights_sha256 = backend.name, backend.precision, backend.weights_sha256
+        self.num_classes, self.accepts_uint8, self.device = backend.num_classes, backend.accepts_uint8, backend.device
+        self.batch_size = self.max_batch = int(max_batch or backend.batch_size)
+        self.pin_memory = backend.pin_memory
         self.calls = self.batches = 0  # snippets run, and in how many backend calls
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="damvad-i3d", daemon=True)
         self._thread.start()
+
+    def features_and_logits(self, x: Any) -> Any:
+        """Through the wrapped backend directly (logits are for checks, not the shared queue)."""
+        return self.backend.features_and_logits(x)
+
+    def logits(self, x: Any) -> Any:
+        return self.backend.logits(x)
+
+    def warmup(self, num_frames: int = 64) -> float:
+        return self.backend.warmup(num_frames)
+
+    def info(self) -> dict[str, Any]:
+        return self.backend.info()
 
     def __call__(self, x: Any) -> Any:
         request = _Request(x)

@@ -30,8 +30,8 @@ RETENTION_EVERY = 600.0  # seconds between retention passes
 class Monitor:
     """Everything ``damvad serve`` runs besides the web server."""
 
-    def __init__(self, cfg: ServeConfig, feature_fn: Any = None, backoff: Backoff | None = None):
-        """``feature_fn``: a stand-in I3D (tests); else the model's backend. ``backoff``: alert retries."""
+    def __init__(self, cfg: ServeConfig, i3d: Any = None, backoff: Backoff | None = None):
+        """``i3d``: a stand-in I3D backend (tests); else the model's. ``backoff``: alert retries."""
         self.cfg = cfg
         self.data = Path(cfg.data)
         self.data.mkdir(parents=True, exist_ok=True)
@@ -45,9 +45,9 @@ class Monitor:
         self.senders: list[Sender] = [WebhookSender(self.store, url, backoff) for url in cfg.webhooks]
         if mqtt:
             self.senders.append(MqttSender(self.store, mqtt, backoff))
-        self.detector: Detector = cfg.detector(feature_fn)
-        self.backend = SharedBackend(self.detector.feature_fn)
-        self.detector.feature_fn = self.backend  # every camera's snippets through one queue
+        self.detector = Detector.from_config(cfg, i3d=i3d)
+        self.backend = SharedBackend(self.detector.backend)
+        self.detector.backend = self.backend  # every camera's snippets through one queue
         self.cameras = {spec.name: Camera(spec, self.detector, self, cfg.history_minutes)
                         for spec in cfg.camera_specs()}
         self.started_ts = time.time()

@@ -38,7 +38,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 class Server:
     """``damvad serve``: :meth:`run` blocks (the command), :meth:`start` / :meth:`stop` run it in a thread."""
 
-    def __init__(self, cfg: ServeConfig, feature_fn: Any = None, backoff: Backoff | None = None):
+    def __init__(self, cfg: ServeConfig, i3d: Any = None, backoff: Backoff | None = None):
         import uvicorn
 
         from damvad.serve.app import build_app
@@ -47,7 +47,7 @@ class Server:
         token = cfg.access_token()  # refuses a non-loopback host without a token, before anything else
         self.sock = bind(cfg.host, cfg.port)
         try:
-            self.monitor = Monitor(cfg, feature_fn, backoff)
+            self.monitor = Monitor(cfg, i3d, backoff)
         except BaseException:
             self.sock.close()
             raise

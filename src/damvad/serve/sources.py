@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from damvad.detect import is_recording, reconnecting_frames
+from damvad.frametimes import FALLBACK_FPS
 from damvad.video import VideoError, is_live_source, iter_frames, probe, resize_frames
 
 SYNTH = "synth:"
@@ -53,7 +54,7 @@ def parse_synth(source: str) -> dict:
         events.append(EventSpec(kind, int(start), int(end)))
     width, _, height = query.get("size", "320x240").partition("x")
     return {"num_frames": int(query["frames"]) if "frames" in query else None, "seed": int(seed_text),
-            "events": tuple(events), "size": (int(width), int(height)), "fps": float(query.get("fps", 25))}
+            "events": tuple(events), "size": (int(width), int(height)), "fps": float(query.get("fps", FALLBACK_FPS))}
 
 
 def open_source(source: str) -> FrameSource:
@@ -65,7 +66,7 @@ def open_source(source: str) -> FrameSource:
         args = parse_synth(source)
         return FrameSource(resize_frames(synthetic_stream(**args)), args["fps"], live=False)
     info = probe(source)
-    fps = info.fps or 25.0
+    fps = info.fps or FALLBACK_FPS
     if is_live_source(source):
         return FrameSource(reconnecting_frames(source, resume=is_recording(source, info)), fps, live=True)
     return FrameSource(iter_frames(source), fps, live=False)

@@ -224,10 +224,26 @@ def generate_dataset(root: str | Path, progress: bool = True, *, overwrite: bool
     other parameters is refused unless ``overwrite`` (which deletes only the videos that root's synth.json
     lists).
     """
-    from tqdm import tqdm
+    wanted, spec_params = _synth_params(params, splits)
+    root = Path(root)
+    record = spec_params.as_dict()
+    manifest_path = root / "synth.json"
+    _claim_root(root, manifest_path, record, overwrite)
+    specs = dataset_specs(spec_params)
+    manifest = _manifest(specs, record)
+    atomic_write_json(manifest_path, manifest)
+    chosen = [(root / split / label / f"{spec.name}.mp4", spec) for split, label, spec in specs if split in wanted]
+    _render_videos(chosen, workers, progress)
+    for split in (s for s in LABELLED_SPLITS if s in wanted):  # a split not made yet has no folder at all
+        _write_annotations(root / split / "annotations.csv", [spec for s, _, spec in specs if s == split])
+    manifest["complete"] = all((root / v["path"]).exists() for v in manifest["videos"])
+    atomic_write_json(manifest_path, manifest)
+    return root
 
-    from damvad import __version__
 
+def _synth_params(params: dict[str, Any], splits: Sequence[str] | None) -> tuple[tuple[str, ...], SynthParams]:
+    """The splits to render and ``generate_dataset``'s keywords (lists from a YAML file made tuples) as checked
+    :class:`SynthParams`."""
     if "num_frames" in params:
         params["num_frames"] = tuple(params["num_frames"])
     for key in ("size", "near_miss", "benign_kinds"):
@@ -245,9 +261,12 @@ def generate_dataset(root: str | Path, progress: bool = True, *, overwrite: bool
         raise ValueError(f"generate_dataset: unknown parameter(s) {unknown}; known: {sorted(known)}")
     spec_params = SynthParams(**params)
     spec_params.check()
-    root = Path(root)
-    record = spec_params.as_dict()
-    manifest_path = root / "synth.json"
+    return wanted, spec_params
+
+
+def _claim_root(root: Path, manifest_path: Path, record: dict[str, Any], overwrite: bool) -> None:
+    """Refuse a root made with other parameters (unless ``overwrite``: then its listed videos and annotations
+    are deleted) or one holding videos damvad.synth did not make."""
     if manifest_path.exists():
         try:
             old = json.loads(manifest_path.read_text())
@@ -270,7 +289,12 @@ def generate_dataset(root: str | Path, progress: bool = True, *, overwrite: bool
         if foreign:
             raise FileExistsError(f"generate_dataset: {root} holds videos not made by damvad.synth "
                                   f"(e.g. {foreign[0]}); choose an empty or new root")
-    specs = dataset_specs(spec_params)
+
+
+def _manifest(specs: list[tuple[str, str, VideoSpec]], record: dict[str, Any]) -> dict[str, Any]:
+    """synth.json (``complete`` false until every video is on disk); training events only under the debug key."""
+    from damvad import __version__
+
     videos = []
     debug_events: dict[str, list[dict[str, Any]]] = {}
     for split, label, spec in specs:
@@ -279,13 +303,17 @@ def generate_dataset(root: str | Path, progress: bool = True, *, overwrite: bool
         videos.append(entry)
         if split == "train" and spec.events:
             debug_events[spec.name] = [e.to_dict() for e in spec.events]
-    manifest = {
+    return {
         "generator": "damvad.synth", "damvad_version": __version__, "params": record, "complete": False,
         "frame_convention": "0-based frame indices, events are [start, end) (end exclusive)",
         "videos": videos, _DEBUG_KEY: debug_events,
     }
-    atomic_write_json(manifest_path, manifest)
-    chosen = [(root / split / label / f"{spec.name}.mp4", spec) for split, label, spec in specs if split in wanted]
+
+
+def _render_videos(chosen: list[tuple[Path, VideoSpec]], workers: int | None, progress: bool) -> None:
+    """Render and write the videos of ``chosen`` not already on disk whole, in this process or in ``workers``."""
+    from tqdm import tqdm
+
     total = sum(s.num_frames for _, s in chosen)
     todo = [(path, spec) for path, spec in chosen if not (path.exists() and _frame_count(path) == spec.num_frames)]
     n_workers = min(workers or _default_workers(), max(len(todo), 1))
@@ -302,20 +330,19 @@ def generate_dataset(root: str | Path, progress: bool = True, *, overwrite: bool
                 write_video(path, counted(render_frames(spec)), spec.fps)
         else:
             _render_parallel(todo, n_workers, bar)
-    for split in (s for s in LABELLED_SPLITS if s in wanted):  # a split not made yet has no folder at all
-        chosen = [spec for s, _, spec in specs if s == split]
-        if not chosen:
-            continue
-        buf = io.StringIO()
-        wr = csv.writer(buf, lineterminator="\n")
-        wr.writerow(["name", "start", "end"])
-        for spec in chosen:
-            for ev in spec.events:
-                wr.writerow([spec.name, ev.start_frame, ev.end_frame])
-        atomic_write_text(root / split / "annotations.csv", buf.getvalue())
-    manifest["complete"] = all((root / v["path"]).exists() for v in videos)
-    atomic_write_json(manifest_path, manifest)
-    return root
+
+
+def _write_annotations(path: Path, specs: list[VideoSpec]) -> None:
+    """A labelled split's annotations.csv (``name,start,end``, one row per event); none for an empty split."""
+    if not specs:
+        return
+    buf = io.StringIO()
+    wr = csv.writer(buf, lineterminator="\n")
+    wr.writerow(["name", "start", "end"])
+    for spec in specs:
+        for ev in spec.events:
+            wr.writerow([spec.name, ev.start_frame, ev.end_frame])
+    atomic_write_text(path, buf.getvalue())
 
 
 def _render_parallel(todo: list[tuple[Path, VideoSpec]], workers: int, bar: Any) -> None:

@@ -28,12 +28,23 @@ class _Scene(NamedTuple):
 
 
 def _build_background(cam: _Camera, rng: np.random.Generator) -> _Scene:
-    """Plaza, buildings, benches, lamps, trees and bins; drawn once per video."""
+    """Plaza, buildings, benches, lamps, trees and bins; drawn once per video (``rng`` drawn in this order)."""
     H, W = cam.H, cam.W
     img = np.zeros((H, W, 3), np.float32)
     ys = np.arange(H, dtype=np.float32)[:, None]
     xs = np.arange(W, dtype=np.float32)[None, :]
     y_base = cam.yh + cam.f * _CAM_HEIGHT / cam.z_wall
+    _paint_sky_and_ground(img, cam, rng, ys, xs, y_base)
+    doors = _paint_buildings(img, cam, rng, y_base)
+    _paint_street_furniture(img, cam, rng)
+    bg, ctx = _light(img, cam, rng, ys, xs)
+    return _Scene(bg, ctx, doors)
+
+
+def _paint_sky_and_ground(img: np.ndarray, cam: _Camera, rng: np.random.Generator, ys: np.ndarray, xs: np.ndarray,
+                          y_base: float) -> None:
+    """The sky, the paved plaza (a walkway, lawns) below the building bases, and the sidewalk strip."""
+    H, W = cam.H, cam.W
     # Sky (visible above low buildings).
     top, bot = _jitter(rng, (150, 175, 205), 0.08), _jitter(rng, (205, 212, 222), 0.05)
     t = np.clip(ys / max(y_base, 1.0), 0, 1)[..., None]
@@ -79,7 +90,11 @@ def _build_background(cam: _Camera, rng: np.random.Generator) -> _Scene:
     # A strip of sidewalk along the building bases.
     y_sw = cam.yh + cam.f * _CAM_HEIGHT / (cam.z_far + 0.3)
     _fill_rect(img, 0, y_base, W, y_sw, _jitter(rng, (175, 170, 160), 0.06))
-    # Buildings.
+
+
+def _paint_buildings(img: np.ndarray, cam: _Camera, rng: np.random.Generator, y_base: float) -> list[float]:
+    """A row of facades with windows, shop windows and doors; the X positions (metres) of the doors people
+    come out of (at least one)."""
     doors: list[float] = []
     s_w = cam.f / cam.z_wall
     hw = cam.half_width(cam.z_wall)
@@ -111,7 +126,11 @@ def _build_background(cam: _Camera, rng: np.random.Generator) -> _Scene:
         bx += bw + float(rng.uniform(0, 1.5))
     if not doors:
         doors.append(float(rng.uniform(-3, 3)))
-    # Street furniture, drawn far to near.
+    return doors
+
+
+def _paint_street_furniture(img: np.ndarray, cam: _Camera, rng: np.random.Generator) -> None:
+    """Benches, lamps, trees (at the sides) and bins, placed at random and drawn far to near."""
     objs = []
     for kind, lo, hi in (("bench", 1, 3), ("lamp", 2, 4), ("tree", 1, 3), ("bin", 0, 2)):
         for _ in range(int(rng.integers(lo, hi + 1))):
@@ -152,7 +171,13 @@ def _build_background(cam: _Camera, rng: np.random.Generator) -> _Scene:
         else:  # bin
             _fill_rect(img, fx - s * 0.25, fy - s * 0.9, fx + s * 0.25, fy, _jitter(rng, (45, 80, 55), 0.15))
             _fill_rect(img, fx - s * 0.28, fy - s * 0.95, fx + s * 0.28, fy - s * 0.85, metal)
-    # Lighting: brightness, left-right and top-bottom gradients, vignetting, colour balance.
+
+
+def _light(img: np.ndarray, cam: _Camera, rng: np.random.Generator, ys: np.ndarray, xs: np.ndarray
+           ) -> tuple[np.ndarray, _Ctx]:
+    """The scene's lighting (brightness, left-right and top-bottom gradients, vignetting, colour balance)
+    applied to ``img``: the background image, and the drawing context with that lighting and the shadows."""
+    H, W = cam.H, cam.W
     bright = float(rng.uniform(0.8, 1.12))
     gx, gy = float(rng.uniform(-0.25, 0.25)), float(rng.uniform(-0.15, 0.15))
     vig = float(rng.uniform(0.1, 0.35))
@@ -164,7 +189,7 @@ def _build_background(cam: _Camera, rng: np.random.Generator) -> _Scene:
     length = float(rng.uniform(0.4, 1.2))
     ctx = _Ctx(cam, light, tint, (length * math.cos(ang), length * math.sin(ang)),
                float(rng.uniform(0.25, 0.45)), [None])
-    return _Scene(bg, ctx, doors)
+    return bg, ctx
 
 
 class _NoiseBank:

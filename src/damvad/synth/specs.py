@@ -310,15 +310,7 @@ def make_video_spec(
     extra = {"scene_seed": scene_seed, "camera": camera, "crop_labels": crop_labels}
     if label_i != 1:
         return VideoSpec(name, num_frames, fps, size, seed, (), label_i, plan, **extra)
-    if event_kinds is not None and not event_kinds:
-        raise ValueError(f"make_video_spec {name!r}: event_kinds is empty for an anomalous video")
-    for k in (*kinds, *([kind] if kind else []), *(event_kinds or ())):
-        if k not in EVENT_KINDS:
-            raise ValueError(f"make_video_spec: unknown event kind {k!r}; expected one of {EVENT_KINDS}")
-        if k not in table:
-            raise ValueError(f"make_video_spec: no duration range for event kind {k!r}")
-    if not 0 < max_event_fraction <= 1:
-        raise ValueError(f"make_video_spec: max_event_fraction must be in (0, 1], got {max_event_fraction}")
+    _check_event_options(name, kinds, kind, event_kinds, table, max_event_fraction)
     lo = int(math.ceil(_MIN_START_S * fps))
     hi = num_frames - int(math.ceil(_END_MARGIN_S * fps))
     min_len = int(math.ceil(1.5 * fps))
@@ -333,7 +325,6 @@ def make_video_spec(
         chosen = [str(k) for k in event_kinds]
         while len(chosen) > 1 and hi - lo < len(chosen) * min_len + (len(chosen) - 1) * gap:
             chosen.pop()  # a short video keeps the events that fit
-        n_events = len(chosen)
     else:
         n_events = 1
         while (n_events < max_events and rng.random() < p_more_events
@@ -341,15 +332,48 @@ def make_video_spec(
             n_events += 1
         first = kind or str(rng.choice(list(kinds)))
         chosen = [first] + [str(rng.choice(list(kinds))) for _ in range(n_events - 1)]
-    # Durations, shrunk to fit the free span and the budget when needed (never below 1.5 s).
+    durs = _event_durations(name, num_frames, chosen, table, rng, fps=fps, span=hi - lo, gap=gap, budget=budget,
+                            min_len=min_len)
+    events = _place_events(chosen, durs, depth_table, rng, lo=lo, slack=hi - lo - gap * (len(chosen) - 1) - sum(durs),
+                           gap=gap)
+    return VideoSpec(name, num_frames, fps, size, seed, tuple(events), 1, plan, **extra)
+
+
+def _check_event_options(name: str, kinds: Sequence[str], kind: str | None, event_kinds: Sequence[str] | None,
+                         table: Mapping[str, tuple[float, float]], max_event_fraction: float) -> None:
+    """make_video_spec's event options, refused with their reason before anything is drawn."""
+    if event_kinds is not None and not event_kinds:
+        raise ValueError(f"make_video_spec {name!r}: event_kinds is empty for an anomalous video")
+    for k in (*kinds, *([kind] if kind else []), *(event_kinds or ())):
+        if k not in EVENT_KINDS:
+            raise ValueError(f"make_video_spec: unknown event kind {k!r}; expected one of {EVENT_KINDS}")
+        if k not in table:
+            raise ValueError(f"make_video_spec: no duration range for event kind {k!r}")
+    if not 0 < max_event_fraction <= 1:
+        raise ValueError(f"make_video_spec: max_event_fraction must be in (0, 1], got {max_event_fraction}")
+
+
+def _event_durations(name: str, num_frames: int, chosen: list[str], table: Mapping[str, tuple[float, float]],
+                     rng: np.random.Generator, *, fps: float, span: int, gap: int, budget: int, min_len: int
+                     ) -> list[int]:
+    """Each event's length in frames: drawn log-uniformly from its kind's range, then shrunk to fit the free
+    ``span`` and the ``budget`` when needed (never below ``min_len``, 1.5 s)."""
+    n_events = len(chosen)
     durs = [int(round(_log_uniform(rng, *table[k]) * fps)) for k in chosen]
-    room = min(hi - lo - gap * (n_events - 1), max(budget, n_events * min_len))
+    room = min(span - gap * (n_events - 1), max(budget, n_events * min_len))
     while sum(durs) > room:
         i = int(np.argmax(durs))
         durs[i] = max(min_len, durs[i] - max(1, (sum(durs) - room)))
         if all(d == min_len for d in durs) and sum(durs) > room:  # pragma: no cover - guarded above
             raise ValueError(f"make_video_spec {name!r}: events do not fit in {num_frames} frames")
-    slack = hi - lo - gap * (n_events - 1) - sum(durs)
+    return durs
+
+
+def _place_events(chosen: list[str], durs: list[int], depth_table: Mapping[str, tuple[float, float]],
+                  rng: np.random.Generator, *, lo: int, slack: int, gap: int) -> list[EventSpec]:
+    """The events in order from frame ``lo``, ``gap`` frames at least between them, the ``slack`` split at
+    random before, between and after them; each at a random place in the central 40 % of the width."""
+    n_events = len(chosen)
     # Split the slack randomly into n_events + 1 parts: before, between, after.
     cuts = np.sort(rng.integers(0, slack + 1, size=n_events))
     events = []
@@ -363,7 +387,7 @@ def make_video_spec(
         v = _HORIZON + _CAM_HEIGHT / z
         events.append(EventSpec(k, t, t + d, (u, v), int(rng.integers(0, 2**31 - 1))))
         t += d + gap
-    return VideoSpec(name, num_frames, fps, size, seed, tuple(events), 1, plan, **extra)
+    return events
 
 
 # Benign changes: (episodes per minute, duration range in seconds, amount range) per kind.

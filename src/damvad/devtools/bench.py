@@ -1,5 +1,7 @@
 """Shared bits of the benchmark scripts: the sample clips and real snippets, the eager baseline, round-robin
-timing and medians, feature cosine, the other processes' load during a timed run, the closing line."""
+timing and medians, feature cosine, the other processes' load during a timed run, the closing line.
+
+The sample clips are ``shared/media`` beside a source checkout (:func:`damvad.utils.shared_media`)."""
 
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-MEDIA = REPO.parent / "shared" / "media"
+from damvad.utils import shared_media
+
+REPO = Path(__file__).resolve().parents[3]  # the source checkout this was installed from (editable install)
+MEDIA = shared_media("") or REPO.parent / "shared" / "media"
 SHARED_CLIP = MEDIA / "vtest.avi"
 
 

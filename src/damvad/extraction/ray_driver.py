@@ -3,7 +3,7 @@
 Design, and why:
 
 * **Ray core actors** (not Ray Data): each worker is an actor that loads (and compiles) I3D once and then
-  extracts one video at a time with the local code path (:func:`damvad.extract.extract_to_store`). The
+  extracts one video at a time with the local code path (:func:`damvad.extraction.local.extract_to_store`). The
   driver hands out the videos itself, so a lost worker's video is simply queued again and a bad video is
   recorded with its error; a Ray Data pipeline would hide both inside its own retries.
 * **One unit of work per video, longest first** (LPT scheduling: never more than 4/3 of the best possible
@@ -31,26 +31,30 @@ import re
 import time
 import uuid
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from damvad import __version__
-from damvad.cluster_connect import CONNECT_TIMEOUT_S, check_cluster, import_ray
-from damvad.cluster_worker import FeatureWorker
-from damvad.extract import (
+from damvad.backends import resolve
+from damvad.extraction.plan import (
     ExtractorSpec,
     ExtractReport,
-    check_options,
     collect_videos,
     open_store,
     plan_videos,
     probe_all,
+    write_manifest,
 )
+from damvad.extraction.ray_connect import check_cluster, import_ray
+from damvad.extraction.ray_worker import FeatureWorker
 from damvad.framefolder import frame_rate
-from damvad.snippets import check_stride
-from damvad.utils import remove_stale_temps
-from damvad.video import SNIPPET_LEN, VideoError, VideoInfo
+from damvad.stages import ExtractConfig
+from damvad.store import FeatureStore
+from damvad.utils import remove_stale_temps, sha256_file
+from damvad.video import VideoError, VideoInfo
+from damvad.weights import fetch_i3d_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -139,94 +143,77 @@ def _cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0] if lines else ''}"
 
 
-def extract_on_ray(
-    inputs: Any,
-    out_dir: str | Path,
-    *,
-    address: str | None = None,
-    crops: str = "center",
-    precision: str | None = None,
-    dtype: str = "float32",
-    compile: bool = True,
-    checkpoint: str | Path | None = None,
-    overwrite: bool = False,
-    progress: bool = True,
-    backend: str | None = None,
-    calibration: Any = None,
-    cpus_per_worker: int = 0,
-    max_attempts: int = 3,
-    worker_wait_s: float = 600.0,
-    connect_timeout_s: float = CONNECT_TIMEOUT_S,
-    stride: int = SNIPPET_LEN,
-    fps: float | None = None,
-) -> ClusterReport:
-    """Extract every video in ``inputs`` on a Ray cluster into ``out_dir`` (a path every node sees).
+def extract_on_ray(cfg: ExtractConfig, *, videos: Mapping[str, str | Path] | None = None, progress: bool = True,
+                   max_attempts: int = 3, worker_wait_s: float = 600.0) -> ClusterReport:
+    """Extract every video in ``cfg.inputs`` (or ``videos``) on a Ray cluster into ``cfg.features`` (a path
+    every node sees).
 
-    ``address``: ``"auto"`` (the cluster running on this machine), ``"HOST:PORT"``, or None
+    ``cfg.address``: ``"auto"`` (the cluster running on this machine), ``"HOST:PORT"``, or None
     (``$RAY_ADDRESS``, else a new single-machine Ray instance). Same files, same resume check and same
-    report as :func:`damvad.extract.extract`; a video whose worker is lost is retried on another one, up
-    to ``max_attempts`` times. Raises RuntimeError when the cluster does not complete Ray's handshake within
-    ``connect_timeout_s`` (:func:`damvad.cluster_connect.check_cluster`) or no worker starts within
+    report as the local engine; a video whose worker is lost is retried on another one, up to
+    ``max_attempts`` times. Raises RuntimeError when the cluster does not complete Ray's handshake within
+    ``cfg.connect_timeout`` (:func:`damvad.extraction.ray_connect.check_cluster`) or no worker starts within
     ``worker_wait_s``.
     """
     ray = import_ray()
-    from damvad.utils import atomic_write_text, sha256_file
-    from damvad.weights import fetch_i3d_checkpoint
-
-    crops, backend, precision = check_options(crops, precision, dtype, backend)
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+    backend, precision = resolve(cfg.backend, cfg.precision, "cpu")  # what a CPU worker runs (a GPU: torch)
     if not ray.is_initialized():
-        check_cluster(address, connect_timeout_s)
+        check_cluster(cfg.address, cfg.connect_timeout)
     # workers run elsewhere (another cwd, another machine): they get absolute paths
-    names = {n: p.absolute() for n, p in collect_videos(inputs).items()}
-    ckpt = Path(checkpoint) if checkpoint is not None else fetch_i3d_checkpoint()
-    spec = ExtractorSpec(crops=crops, precision=precision, dtype=dtype, weights_sha256=sha256_file(ckpt),
-                         backend=str(backend), stride=check_stride(stride, SNIPPET_LEN))
-    store = open_store(Path(out_dir).absolute())
+    names = {n: p.absolute() for n, p in collect_videos(videos if videos is not None else cfg.inputs).items()}
+    ckpt = Path(cfg.checkpoint) if cfg.checkpoint is not None else fetch_i3d_checkpoint()
+    spec = ExtractorSpec(crops=cfg.crops, precision=precision, dtype=cfg.dtype, weights_sha256=sha256_file(ckpt),
+                         backend=backend, stride=cfg.stride)
+    store = open_store(Path(cfg.features).absolute())
     report = ClusterReport()
-    todo = plan_videos(store, names, spec, report, overwrite)
+    todo = plan_videos(store, names, spec, report, cfg.overwrite)
     unreadable: dict[str, VideoError] = {}
-    spec.fps = frame_rate(fps, (path for _, path in todo))
+    spec.fps = frame_rate(cfg.fps, (path for _, path in todo))
     infos = probe_all(todo, unreadable, spec.fps)
     for name, exc in unreadable.items():  # the error local extraction gives them, without a worker
         report.failed[name] = exc.cause
         log.error("%s", exc)
     todo = [item for item in todo if item[0] in infos]
     if not todo:
-        if store.names():
-            store.write_manifest()
+        write_manifest(store, report)
         return report
     todo.sort(key=lambda item: infos[item[0]].declared_frames, reverse=True)
+    setup = {
+        "damvad_version": __version__, "out_dir": str(store.root), "marker": "",
+        "probe_video": next((str(path) for _, path in todo if path.exists()), ""), "spec": vars(spec),
+        "weights_name": ckpt.name, "compile": cfg.compile, "backend": backend,
+        "calibration": [str(Path(c).absolute()) for c in cfg.calibration] if cfg.calibration else None,
+    }
+    _run_on_cluster(ray, cfg, setup, ckpt, store, report, todo, infos,
+                    dict(progress=progress, max_attempts=max_attempts, worker_wait_s=worker_wait_s))
+    return report
+
+
+def _run_on_cluster(ray: Any, cfg: ExtractConfig, setup: dict[str, Any], ckpt: Path, store: FeatureStore,
+                    report: ClusterReport, todo: list[tuple[str, Path]], infos: dict[str, VideoInfo],
+                    options: dict[str, Any]) -> None:
+    """Join (or start) Ray, mark the features folder for the workers to find, schedule ``todo``; clean up."""
+    from damvad.utils import atomic_write_text
 
     started_ray = not ray.is_initialized()
     if started_ray:
         try:
-            ray.init(address=address)
+            ray.init(address=cfg.address)
         except (ConnectionError, TimeoutError, ValueError) as exc:
-            raise RuntimeError(f"cannot join the Ray cluster at {address or '$RAY_ADDRESS'}: {exc}") from exc
+            raise RuntimeError(f"cannot join the Ray cluster at {cfg.address or '$RAY_ADDRESS'}: {exc}") from exc
     for stale in store.root.glob(f"{MARKER_PREFIX}*.check"):  # left by a killed driver
         stale.unlink(missing_ok=True)
     marker = store.root / f"{MARKER_PREFIX}{uuid.uuid4().hex}.check"
-    setup = {
-        "damvad_version": __version__,
-        "out_dir": str(store.root),
-        "marker": marker.name,
-        "probe_video": next((str(path) for _, path in todo if path.exists()), ""),
-        "spec": vars(spec),
-        "weights_name": ckpt.name,
-        "compile": compile,
-        "backend": backend,
-        "calibration": [str(Path(c).absolute()) for c in calibration] if calibration else None,
-    }
+    setup["marker"] = marker.name
     scheduler = None
     start = time.perf_counter()
     try:
         atomic_write_text(marker, f"damvad {__version__} Ray extraction in progress\n")
-        scheduler = _Scheduler(
-            ray, setup, ray.put(ckpt.read_bytes()), report, infos, cpus_per_worker, max_attempts, worker_wait_s
-        )
-        scheduler.run(todo, progress)
+        scheduler = _Scheduler(ray, setup, ray.put(ckpt.read_bytes()), report, infos, cfg.cpus_per_worker,
+                               options["max_attempts"], options["worker_wait_s"])
+        scheduler.run(todo, options["progress"])
     finally:
         report.seconds = time.perf_counter() - start
         if scheduler is not None:
@@ -236,11 +223,9 @@ def extract_on_ray(
         for name in report.failed:  # a worker lost between the two writes: the .npy alone is not a result
             if not store.json_path(name).exists():
                 store.npy_path(name).unlink(missing_ok=True)
-        if store.names():
-            store.write_manifest()
+        write_manifest(store, report)
         if started_ray:
             ray.shutdown()
-    return report
 
 
 class _Scheduler:

@@ -1,4 +1,5 @@
-"""A Ray worker of ``damvad extract --engine ray``: one loaded I3D, one video at a time (see damvad.cluster).
+"""A Ray worker of ``damvad extract --engine ray``: one loaded I3D, one video at a time (see
+:mod:`damvad.extraction.ray_driver`).
 
 Kept apart from the driver's code: this is what runs on every node, imported there by Ray.
 """
@@ -12,18 +13,24 @@ from pathlib import Path
 from typing import Any
 
 from damvad import __version__
-from damvad.extract import ExtractorSpec, ExtractReport, FeatureFn, extract_batched_to_store, extract_to_store
+from damvad.backends import I3DBackend
+from damvad.choices import CUDA_PRECISIONS
+from damvad.extraction.backend import open_backend
+from damvad.extraction.batched import extract_batched_to_store
+from damvad.extraction.local import extract_to_store
+from damvad.extraction.plan import ExtractorSpec, ExtractReport
 from damvad.store import FeatureStore
 from damvad.video import VideoError, VideoInfo
 
 
-def worker_feature_fn(model: Any, setup: dict[str, Any], precision: str, device: Any) -> FeatureFn:
-    """The worker's I3D: the local extraction's backend for ``device`` (:func:`damvad.backends.build_backend`).
+def worker_backend(model: Any, setup: dict[str, Any], precision: str, device: Any) -> I3DBackend:
+    """The worker's I3D: the local extraction's backend for ``device`` (:func:`~damvad.extraction.backend.
+    open_backend`).
 
     On the CPU the backend the driver resolved (torch or OpenVINO); on a GPU the torch backend, in the
-    spec's precision (the features of every worker share one spec), batched by the GPU's free memory.
+    spec's precision (the features of every worker share one spec), batched by the GPU's free memory. The
+    rows record the backend that runs (:meth:`ExtractorSpec.produced_by`), not the one the driver planned.
     """
-    from damvad.backends import CUDA_PRECISIONS, build_backend
     from damvad.device import resolve_device
 
     dev = resolve_device(device)
@@ -33,9 +40,9 @@ def worker_feature_fn(model: Any, setup: dict[str, Any], precision: str, device:
             raise RuntimeError(f"{socket.gethostname()}: a GPU worker runs the torch backend, which has no "
                                f"{precision}; pass --precision {' / '.join(CUDA_PRECISIONS)} for a cluster with GPUs")
         backend = "torch"
-    return build_backend(backend, precision, model=model, compile=setup["compile"], device=dev,
-                         calibration=setup.get("calibration"), progress=False,
-                         batch_size=None if dev.type == "cuda" else 1)
+    return open_backend(backend=backend, precision=precision, model=model, compile=setup["compile"], device=dev,
+                        calibration=setup.get("calibration"), progress=False,
+                        batch_size=None if dev.type == "cuda" else 1)
 
 
 def _materialise_weights(data: bytes, filename: str, sha256: str) -> Path:
@@ -94,13 +101,9 @@ class FeatureWorker:
         if model.weights_sha256 != self.spec.weights_sha256:
             raise RuntimeError(f"{host}: loaded weights {model.weights_sha256}, expected {self.spec.weights_sha256}")
         t0 = time.perf_counter()
-        fn = worker_feature_fn(model, setup, self.spec.precision, device)
-        if hasattr(fn, "warmup"):  # compiled (torch) or converted (OpenVINO) before any video
-            fn.warmup(self.spec.snippet_len)
-        self.feature_fn: FeatureFn = fn
-        if hasattr(fn, "info"):
-            self.spec.backend_info = fn.info()
-        self.spec.device = device
+        self.backend = worker_backend(model, setup, self.spec.precision, device)
+        self.backend.warmup(self.spec.snippet_len)  # compiled (torch) or converted (OpenVINO) before any video
+        self.spec = self.spec.produced_by(self.backend)
         self.info = {
             "host": host,
             "pid": os.getpid(),
@@ -126,14 +129,14 @@ class FeatureWorker:
         self._frames = 0
         if self.spec.device.startswith("cuda"):
             report = ExtractReport()
-            extract_batched_to_store([(name, Path(path))], self.feature_fn, self.spec, {name: info} if info else {},
+            extract_batched_to_store([(name, Path(path))], self.backend, self.spec, {name: info} if info else {},
                                      self.store, report, decoders=1, on_frames=self._count)
             if name in report.failed:
                 return {"name": name, "error": report.failed[name]}
             return {"name": name, "frames": report.frames, "warning": self.store.record(name).warning}
         try:
             record = extract_to_store(
-                self.store, name, Path(path), self.feature_fn, self.spec, on_frames=self._count, info=info
+                self.store, name, Path(path), self.backend, self.spec, on_frames=self._count, info=info
             )
         except VideoError as exc:
             return {"name": name, "error": exc.cause}

@@ -19,8 +19,9 @@ import sys
 import time
 from typing import Any
 
+from damvad.choices import CONNECT_TIMEOUT_S
+
 INSTALL_HINT = "pip install 'damvad[cluster]'"
-CONNECT_TIMEOUT_S = 30.0  # Ray's handshake must complete within this (--connect-timeout)
 START_LIMIT_S = 60.0  # for the child to import Ray before the handshake starts (a loaded machine)
 
 _PROBE = """

@@ -1,11 +1,13 @@
 """Calibration snippets for int8 post-training quantization: the user's videos, or a built-in default.
 
-NNCF picks each activation's int8 range from what it sees here, so the snippets should look like the
-videos that will be extracted. The built-in default needs no footage: scenes rendered by
-:mod:`damvad.synth` (a fixed camera over a plaza with walkers and anomalous events), each taken at
-several crop positions, plus the real surveillance clip ``vtest.avi`` when one is found (``$DAMVAD_CALIBRATION_VIDEOS``,
-or a checkout's ``../shared/media/``). The provenance (source, count, file checksums) is stored with the
-quantized model and keys its cache, so a model calibrated on other data is never reused by mistake.
+What the OpenVINO backend is handed when it quantizes (:data:`VIDEO_CALIBRATION`, its ``CalibrationData``):
+the backend itself imports no video decoder or scene generator. NNCF picks each activation's int8 range from
+what it sees here, so the snippets should look like the videos that will be extracted. The built-in default
+needs no footage: scenes rendered by :mod:`damvad.synth` (a fixed camera over a plaza with walkers and
+anomalous events), each taken at several crop positions, plus the real surveillance clip ``vtest.avi`` when
+one is found (``$DAMVAD_CALIBRATION_VIDEOS``, or a checkout's ``../shared/media/``). The provenance (source,
+count, file checksums) is stored with the quantized model and keys its cache, so a model calibrated on other
+data is never reused by mistake.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from damvad.backends.openvino_ir import QuantizationSettings
 from damvad.utils import sha256_file, shared_media
 from damvad.video import (
     CROP,
@@ -147,3 +150,17 @@ def calibration_key(videos: Sequence[str | os.PathLike] | None = None, synthetic
         n_synth = DEFAULT_SYNTHETIC if synthetic is None else synthetic
     return {"synthetic": n_synth, "synthetic_format": _synth_format() if n_synth else None,
             "per_video": per_video, "videos": sorted(_sha256(p) for p in paths)}
+
+
+class VideoCalibration:
+    """damvad's calibration data (:class:`~damvad.backends.openvino_ir.CalibrationData`): the videos a
+    :class:`~damvad.backends.openvino_ir.QuantizationSettings` names, or the built-in default."""
+
+    def key(self, settings: QuantizationSettings) -> dict[str, Any]:
+        return calibration_key(settings.videos or None, settings.synthetic, settings.per_video)
+
+    def snippets(self, settings: QuantizationSettings, num_frames: int) -> tuple[list[np.ndarray], dict[str, Any]]:
+        return calibration_snippets(settings.videos or None, settings.synthetic, settings.per_video, num_frames)
+
+
+VIDEO_CALIBRATION = VideoCalibration()
