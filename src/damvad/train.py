@@ -437,7 +437,8 @@ class Trainer:
             chosen = {"selection": "val_auc", "iteration": self.best["iteration"],
                       "val_video_auc": self.best["metric"], "held_out_videos": int(len(self.val_idx))}
         elif self.selection == "average" and self.average is not None:
-            self.model.load_state_dict({k: v.to(self.model.state_dict()[k].dtype) for k, v in self.average.items()})
+            dtypes = {k: v.dtype for k, v in self.model.state_dict().items()}  # the average is kept in float32
+            self.model.load_state_dict({k: v.to(dtypes[k]) for k, v in self.average.items()})
             chosen = {"selection": "average", "iteration": self.iteration,
                       "averaged_steps": self.averaged, "averaged_from": self.average_start + 1}
             rule["average_from"] = self.cfg.average_from
