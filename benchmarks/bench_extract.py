@@ -1,13 +1,22 @@
-"""Whole-video extraction (decode + preprocess + I3D) against the model alone, on the same clip.
+"""Decoding + preprocessing against a bare decode, and whole-video extraction against the model alone.
 
-For each backend/precision: the model alone on the pre-decoded snippets (the exact uint8 inputs the
-extractor hands it), then ``extract_video`` on the file (decoding in a background thread), all variants
-round-robin --reps times so they see the same machine load; medians. Target: end-to-end >= 90 % of model-only.
-Also times the decoder alone (decode + swscale to 256 + crops, one thread).
-``--pinned`` adds, per OpenVINO variant, the same model with its inference threads pinned to cores
-(``ENABLE_CPU_PINNING``, OpenVINO's default; damvad leaves them unpinned), timed round-robin with it.
+Per file (vtest.avi, 768x576 MS-MPEG4; the same clip as 720p and 1080p h264, made here by
+:func:`damvad.devtools.bench.camera_clip`, no download), in this thread, round-robin over ``--reps``, medians:
 
-Usage: python benchmarks/bench_extract.py [--video PATH] [--variants ov_int8 ov_bf16 torch_bf16] [--reps 3] [--pinned]
+* bare: PyAV decodes every frame and nothing else (the decoder's threads as damvad sets them);
+* path: what extraction does before the model -- decode, swscale to 256 short side, RGB planes, the centre
+  crop's window, 64-frame snippets, the uint8 model input (:func:`damvad.video.iter_frames` ...);
+* before: the same with the conversion this replaced (a swscale context per frame, swscale's own threads,
+  the whole frame copied on), for the record of what changed.
+
+All in CPU ms per frame (every thread of this process; the machine's other load is printed beside them).
+Then per variant (backend_precision) and file: the model alone on the file's pre-decoded snippets, and
+``extract_video`` on the file (decoding in a background thread beside the model); end-to-end / model.
+
+Usage: python benchmarks/bench_extract.py [--video PATH] [--heights 720 1080] [--variants ov_int8 ov_bf16]
+                                          [--reps 3] [--pinned]
+The last line: ``key=value`` pairs; the first file's keys are unprefixed (``decode_cpu_ms`` -- the path's --,
+``bare_decode_cpu_ms``, ``path_vs_bare``, ``<variant>_e2e_ratio``), the others prefixed ``720p_`` ...
 """
 
 from __future__ import annotations
@@ -16,70 +25,160 @@ import argparse
 import os
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from damvad.devtools.bench import closing_line, default_video
+import numpy as np
+
+from damvad.devtools.bench import OtherLoad, camera_clip, closing_line, cpu_name, default_video
 from damvad.extract import ExtractorSpec, extract_video
 from damvad.extraction import open_backend
-from damvad.video import iter_frames, iter_snippets, snippet_to_input
+from damvad.frames import resized_size
+from damvad.video import decoder_threads, iter_frames, iter_snippets, snippet_to_input
 
 
-def decode_rate(video: Path) -> tuple[float, float]:
-    """(frames/s wall, CPU ms per frame) of decode + resize + centre crop to uint8, in this thread."""
-    t0, c0, n = time.perf_counter(), time.process_time(), 0
-    for s in iter_snippets(iter_frames(video, planar=True), planar=True):
+def _open(video: Path):
+    import av
+
+    container = av.open(str(video))
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    stream.codec_context.thread_count = decoder_threads()
+    return container, stream
+
+
+def bare(video: Path) -> int:
+    container, stream = _open(video)
+    with container:
+        return sum(1 for _ in container.decode(stream))
+
+
+def path(video: Path) -> int:
+    n = 0
+    for s in iter_snippets(iter_frames(video, planar=True, crops="center"), planar=True):
         snippet_to_input(s.frames, planar=True, dtype="uint8")
         n += s.end - s.start
-    return n / (time.perf_counter() - t0), 1000 * (time.process_time() - c0) / n
+    return n
+
+
+def before(video: Path) -> int:
+    """The conversion before damvad.frames.FrameConverter: a new swscale context per frame, swscale's automatic
+    threads, whole (3, H, W) frames."""
+
+    def frames():
+        container, stream = _open(video)
+        with container:
+            for frame in container.decode(stream):
+                w, h = resized_size(frame.width, frame.height)
+                rgb = frame.reformat(width=w, height=h, format="gbrp", interpolation="BILINEAR")
+                out = np.empty((3, h, w), np.uint8)
+                for channel, plane in zip((1, 2, 0), rgb.planes, strict=True):
+                    out[channel] = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:h, :w]
+                yield out
+
+    n = 0
+    for s in iter_snippets(frames(), planar=True):
+        snippet_to_input(s.frames, planar=True, dtype="uint8")
+        n += s.end - s.start
+    return n
+
+
+def cpu_ms(fn: Callable[[Path], int], video: Path) -> float:
+    c0 = time.process_time()
+    n = fn(video)
+    return 1000 * (time.process_time() - c0) / n
+
+
+def decoding(videos: dict[str, Path], reps: int) -> dict[str, dict[str, float]]:
+    """Median CPU ms per frame of bare / path / before per file, round-robin."""
+    steps = {"bare": bare, "path": path, "before": before}
+    times: dict[str, dict[str, list[float]]] = {k: {s: [] for s in steps} for k in videos}
+    for _ in range(reps):
+        for key, video in videos.items():
+            for step, fn in steps.items():
+                times[key][step].append(cpu_ms(fn, video))
+    return {k: {s: statistics.median(v) for s, v in t.items()} for k, t in times.items()}
+
+
+def open_variants(variants: list[str], pinned: bool) -> dict[str, tuple]:
+    runs = [(v, False) for v in variants]
+    if pinned:
+        runs = [r for v in variants for r in ((v, False), (v, True)) if not r[1] or v.startswith("ov_")]
+    fns = {}
+    for variant, pin in runs:
+        backend, precision = variant.split("_")
+        fn = open_backend(backend={"ov": "openvino"}.get(backend, backend), precision=precision, progress=False)
+        if pin:
+            fn.config["ENABLE_CPU_PINNING"] = True  # compiled on first use, so this takes effect
+        fn.warmup(64)
+        fns[f"{variant}_pinned" if pin else variant] = (fn, ExtractorSpec(precision=precision, backend=fn.name))
+    return fns
+
+
+def whole_video(videos: dict[str, Path], fns: dict[str, tuple], reps: int) -> dict[str, dict[str, float]]:
+    """frames/s of the model alone and of extract_video, per variant and file (medians, round-robin)."""
+    inputs = {k: [snippet_to_input(s.frames, planar=True, dtype="uint8")
+                  for s in iter_snippets(iter_frames(v, planar=True, crops="center"), planar=True)]
+              for k, v in videos.items()}
+    frames = {k: sum(1 for _ in iter_frames(v, short_side=None)) for k, v in videos.items()}
+    t_model = {(n, k): [] for n in fns for k in videos}
+    t_whole = {(n, k): [] for n in fns for k in videos}
+    for _ in range(reps):
+        for key, video in videos.items():
+            for name, (fn, spec) in fns.items():
+                t0 = time.perf_counter()
+                for x in inputs[key]:
+                    fn(x)
+                t_model[name, key].append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                extract_video(video, fn, spec)
+                t_whole[name, key].append(time.perf_counter() - t0)
+    out: dict[str, dict[str, float]] = {}
+    for (name, key), times in t_model.items():
+        m_fps = frames[key] / statistics.median(times)
+        w_fps = frames[key] / statistics.median(t_whole[name, key])
+        out.setdefault(key, {}).update({f"{name}_model_fps": m_fps, f"{name}_e2e_fps": w_fps,
+                                        f"{name}_e2e_ratio": w_fps / m_fps})
+    return out
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--video", type=Path, default=None)
-    ap.add_argument("--variants", nargs="+", default=["ov_int8", "ov_bf16"],
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--video", type=Path, default=None, help="the first file (default: the shared vtest.avi)")
+    ap.add_argument("--heights", type=int, nargs="*", default=[720, 1080],
+                    help="also the first file scaled to these heights as h264 (none: --heights)")
+    ap.add_argument("--variants", nargs="*", default=["ov_int8", "ov_bf16"],
                     choices=["ov_int8", "ov_bf16", "ov_fp32", "torch_bf16", "torch_fp32"])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--pinned", action="store_true",
                     help="also time each OpenVINO variant with pinned inference threads (round-robin, one run)")
     args = ap.parse_args()
-    video = args.video or default_video()
+    first = args.video or default_video()
+    videos = {"": first, **{f"{h}p_": camera_clip(h, first) for h in args.heights}}
+    print(f"{cpu_name()}; decoder threads {decoder_threads()}; load average {os.getloadavg()[0]:.2f}", flush=True)
 
-    inputs = [snippet_to_input(s.frames, planar=True, dtype="uint8")
-              for s in iter_snippets(iter_frames(video, planar=True), planar=True)]
-    frames = sum(1 for _ in iter_frames(video))
-    dec_fps, dec_ms = decode_rate(video)
-    print(f"{video.name}: {frames} frames, {len(inputs)} snippets; decoder alone {dec_fps:.0f} frames/s "
-          f"({dec_ms:.2f} CPU ms/frame); load average {os.getloadavg()[0]:.2f}", flush=True)
-    results: dict[str, float] = {"decode_fps": dec_fps, "decode_cpu_ms": dec_ms}
-    runs = [(v, False) for v in args.variants]
-    if args.pinned:
-        runs = [r for v in args.variants for r in ((v, False), (v, True)) if not r[1] or v.startswith("ov_")]
-    fns = {}
-    for variant, pinned in runs:
-        backend, precision = variant.split("_")
-        fn = open_backend(backend={"ov": "openvino"}.get(backend, backend), precision=precision, progress=False)
-        if pinned:
-            fn.config["ENABLE_CPU_PINNING"] = True  # compiled on first use, so this takes effect
-        fn.warmup(64)
-        fns[f"{variant}_pinned" if pinned else variant] = (fn, ExtractorSpec(precision=precision, backend=fn.name))
-    t_model: dict[str, list[float]] = {name: [] for name in fns}
-    t_whole: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(args.reps):  # round-robin: every variant sees the same machine load
-        for name, (fn, spec) in fns.items():
-            t0 = time.perf_counter()
-            for x in inputs:
-                fn(x)
-            t_model[name].append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            extract_video(video, fn, spec)
-            t_whole[name].append(time.perf_counter() - t0)
-    for name in fns:
-        m_fps, w_fps = frames / statistics.median(t_model[name]), frames / statistics.median(t_whole[name])
-        print(f"{name}: model only {m_fps:.1f} frames/s; decode+preprocess+model {w_fps:.1f} frames/s; "
-              f"end-to-end / model = {w_fps / m_fps:.3f}", flush=True)
-        results[f"{name}_model_fps"] = m_fps
-        results[f"{name}_e2e_fps"] = w_fps
-        results[f"{name}_e2e_ratio"] = w_fps / m_fps
+    load = OtherLoad()
+    dec = decoding(videos, args.reps)
+    results: dict[str, float] = {}
+    for key, ms in dec.items():
+        name = videos[key].name
+        print(f"{name}: bare decode {ms['bare']:.3f} CPU ms/frame; decode+preprocess {ms['path']:.3f} "
+              f"({ms['path'] / ms['bare']:.2f}x bare; before {ms['before']:.3f} = {ms['before'] / ms['bare']:.2f}x)",
+              flush=True)
+        results.update({f"{key}bare_decode_cpu_ms": ms["bare"], f"{key}decode_cpu_ms": ms["path"],
+                        f"{key}path_vs_bare": ms["path"] / ms["bare"], f"{key}before_cpu_ms": ms["before"]})
+    results["other_load_cores_decoding"] = load.cores()
+
+    if args.variants:
+        load = OtherLoad()
+        whole = whole_video(videos, open_variants(args.variants, args.pinned), args.reps)
+        for key, values in whole.items():
+            for name in sorted({k.rsplit("_", 2)[0] for k in values}):
+                print(f"{videos[key].name} {name}: model only {values[f'{name}_model_fps']:.1f} frames/s; "
+                      f"decode+preprocess+model {values[f'{name}_e2e_fps']:.1f}; end-to-end / model = "
+                      f"{values[f'{name}_e2e_ratio']:.3f}", flush=True)
+            results.update({f"{key}{k}": v for k, v in values.items()})
+        results["other_load_cores_whole"] = load.cores()
     results["load_avg"] = os.getloadavg()[0]
     print(closing_line(results))
 

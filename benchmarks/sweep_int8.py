@@ -7,8 +7,9 @@ against OpenVINO fp32 (equal to eager fp32 to ~1e-6):
 * ``min cos`` / ``mean cos``: feature cosine on 12 real centre crops (4 snippets each of vtest.avi and the
   two UCF-Crime clips in ../shared/media/ucf-crime; the UCF-Crime clips are in no calibration set);
 * ``top-1``: how many of vtest.avi's 12 snippets keep fp32's class (top-1 of the 5-crop-averaged logits);
-* ``gate``: the test's top-1 gate (tests/test_backends.py: snippets 0 and 6 keep their class and every
-  crop's fp32 class is in int8's top 3).
+* ``gate``: the test's top-1 gate (:func:`damvad.devtools.int8.top1_gate`: every snippet whose fp32 class
+  leads by more than 0.5 logits keeps it, and every crop's fp32 class is in int8's top 3; near-ties are
+  not gated).
 
 Speed: frames/s of one 64-frame centre crop per call (uint8 input, as extraction runs), all candidates,
 OpenVINO bf16 and eager fp32 timed round-robin, medians; ratios to eager in the same run.
@@ -42,7 +43,8 @@ def main() -> None:
     crops, five = gate_inputs()
     print(f"{len(crops)} centre crops, {len(five)} vtest snippets x 5 crops; load average {load0:.2f}", flush=True)
 
-    nan = {"min_cos": float("nan"), "mean_cos": float("nan"), "top1": -1, "gate": False, "flips": []}
+    nan = {"min_cos": float("nan"), "mean_cos": float("nan"), "top1": -1, "gate": False, "gate_snippets": 0, "ties": [],
+           "flips": []}
     if not args.no_accuracy:
         ref = references(OpenVINOBackend("fp32"), crops, five)
     backends = {"ov_bf16": OpenVINOBackend("bf16")}

@@ -208,13 +208,15 @@ def is_recording(source: str, info: VideoInfo | None = None) -> bool:
 
 
 def reconnecting_frames(source: str, policy: ReconnectPolicy | None = None, resume: bool | None = None,
-                        clock: FrameClock | None = None) -> Iterator[np.ndarray]:
+                        clock: FrameClock | None = None, planar: bool = False,
+                        crops: str | None = None) -> Iterator[np.ndarray]:
     """Frames of a URL, reopened after an error or a stall as ``policy`` allows.
 
     ``resume`` (default: :func:`is_recording`): the source restarts at frame 0 when reopened, so the
     frames already delivered are decoded again and dropped; frame numbers stay those of the recording, and
     a reconnect that brings no new frame counts as a failure. A live feed continues where it is.
-    ``clock`` gets each frame's timestamp (:mod:`damvad.frametimes`).
+    ``clock`` gets each frame's timestamp (:mod:`damvad.frametimes`); ``planar`` and ``crops`` as
+    :func:`damvad.video.iter_frames`.
     """
     policy = policy or RECONNECT
     resume = is_recording(source) if resume is None else resume
@@ -224,7 +226,7 @@ def reconnecting_frames(source: str, policy: ReconnectPolicy | None = None, resu
     while True:
         seen = 0
         try:
-            for frame in iter_frames(source, clock=clock):
+            for frame in iter_frames(source, clock=clock, planar=planar, crops=crops):
                 seen += 1
                 if resume and seen <= delivered:
                     continue  # already delivered before the reconnect
@@ -380,9 +382,10 @@ class Detector:
         label = name or src
         info = probe(src, fps)  # a folder of frames takes its rate from fps
         clock = FrameClock(known_rate(fps, info.fps), label)
-        if not is_live_source(src):  # files: planar frames, the fast path (damvad.video)
-            return label, iter_frames(src, planar=True, clock=clock), True, info, clock
-        return label, reconnecting_frames(src, resume=is_recording(src, info), clock=clock), False, info, clock
+        if not is_live_source(src):  # planar frames, the fast path (damvad.video), for files and streams alike
+            return label, iter_frames(src, planar=True, clock=clock, crops=self.crops), True, info, clock
+        frames = reconnecting_frames(src, resume=is_recording(src, info), clock=clock, planar=True, crops=self.crops)
+        return label, frames, True, info, clock
 
 
 class _SourceRun:

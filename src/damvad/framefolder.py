@@ -7,7 +7,7 @@ Rules:
   hidden files and other files (a ``README``, ``annotations.csv``) are ignored. A folder holding images
   and also video files, or images and sub-folders of images, is ambiguous: an error that says what it holds.
 * **Pixels**: each image is decoded by PyAV (FFmpeg's image decoders; no other image library), converted
-  to RGB at its own size, then resized exactly as a video file's frames are (:func:`damvad.video.frame_to_rgb`):
+  to RGB at its own size, then resized exactly as a video file's frames are (:class:`damvad.frames.FrameConverter`):
   features equal those of the same RGB frames stored losslessly in a video file (``tests/test_framefolder.py``).
   A frame that cannot be decoded, or of another size than the first, is the video's error naming the file
   (in a batch the other videos go on; nothing of that video is written).
@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from damvad.frames import VIDEO_EXTENSIONS, VideoError, VideoInfo, frame_to_rgb, resized_size
+from damvad.frames import VIDEO_EXTENSIONS, FrameConverter, VideoError, VideoInfo
 from damvad.frametimes import FALLBACK_FPS
 from damvad.store import SourceFile
 from damvad.utils import hash_ends
@@ -123,7 +123,7 @@ def decode_image(path: Path, folder: Path) -> Any:
     lossless RGB video of it decodes to; a VideoError of ``folder`` naming the file when it cannot be decoded.
 
     The RGB pixels come from swscale's packed RGB output: its unscaled conversion to planar RGB garbles the
-    last ``width % 16`` columns (:func:`damvad.video.frame_to_rgb`)."""
+    last ``width % 16`` columns (:class:`damvad.frames.FrameConverter`)."""
     import av
 
     try:
@@ -142,20 +142,20 @@ def decode_image(path: Path, folder: Path) -> Any:
     return out
 
 
-def iter_folder_frames(folder: Path, short_side: int | None, planar: bool) -> Iterator[np.ndarray]:
+def iter_folder_frames(folder: Path, short_side: int | None, planar: bool,
+                       crops: str | None = None) -> Iterator[np.ndarray]:
     """The frames of a folder of frames as :func:`damvad.video.iter_frames` yields a video file's."""
     files = frame_files(folder)
     first: tuple[int, int] | None = None
-    size = None
+    convert = FrameConverter(short_side, planar, crops)
     for path in files:
         frame = decode_image(path, folder)
         if first is None:
             first = (frame.width, frame.height)
-            size = resized_size(*first, short_side) if short_side else None
         elif (frame.width, frame.height) != first:
             raise VideoError(folder, f"frame {path.name} is {frame.width}x{frame.height}, the first frame "
                                      f"{files[0].name} is {first[0]}x{first[1]}: every frame of a video has one size")
-        yield frame_to_rgb(frame, size, planar)
+        yield convert(frame)
 
 
 def probe_folder(folder: Path, fps: float | None = None) -> VideoInfo:

@@ -1,8 +1,9 @@
 """Decoded frames: what a video is made of once decoded, and the errors that name the video.
 
 The facts shared by decoding (:mod:`damvad.video`), folders of frames (:mod:`damvad.framefolder`), snippets
-(:mod:`damvad.snippets`) and the feature store: sizes, crop names, the video error, the probe's record, and
-the one conversion of decoded pixels to RGB. It imports no other damvad module, so each of those can import it.
+(:mod:`damvad.snippets`) and the feature store: sizes, crop names, the video error, the probe's record, the crops'
+windows and the one conversion of decoded pixels to RGB (:class:`FrameConverter`). It imports no other damvad
+module, so each of those can import it.
 """
 
 from __future__ import annotations
@@ -82,28 +83,67 @@ def resized_size(width: int, height: int, short: int = RESIZE_SHORT) -> tuple[in
     return max(short, int(round(width * short / height))), short
 
 
-def frame_to_rgb(frame: Any, size: tuple[int, int] | None, planar: bool) -> np.ndarray:
-    """One decoded frame (``av.VideoFrame``) as uint8 RGB (H, W, 3), or (3, H, W) with ``planar``, resized
-    to ``size`` (w, h; None: as it is) by swscale: the one conversion of decoded pixels, for video files
-    and folders of frames alike.
-
-    A frame already at ``size`` goes through swscale's packed RGB output: its unscaled conversion from YUV
-    to planar RGB garbles the last ``width % 16`` columns of every row (seen: 360 and 455 wide, yuv420p and
-    yuvj420p), where the scaled one is right."""
-    width, height = size if size is not None else (frame.width, frame.height)
-    if (width, height) == (frame.width, frame.height) and frame.format.name != "gbrp":
-        packed = frame.to_ndarray(format="rgb24")
-        return np.ascontiguousarray(packed.transpose(2, 0, 1)) if planar else packed
-    rgb = frame.reformat(width=width, height=height, format="gbrp", interpolation="BILINEAR")
-    planes = _rgb_planes(rgb, width, height)
-    return planes if planar else np.ascontiguousarray(planes.transpose(1, 2, 0))
-
-
-def _rgb_planes(frame: Any, width: int, height: int) -> np.ndarray:
-    """(3, H, W) uint8 RGB from a ``gbrp`` frame (planes stored G, B, R, rows padded to line_size)."""
-    out = np.empty((3, height, width), dtype=np.uint8)
-    for channel, plane in zip((1, 2, 0), frame.planes, strict=True):
-        rows = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)
-        out[channel] = rows[:height, :width]
+def crop_offsets(height: int, width: int, mode: str, size: int = CROP) -> list[tuple[int, int, bool]]:
+    """(top, left, flip) of each crop, in the order of ``CROP_NAMES[mode]``."""
+    if height < size or width < size:
+        raise ValueError(f"frame {width}x{height} is smaller than the {size}x{size} crop")
+    cy, cx = (height - size) // 2, (width - size) // 2
+    five = [(cy, cx), (0, 0), (0, width - size), (height - size, 0), (height - size, width - size)]
+    mode = normalize_crops(mode)
+    if mode == "center":
+        return [(cy, cx, False)]
+    out = [(y, x, False) for y, x in five]
+    if mode == "10":
+        out += [(y, x, True) for y, x in five]
     return out
 
+
+class FrameConverter:
+    """Decoded frames (``av.VideoFrame``) of one stream as uint8 RGB, (H, W, 3) or (3, H, W) with ``planar``,
+    shorter side ``short_side`` (None: as decoded) by swscale, bilinear: the one conversion of decoded
+    pixels, for video files and folders of frames alike.
+
+    Why a converter per stream: one swscale context serves every frame (built again only when the size
+    changes), with one scaling thread -- the conversion already runs beside the model, in its own thread.
+    A context built per frame, with swscale's automatic threads, cost 2x the scaling itself (vtest.avi:
+    1.45 against 0.65 CPU ms per frame in all; benchmarks/README.md). The pixels are the same (tested).
+
+    ``crops``: the crop setting the frames are for. ``"center"`` keeps only the centre crop's window
+    (``crop_offsets``), pixel for pixel what cropping the whole frame gives: the copies after swscale
+    shrink to that window. Any other setting (or None) keeps the whole frame.
+
+    A frame already at its output size goes through swscale's packed RGB output: its unscaled conversion
+    from YUV to planar RGB garbles the last ``width % 16`` columns of every row (seen: 360 and 455 wide,
+    yuv420p and yuvj420p), where the scaled one is right."""
+
+    def __init__(self, short_side: int | None = RESIZE_SHORT, planar: bool = False, crops: str | None = None):
+        from av.video.reformatter import VideoReformatter
+
+        self.short_side, self.planar = short_side, planar
+        self.centre_only = crops is not None and normalize_crops(crops) == "center"
+        self._reformatter = VideoReformatter()
+
+    def __call__(self, frame: Any) -> np.ndarray:
+        width, height = (resized_size(frame.width, frame.height, self.short_side) if self.short_side
+                         else (frame.width, frame.height))
+        top, left, rows, cols = 0, 0, height, width
+        if self.centre_only:
+            (top, left, _), = crop_offsets(height, width, "center")
+            rows = cols = CROP
+        if (width, height) == (frame.width, frame.height) and frame.format.name != "gbrp":
+            packed = frame.to_ndarray(format="rgb24")[top : top + rows, left : left + cols]
+            return np.ascontiguousarray(packed.transpose(2, 0, 1) if self.planar else packed)
+        rgb = self._reformatter.reformat(frame, width=width, height=height, format="gbrp",
+                                         interpolation="BILINEAR", threads=1)
+        planes = _rgb_planes(rgb, top, left, rows, cols)
+        return planes if self.planar else np.ascontiguousarray(planes.transpose(1, 2, 0))
+
+
+def _rgb_planes(frame: Any, top: int, left: int, rows: int, cols: int) -> np.ndarray:
+    """(3, rows, cols) uint8 RGB of a window of a ``gbrp`` frame (planes stored G, B, R, rows padded to
+    line_size)."""
+    out = np.empty((3, rows, cols), dtype=np.uint8)
+    for channel, plane in zip((1, 2, 0), frame.planes, strict=True):
+        lines = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)
+        out[channel] = lines[top : top + rows, left : left + cols]
+    return out

@@ -11,7 +11,8 @@ Speed: swscale converts and resizes to *planar* RGB (``gbrp``) about 3x faster t
 at most one level apart on < 1 % of values elsewhere, tested), so frames are decoded as planes
 and, on the extraction path, kept planar (``planar=True``: (3, H, W) frames, (T, 3, H, W) snippets) and
 handed to the model as uint8 (``dtype="uint8"``): the backend scales to [-1, 1] inside its own graph.
-Measured in benchmarks/README.md.
+One swscale context per video with one thread (:class:`damvad.frames.FrameConverter`), and with the
+centre crop only the crop's window copied on (``crops="center"``). Measured in benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ from damvad.frames import (  # noqa: F401
     CROP_NAMES,
     RESIZE_SHORT,
     VIDEO_EXTENSIONS,
+    FrameConverter,
     VideoError,
     VideoInfo,
-    frame_to_rgb,
+    crop_offsets,
     normalize_crops,
     resized_size,
 )
@@ -119,46 +121,61 @@ def _is_folder(source: str | int | os.PathLike) -> bool:
     return not is_live_source(source) and Path(source).is_dir()
 
 
+def decoder_threads() -> int:
+    """FFmpeg decoder threads for one video, from the cores this process may use, read at run time: one per
+    two cores (frame/slice threading, whichever the codec supports), so the decoder never takes the cores
+    the model runs on; one (no threading) up to 3 cores. ``DAMVAD_DECODER_THREADS`` overrides it."""
+    env = os.environ.get("DAMVAD_DECODER_THREADS", "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"DAMVAD_DECODER_THREADS must be a whole number >= 1, got {env!r}")
+        return int(env)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // 2)
+
+
 def iter_frames(
     source: str | int | os.PathLike,
     short_side: int | None = RESIZE_SHORT,
     info: VideoInfo | None = None,
     planar: bool = False,
     clock: FrameClock | None = None,
+    crops: str | None = None,
 ) -> Iterator[np.ndarray]:
     """Decoded RGB uint8 frames (H, W, 3), or (3, H, W) with ``planar``, shorter side ``short_side``.
 
-    Any pixel format (grayscale, 10-bit, odd sizes) is converted by swscale (bilinear, to planar RGB:
-    see the module docstring). A decoding error in the middle of the file raises :class:`VideoError`
-    saying how many frames were read before it. ``clock`` gets each frame's timestamp before the frame
-    is handed on (:mod:`damvad.frametimes`). A folder of frames is decoded image by image
-    (:func:`damvad.framefolder.iter_folder_frames`) through the same conversion; its frames have no
-    timestamps, so its clock counts them at the frame rate it was given.
+    Any pixel format (grayscale, 10-bit, odd sizes) is converted by swscale (:class:`FrameConverter`:
+    bilinear, to planar RGB, one context per video). ``crops="center"``: only the centre crop's window of
+    each frame (what that crop setting uses; the same pixels). A decoding error in the middle of the file
+    raises :class:`VideoError` saying how many frames were read before it. ``clock`` gets each frame's
+    timestamp before the frame is handed on (:mod:`damvad.frametimes`). A folder of frames is decoded
+    image by image (:func:`damvad.framefolder.iter_folder_frames`) through the same conversion; its frames
+    have no timestamps, so its clock counts them at the frame rate it was given. Decoder threads:
+    :func:`decoder_threads`.
     """
     import av
 
     if _is_folder(source):
         from damvad.framefolder import iter_folder_frames
 
-        yield from iter_folder_frames(Path(source), short_side, planar)
+        yield from iter_folder_frames(Path(source), short_side, planar, crops)
         return
     container = _open(source)
     count = 0
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = decoder_threads()
         ctx = stream.codec_context
         if not ctx.width or not ctx.height:
             raise VideoError(source, "video stream has no frame size (corrupt header?)")
-        size = resized_size(ctx.width, ctx.height, short_side) if short_side else None
+        convert = FrameConverter(short_side, planar, crops)
         try:
             for frame in container.decode(stream):
-                if size is not None and (frame.width, frame.height) != (ctx.width, ctx.height):
-                    size = resized_size(frame.width, frame.height, short_side)
                 count += 1
                 if clock is not None:
                     clock.stamp(frame.time, _duration(frame))
-                yield frame_to_rgb(frame, size, planar)
+                yield convert(frame)
         except av.error.ExitError as exc:  # no data within the read timeout: FFmpeg was told to give up
             raise VideoError(source, f"no data arrived for {NETWORK_TIMEOUT[1]:.0f} s after {count} frames "
                                      "(the source stalled)") from exc
@@ -179,7 +196,9 @@ def _duration(frame: Any) -> float | None:
 def resize_frames(frames: Iterable[np.ndarray], short_side: int = RESIZE_SHORT) -> Iterator[np.ndarray]:
     """Resize raw RGB frames (e.g. from a camera SDK) exactly as decoded files are (swscale, bilinear)."""
     import av
+    from av.video.reformatter import VideoReformatter
 
+    reformatter = VideoReformatter()  # one swscale context for the stream, as FrameConverter
     for frame in frames:
         h, w = frame.shape[:2]
         size = resized_size(w, h, short_side)
@@ -187,22 +206,8 @@ def resize_frames(frames: Iterable[np.ndarray], short_side: int = RESIZE_SHORT) 
             yield frame
             continue
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-        yield vf.reformat(width=size[0], height=size[1], format="rgb24", interpolation="BILINEAR").to_ndarray()
-
-
-def crop_offsets(height: int, width: int, mode: str, size: int = CROP) -> list[tuple[int, int, bool]]:
-    """(top, left, flip) of each crop, in the order of ``CROP_NAMES[mode]``."""
-    if height < size or width < size:
-        raise ValueError(f"frame {width}x{height} is smaller than the {size}x{size} crop")
-    cy, cx = (height - size) // 2, (width - size) // 2
-    five = [(cy, cx), (0, 0), (0, width - size), (height - size, 0), (height - size, width - size)]
-    mode = normalize_crops(mode)
-    if mode == "center":
-        return [(cy, cx, False)]
-    out = [(y, x, False) for y, x in five]
-    if mode == "10":
-        out += [(y, x, True) for y, x in five]
-    return out
+        yield reformatter.reformat(vf, width=size[0], height=size[1], format="rgb24", interpolation="BILINEAR",
+                                   threads=1).to_ndarray()
 
 
 InputDType = Literal["float32", "uint8"]
@@ -353,7 +358,7 @@ def preprocessed_snippets(
     crops = normalize_crops(crops)  # a bad crop mode fails here, not in the background thread
     check_stride(stride, snippet_len)  # idem
     if frames is None:
-        frames, planar = iter_frames(source, planar=True), True
+        frames, planar = iter_frames(source, planar=True, crops=crops), True
     inputs = snippet_inputs(frames, crops, snippet_len, source=source, planar=planar, dtype=dtype, stride=stride)
     return iter(BackgroundIterator(inputs, maxsize=prefetch))
 

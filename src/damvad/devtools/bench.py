@@ -123,3 +123,48 @@ def closing_line(values: dict[str, float]) -> str:
         return f"{v:.4g}" if isinstance(v, float) else str(v)
 
     return " ".join(f"{k}={fmt(v)}" for k, v in values.items())
+
+
+def cpu_name() -> str:
+    """The CPU model and its AMX units (every speed figure names the CPU kind it was measured on)."""
+    model, flags = "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    amx = sorted(f for f in flags if f.startswith("amx"))
+    return f"{model}, {os.cpu_count()} cores, {'AMX: ' + ' '.join(amx) if amx else 'no AMX'}"
+
+
+def camera_clip(height: int, source: Path | None = None) -> Path:
+    """vtest.avi (or ``source``) scaled to a ``height``-line 16:9 h264 clip, the resolution of real cameras:
+    made once by PyAV's libx264 (crf 23, preset veryfast) in ``~/.cache/damvad/bench-clips``, no download.
+    Its bytes need not be reproducible (x264 is not here): only its decoding speed is measured."""
+    import av
+
+    from damvad.utils import atomic_open
+
+    source = source or default_video()
+    width = (height * 16 // 9) // 2 * 2
+    out = Path.home() / ".cache" / "damvad" / "bench-clips" / f"{source.stem}-{height}p.mp4"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(source)) as inp, atomic_open(out, "wb") as fh:
+        with av.open(fh, "w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=inp.streams.video[0].average_rate)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.options = {"crf": "23", "preset": "veryfast"}
+            for frame in inp.decode(video=0):
+                scaled = frame.reformat(width=width, height=height, format="yuv420p")
+                scaled.pts = None
+                for packet in stream.encode(scaled):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+    return out

@@ -88,21 +88,44 @@ def references(fp32, crops: list[np.ndarray], five: list[np.ndarray]) -> dict:
     return {"features": [fp32(x) for x in crops], "logits": [fp32.logits(x) for x in five]}
 
 
+TOP1_MARGIN = 0.5  # logits: fp32's top-2 gap below which a snippet's class is a tie, not a gate
+
+
+def _lead(logits) -> float:
+    top2 = logits.topk(2).values
+    return float(top2[0] - top2[1])
+
+
+def top1_gate(logits: list, ref_logits: list, margin: float = TOP1_MARGIN) -> dict:
+    """The int8 top-1 gate: on every snippet whose fp32 class (top-1 of the crop-averaged logits) leads its
+    runner-up by more than ``margin`` logits, the candidate gives the same class, and each crop whose own fp32
+    class leads by more than ``margin`` has it in the candidate's top 3. Near-ties are listed, not gated: a
+    flip among classes fp32 itself hardly tells apart (vtest's pedestrians are no Kinetics class) says
+    nothing. ``logits``, ``ref_logits``: per snippet, (crops, 400) logits of the candidate and fp32."""
+    gated, ties, failed = [], [], []
+    for i, (lg, rl) in enumerate(zip(logits, ref_logits, strict=True)):
+        if _lead(rl.mean(0)) <= margin:
+            ties.append(i)
+            continue
+        gated.append(i)
+        same = int(lg.mean(0).argmax()) == int(rl.mean(0).argmax())
+        crops = [c for c in range(lg.shape[0]) if _lead(rl[c]) > margin]
+        if not same or not all(int(rl[c].argmax()) in lg[c].topk(3).indices.tolist() for c in crops):
+            failed.append(i)
+    return {"passed": bool(gated) and not failed, "gated": gated, "ties": ties, "failed": failed}
+
+
 def evaluate(backend, ref: dict, crops: list[np.ndarray], five: list[np.ndarray]) -> dict:
     coss = [cosine(backend(x), f) for x, f in zip(crops, ref["features"], strict=True)]
     logits = [backend.logits(x) for x in five]
     top1 = sum(int(lg.mean(0).argmax()) == int(rl.mean(0).argmax()) for lg, rl in zip(logits, ref["logits"],
                                                                                          strict=True))
-    gate = True
-    for index in (0, 6):
-        lg, rl = logits[index], ref["logits"][index]
-        gate &= int(lg.mean(0).argmax()) == int(rl.mean(0).argmax())
-        gate &= all(int(rl[c].argmax()) in lg[c].topk(3).indices.tolist() for c in range(lg.shape[0]))
+    gate = top1_gate(logits, ref["logits"])
     flips = [f"{i}:{int(rl.mean(0).argmax())}->{int(lg.mean(0).argmax())}"
              for i, (lg, rl) in enumerate(zip(logits, ref["logits"], strict=True))
              if int(lg.mean(0).argmax()) != int(rl.mean(0).argmax())]
-    return {"min_cos": min(coss), "mean_cos": float(np.mean(coss)), "top1": top1, "gate": bool(gate),
-            "flips": flips}
+    return {"min_cos": min(coss), "mean_cos": float(np.mean(coss)), "top1": top1, "gate": gate["passed"],
+            "gate_snippets": len(gate["gated"]), "ties": gate["ties"], "flips": flips}
 
 
 def int8_auc_main(argv: list[str] | None = None, candidate=None) -> None:

@@ -186,9 +186,9 @@ class _Decoders:
             source = read_source_fingerprint(path)
             ready.put(("start", vid, _Video(name, path, info, source)))
             count, frames = 0, 0
-            for snip, x in snippet_inputs(iter_frames(path, planar=True), spec.crops, spec.snippet_len, source=path,
-                                          planar=True, dtype="uint8" if self.uint8 else "float32",
-                                          stride=spec.stride):
+            frames_in = iter_frames(path, planar=True, crops=spec.crops)  # the centre crop: only its window
+            for snip, x in snippet_inputs(frames_in, spec.crops, spec.snippet_len, source=path, planar=True,
+                                          dtype="uint8" if self.uint8 else "float32", stride=spec.stride):
                 for crop in range(self.crops):  # progress counts the frames each snippet adds (they may overlap)
                     slot = self.assembler.reserve((vid, snip.index, crop, snip.end - frames))
                     if slot is None:
