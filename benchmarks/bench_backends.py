@@ -13,7 +13,9 @@ entry's meta.json when it was made, or measured now with --cold into a temporary
 Backends get uint8 crops (their extraction input), eager gets the same crops as float [-1, 1].
 
 Usage: python benchmarks/bench_backends.py [--reps 5] [--variants ...] [--cold]
-Ends with one line of name=value pairs (eager_fps, <variant>_ratio, <variant>_startup_s, <variant>_cos).
+Ends with one line of name=value pairs (eager_fps, <variant>_ratio, <variant>_startup_s, <variant>_cos; with
+OpenVINO fp32 and bf16: gemm_bf16_speedup, the CPU's bf16 ceiling, and ov_bf16_of_ceiling, bf16's gain as a
+fraction of it).
 """
 
 from __future__ import annotations
@@ -157,9 +159,31 @@ def main() -> None:
         line[f"{name}_startup_s"] = round(warm.get(name, startup[name]), 2)
         if name in acc:
             line[f"{name}_cos"] = f"{acc[name][0]:.5f}"
+    if "ov_fp32" in fps and "ov_bf16" in fps:  # bf16's gain as a fraction of what the CPU's matrix units allow
+        gemm = gemm_bf16_speedup()
+        line["gemm_bf16_speedup"] = round(gemm, 2)
+        line["ov_bf16_of_ceiling"] = round(fps["ov_bf16"] / fps["ov_fp32"] / gemm, 2)
+        print(f"bf16 / fp32: OpenVINO {fps['ov_bf16'] / fps['ov_fp32']:.2f}x; a large GEMM {gemm:.2f}x on this CPU "
+              f"(its ceiling): {line['ov_bf16_of_ceiling']:.0%} of it")
     line["load_avg"] = round(load_after[0], 2)
     line["other_load_cores"] = round(others, 2)
     print(closing_line(line))
+
+
+def gemm_bf16_speedup(n: int = 2048, reps: int = 7) -> float:
+    """bf16 over fp32 throughput of a large square matrix product (torch, every core): the CPU's bf16 ceiling
+    (AMX tiles: ~8-16x; avx512_bf16 without AMX: ~2x), against which OpenVINO's bf16 gain is a fraction."""
+    times = {}
+    for dtype in (torch.float32, torch.bfloat16, torch.float32, torch.bfloat16):  # interleaved: same load
+        a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+        torch.mm(a, b)
+        ts = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            torch.mm(a, b)
+            ts.append(time.perf_counter() - t0)
+        times.setdefault(dtype, []).extend(ts)
+    return statistics.median(times[torch.float32]) / statistics.median(times[torch.bfloat16])
 
 
 if __name__ == "__main__":

@@ -221,7 +221,10 @@ def test_http_file_cut_on_every_request_is_reported_not_replayed(served, inputs,
     assert time.monotonic() - start < 20
 
 
-def test_http_file_cut_once_resumes_at_the_right_frame(served, inputs, fake_i3d, capsys):
+@pytest.mark.parametrize("decoder_threads", ["1", "3"])
+def test_http_file_cut_once_resumes_at_the_right_frame(served, inputs, fake_i3d, capsys, monkeypatch, decoder_threads):
+    """Unthreaded, the decoder hands out the damaged frame cut in half before the error; it must not be kept."""
+    monkeypatch.setenv("DAMVAD_DECODER_THREADS", decoder_threads)
     server = served(cut=2)  # the probe's request and the first decode are cut
     code = main(shlex.split(DETECT.format(i=inputs)) + [server.url, "-o", str(inputs.tmp / "rows.csv")])
     err = capsys.readouterr().err

@@ -151,7 +151,9 @@ def iter_frames(
     timestamp before the frame is handed on (:mod:`damvad.frametimes`). A folder of frames is decoded
     image by image (:func:`damvad.framefolder.iter_folder_frames`) through the same conversion; its frames
     have no timestamps, so its clock counts them at the frame rate it was given. Decoder threads:
-    :func:`decoder_threads`.
+    :func:`decoder_threads`. A frame FFmpeg marks damaged (decoded from a cut or corrupt packet) is handed on
+    only once the next frame decodes: when an error follows instead, it is dropped, so a stream resumed after
+    a cut (:func:`damvad.detect.reconnecting_frames`) gets that frame again, whole.
     """
     import av
 
@@ -170,12 +172,22 @@ def iter_frames(
         if not ctx.width or not ctx.height:
             raise VideoError(source, "video stream has no frame size (corrupt header?)")
         convert = FrameConverter(short_side, planar, crops)
+        held = None  # a damaged frame (FFmpeg concealed an error in it): handed on once decoding goes on after it
         try:
             for frame in container.decode(stream):
+                if held is not None:
+                    count += 1
+                    yield _stamped(held, clock)
+                    held = None
+                item = (convert(frame), frame.time, _duration(frame))
+                if frame.is_corrupt:  # the last frame before a cut is one: dropped if an error follows
+                    held = item
+                    continue
                 count += 1
-                if clock is not None:
-                    clock.stamp(frame.time, _duration(frame))
-                yield convert(frame)
+                yield _stamped(item, clock)
+            if held is not None:  # a truncated file's last frame: kept, the count warning says the rest
+                count += 1
+                yield _stamped(held, clock)
         except av.error.ExitError as exc:  # no data within the read timeout: FFmpeg was told to give up
             raise VideoError(source, f"no data arrived for {NETWORK_TIMEOUT[1]:.0f} s after {count} frames "
                                      "(the source stalled)") from exc
@@ -185,6 +197,13 @@ def iter_frames(
             ) from exc
     finally:
         container.close()
+
+
+def _stamped(item: tuple[np.ndarray, float | None, float | None], clock: FrameClock | None) -> np.ndarray:
+    """The converted frame of ``(rgb, pts, duration)``, its time told to ``clock`` just before it is handed on."""
+    if clock is not None:
+        clock.stamp(item[1], item[2])
+    return item[0]
 
 
 def _duration(frame: Any) -> float | None:
