@@ -140,10 +140,12 @@ def open_variants(variants: list[str], pinned: bool) -> dict[str, tuple]:
 
 def whole_video(videos: dict[str, Path], fns: dict[str, tuple], reps: int) -> dict[str, dict[str, float]]:
     """frames/s of the model alone and of extract_video, per variant and file (medians, round-robin)."""
-    inputs = {k: [snippet_to_input(s.frames, planar=True, dtype="uint8")
-                  for s in iter_snippets(iter_frames(v, planar=True, crops="center"), planar=True)]
-              for k, v in videos.items()}
-    frames = {k: sum(1 for _ in iter_frames(v, short_side=None)) for k, v in videos.items()}
+    inputs: dict[str, list[np.ndarray]] = {}
+    frames: dict[str, int] = {}
+    for key, video in videos.items():  # decoded once: the model's inputs and the frame count
+        snippets = list(iter_snippets(iter_frames(video, planar=True, crops="center"), planar=True))
+        inputs[key] = [snippet_to_input(s.frames, planar=True, dtype="uint8") for s in snippets]
+        frames[key] = snippets[-1].end
     t_model = {(n, k): [] for n in fns for k in videos}
     t_whole = {(n, k): [] for n in fns for k in videos}
     for _ in range(reps):

@@ -105,8 +105,9 @@ class FrameConverter:
 
     Why a converter per stream: one swscale context serves every frame (built again only when the size
     changes), with one scaling thread -- the conversion already runs beside the model, in its own thread.
-    A context built per frame, with swscale's automatic threads, cost 2x the scaling itself (vtest.avi:
-    1.45 against 0.65 CPU ms per frame in all; benchmarks/README.md). The pixels are the same (tested).
+    A context built per frame, with swscale's automatic threads, cost more than the scaling itself (vtest.avi
+    decoded and preprocessed: 1.73 against 0.75 CPU ms per frame; benchmarks/README.md, issue 24). The pixels
+    are the same (tested).
 
     ``crops``: the crop setting the frames are for. ``"center"`` keeps only the centre crop's window
     (``crop_offsets``), pixel for pixel what cropping the whole frame gives: the copies after swscale
@@ -122,14 +123,21 @@ class FrameConverter:
         self.short_side, self.planar = short_side, planar
         self.centre_only = crops is not None and normalize_crops(crops) == "center"
         self._reformatter = VideoReformatter()
+        self._geometry: dict[tuple[int, int], tuple[int, int, int, int, int, int]] = {}
+
+    def _window(self, width: int, height: int) -> tuple[int, int, int, int, int, int]:
+        """(output width, height, window top, left, rows, cols) for an input size, worked out once per size."""
+        if (width, height) not in self._geometry:
+            out_w, out_h = resized_size(width, height, self.short_side) if self.short_side else (width, height)
+            top, left, rows, cols = 0, 0, out_h, out_w
+            if self.centre_only:
+                (top, left, _), = crop_offsets(out_h, out_w, "center")
+                rows = cols = CROP
+            self._geometry[width, height] = (out_w, out_h, top, left, rows, cols)
+        return self._geometry[width, height]
 
     def __call__(self, frame: Any) -> np.ndarray:
-        width, height = (resized_size(frame.width, frame.height, self.short_side) if self.short_side
-                         else (frame.width, frame.height))
-        top, left, rows, cols = 0, 0, height, width
-        if self.centre_only:
-            (top, left, _), = crop_offsets(height, width, "center")
-            rows = cols = CROP
+        width, height, top, left, rows, cols = self._window(frame.width, frame.height)
         if (width, height) == (frame.width, frame.height) and frame.format.name != "gbrp":
             packed = frame.to_ndarray(format="rgb24")[top : top + rows, left : left + cols]
             return np.ascontiguousarray(packed.transpose(2, 0, 1) if self.planar else packed)

@@ -126,19 +126,18 @@ def closing_line(values: dict[str, float]) -> str:
 
 
 def cpu_name() -> str:
-    """The CPU model and its AMX units (every speed figure names the CPU kind it was measured on)."""
-    model, flags = "unknown CPU", set()
+    """The CPU model (what runs record, :func:`damvad.device.device_info`) and its AMX units: every speed figure
+    names the CPU kind it was measured on."""
+    from damvad.device import device_info
+
+    info, flags = device_info("cpu"), set()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
+        flags = next((set(line.split(":", 1)[1].split()) for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("flags")), set())
     except OSError:
         pass
     amx = sorted(f for f in flags if f.startswith("amx"))
-    return f"{model}, {os.cpu_count()} cores, {'AMX: ' + ' '.join(amx) if amx else 'no AMX'}"
+    return f"{info['device_name']}, {info['cpu_count']} cores, {'AMX: ' + ' '.join(amx) if amx else 'no AMX'}"
 
 
 def camera_clip(height: int, source: Path | None = None) -> Path:
