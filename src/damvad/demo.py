@@ -44,6 +44,7 @@ class DemoPlan:
     hidden: int = 256
     precision: str | None = None  # None: the CPU's fastest (damvad.backends.default_precision)
     far: float = 0.05
+    val_fraction: float = 0.25  # training videos held out per class: Dist-DAM's threshold is calibrated on them
 
 
 FULL = DemoPlan()
@@ -70,12 +71,15 @@ def _step(msg: str) -> float:
 
 
 def run_demo(out: str | Path = "demo_out", quick: bool = False, progress: bool = True,
-             device: Any = None) -> dict[str, Any]:
-    """Every stage on ``device`` (``None`` / ``auto``: a CUDA device when torch sees one)."""
+             device: Any = None, draw_seed: int | None = None, plan: DemoPlan | None = None) -> dict[str, Any]:
+    """Every stage on ``device`` (``None`` / ``auto``: a CUDA device when torch sees one).
+
+    ``draw_seed``: another draw of the same recipe (the generator's ``seed``; ``None``: the benchmark's own, the
+    shipped draw), for deciding settings on draws nobody reports. ``plan``: another plan than FULL / QUICK."""
     from damvad.device import device_info, resolve_device
     from damvad.synth.benchmark import benchmark_params
 
-    plan = QUICK if quick else FULL
+    plan = plan or (QUICK if quick else FULL)
     dev = resolve_device(device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -83,6 +87,8 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, progress: bool =
     started = time.perf_counter()
 
     params = {**benchmark_params(plan.benchmark), **dict(plan.overrides)}
+    if draw_seed is not None:
+        params["seed"] = int(draw_seed)
     data = _generate(plan, params, out, quick, progress, timings)
     _extract(plan, data, out, dev, progress, timings)
     for variant in ("dist", "mlp"):
@@ -97,6 +103,8 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, progress: bool =
     summary = {
         "provenance": {**provenance(), **device_info(dev)},
         "benchmark": plan.benchmark,
+        "draw_seed": draw_seed,  # None: the benchmark's own draw
+        "plan": {k: v for k, v in plan.__dict__.items() if k != "overrides"},
         "generator": params,
         "timings": timings,
         "threshold": threshold,
@@ -152,7 +160,7 @@ def _train(plan: DemoPlan, variant: str, data: Path, out: Path, dev: Any, progre
     t = _step(f"3/6 training {name} ({plan.iterations} iterations, video-level labels only)")
     cfg = TrainConfig(dataset=str(data), features=str(out / "features"), out=str(out / "runs" / variant),
                       variant=variant, model={"hidden": plan.hidden}, iterations=plan.iterations,
-                      batch_anomalous=plan.batch, batch_normal=plan.batch, val_fraction=0.25,
+                      batch_anomalous=plan.batch, batch_normal=plan.batch, val_fraction=plan.val_fraction,
                       eval_every=max(10, plan.iterations // 10), checkpoint_every=max(10, plan.iterations // 10))
     # the default selection rule (damvad.train.SELECTIONS); the held-out videos calibrate the threshold
     train(cfg, resume=True, progress=progress, device=dev)
