@@ -69,8 +69,63 @@ def _record(name: str, seed: int, summary: dict, wall: float, est_full: float) -
                        for p, m in protocols.items()}
     rows["change"] = summary["change_detector"]
     return {"candidate": name, "draw_seed": seed, "plan": summary["plan"], "rows": rows,
-            "threshold": summary["threshold"], "live_alerts": len(summary["live"]["events"]),
+            "threshold": summary["threshold"], "live_alerts": _live_alerts(summary),
             "timings": summary["timings"], "wall_s": wall, "est_full_demo_s": est_full}
+
+
+def _live_alerts(summary: dict) -> int:
+    """Alert events of the live run (summary["live"]["events"] is the events file's path)."""
+    return len(json.loads(Path(summary["live"]["events"]).read_text())["events"])
+
+
+VIDEOS = {"A": 36, "B": 60, "C": 60}
+
+
+def tabulate(results_path: Path, out: Path) -> str:
+    """Recompute the record from the run folders (live alerts from the events files; the fresh-demo time as
+    A's generate + extract seconds per video x the candidate's videos + its own train, calibrate and evaluate
+    seconds) and return the markdown table with the means and the rule's score."""
+    doc = json.loads(results_path.read_text())
+    runs = doc["runs"]
+    for r in runs:
+        summary = json.loads((out / f"draw{r['draw_seed']}" / r["candidate"] / "summary.json").read_text())
+        r["live_alerts"] = _live_alerts(summary)
+        a = next(x for x in runs if x["candidate"] == "A" and x["draw_seed"] == r["draw_seed"])
+        per_video = (a["timings"]["generate_s"] + a["timings"]["extract_s"]) / VIDEOS["A"]
+        t = r["timings"]
+        r["est_full_demo_s"] = per_video * VIDEOS[r["candidate"]] + sum(
+            t[k] for k in t if k.startswith("train_") or k in ("calibrate_s", "evaluate_live_s"))
+    doc["est_full_demo_s_definition"] = ("A's (generate_s + extract_s) / 36 per video x the candidate's videos "
+                                         "+ its train_*, calibrate and evaluate_live seconds")
+    results_path.write_text(json.dumps(doc, indent=1))
+    pct = lambda v: f"{100 * v:.1f}"  # noqa: E731
+    lines = ["| draw | cand. | change online | dist online | mlp online | change offline | dist offline | "
+             "mlp offline | dist FAR on test at calibrated thr. (held-out normals) | live clip alerts | "
+             "est. fresh demo min (measured run min) |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in sorted(runs, key=lambda r: (r["draw_seed"], r["candidate"])):
+        w = r["rows"]
+        lines.append(
+            f"| {r['draw_seed']} | {r['candidate']} | {pct(w['change']['online']['frame_auc'])} | "
+            f"{pct(w['dist']['online']['frame_auc'])} | {pct(w['mlp']['online']['frame_auc'])} | "
+            f"{pct(w['change']['offline']['frame_auc'])} | {pct(w['dist']['offline']['frame_auc'])} | "
+            f"{pct(w['mlp']['offline']['frame_auc'])} | {pct(w['dist']['online']['far_at_calibrated_threshold'])} % "
+            f"({r['threshold']['num_videos']}) | {r['live_alerts']} | {r['est_full_demo_s'] / 60:.1f} "
+            f"({r['wall_s'] / 60:.1f}) |")
+    seeds_of = {c: {r["draw_seed"] for r in runs if r["candidate"] == c} for c in VIDEOS}
+    common = sorted(set.intersection(*(s for s in seeds_of.values() if s)))
+    lines += ["", f"Means over the draws every run candidate finished ({', '.join(map(str, common))}):", "",
+              "| cand. | change online | dist online | mlp online | score = min(dist, mlp) | est. fresh demo min |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for c in VIDEOS:
+        rs = [r for r in runs if r["candidate"] == c and r["draw_seed"] in common]
+        if not rs:
+            continue
+        mean = {row: sum(r["rows"][row]["online"]["frame_auc"] for r in rs) / len(rs)
+                for row in ("change", "dist", "mlp")}
+        est = sum(r["est_full_demo_s"] for r in rs) / len(rs)
+        lines.append(f"| {c} | {pct(mean['change'])} | {pct(mean['dist'])} | {pct(mean['mlp'])} | "
+                     f"{pct(min(mean['dist'], mean['mlp']))} | {est / 60:.1f} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -79,8 +134,12 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[101, 102, 103])
     ap.add_argument("--candidates", nargs="+", default=["A", "B"])
     ap.add_argument("--results", default="benchmarks/results/demo-dev-study/results.json")
+    ap.add_argument("--tabulate", action="store_true", help="only recompute the record and print the table")
     args = ap.parse_args()
     results_path = Path(args.results)
+    if args.tabulate:
+        print(tabulate(results_path, Path(args.out)))
+        return
     results_path.parent.mkdir(parents=True, exist_ok=True)
     records = json.loads(results_path.read_text())["runs"] if results_path.exists() else []
     done = {(r["candidate"], r["draw_seed"]) for r in records}
