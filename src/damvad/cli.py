@@ -245,7 +245,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from damvad.demo import run_demo
 
-    run_demo(args.out, quick=args.quick, progress=not args.quiet, device=args.device)
+    run_demo(args.out, quick=args.quick, progress=not args.quiet, device=args.device, draw_seed=args.draw_seed)
     return 0
 
 
@@ -489,6 +489,8 @@ def _tool_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the whole pipeline on a generated dataset (no download)")
     p.add_argument("--out", default="demo_out")
     p.add_argument("--quick", action="store_true", help="a smaller dataset and budget (for tests)")
+    p.add_argument("--draw-seed", type=int, default=None,
+                   help="another draw of the same recipe (generator seed; default: the shipped draw)")
     _device_option(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_demo)

@@ -1,7 +1,8 @@
 """``damvad demo``: the whole system on a small slice of the synthetic benchmark, in about 10 minutes.
 
-1. generate ``synth-demo-v2`` (the recipe of ``synth-ucf-v2``: a few cameras shared by normal and
-   anomalous videos, every video >= 16 snippets, events and near misses of every kind);
+1. generate ``synth-demo-v3`` (the recipe of ``synth-ucf-v2``: a few cameras shared by normal and
+   anomalous videos, every video >= 16 snippets, events and near misses of every kind; 24 + 24 training
+   videos, chosen on other draws of the recipe: benchmarks/demo-dev-study.md);
 2. extract real I3D features (pretrained Kinetics-400 weights, the CPU's fastest backend, centre crop);
 3. train Dist-DAM and the MLP baseline (Table 1's l1) from video-level labels only, with one config
    that differs only in the variant and ``damvad train``'s default selection rule;
@@ -37,17 +38,19 @@ class DemoPlan:
     """Sized for ~10 minutes on 2 CPU cores (see DEMO_PLAN_NOTE) and a 256-unit head (`damvad train`
     defaults to the paper's 1024: 4x the LSTM width, ~10x slower)."""
 
-    benchmark: str = "synth-demo-v2"
+    benchmark: str = "synth-demo-v3"  # 24 + 24 training videos (v2's 12 + 12: benchmarks/demo-dev-study.md)
     overrides: tuple[tuple[str, Any], ...] = ()  # generator parameters changed (the quick test's size)
     iterations: int = 1000
     batch: int = 10  # anomalous and normal bags per mini-batch (the paper's)
     hidden: int = 256
     precision: str | None = None  # None: the CPU's fastest (damvad.backends.default_precision)
     far: float = 0.05
+    val_fraction: float = 0.25  # training videos held out per class: Dist-DAM's threshold is calibrated on them
 
 
 FULL = DemoPlan()
-QUICK = DemoPlan(overrides=(("n_train_normal", 3), ("n_train_anomalous", 3), ("n_test_normal", 2),
+QUICK = DemoPlan(benchmark="synth-demo-v2",
+                 overrides=(("n_train_normal", 3), ("n_train_anomalous", 3), ("n_test_normal", 2),
                             ("n_test_anomalous", 2), ("num_frames", (1024, 1056)), ("size", (224, 168)),
                             ("cameras", 2)),
                  iterations=40, batch=3, hidden=128)
@@ -69,20 +72,32 @@ def _step(msg: str) -> float:
     return time.perf_counter()
 
 
-def run_demo(out: str | Path = "demo_out", quick: bool = False, progress: bool = True,
-             device: Any = None) -> dict[str, Any]:
-    """Every stage on ``device`` (``None`` / ``auto``: a CUDA device when torch sees one)."""
-    from damvad.device import device_info, resolve_device
+def demo_params(plan: DemoPlan, draw_seed: int | None = None) -> dict[str, Any]:
+    """The generator parameters of ``plan``'s dataset; ``draw_seed`` (not ``None``) replaces only the seed."""
     from damvad.synth.benchmark import benchmark_params
 
-    plan = QUICK if quick else FULL
+    params = {**benchmark_params(plan.benchmark), **dict(plan.overrides)}
+    if draw_seed is not None:
+        params["seed"] = int(draw_seed)
+    return params
+
+
+def run_demo(out: str | Path = "demo_out", quick: bool = False, progress: bool = True,
+             device: Any = None, draw_seed: int | None = None, plan: DemoPlan | None = None) -> dict[str, Any]:
+    """Every stage on ``device`` (``None`` / ``auto``: a CUDA device when torch sees one).
+
+    ``draw_seed``: another draw of the same recipe (the generator's ``seed``; ``None``: the benchmark's own, the
+    shipped draw), for deciding settings on draws nobody reports. ``plan``: another plan than FULL / QUICK."""
+    from damvad.device import device_info, resolve_device
+
+    plan = plan or (QUICK if quick else FULL)
     dev = resolve_device(device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
-    params = {**benchmark_params(plan.benchmark), **dict(plan.overrides)}
+    params = demo_params(plan, draw_seed)
     data = _generate(plan, params, out, quick, progress, timings)
     _extract(plan, data, out, dev, progress, timings)
     for variant in ("dist", "mlp"):
@@ -97,6 +112,8 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, progress: bool =
     summary = {
         "provenance": {**provenance(), **device_info(dev)},
         "benchmark": plan.benchmark,
+        "draw_seed": draw_seed,  # None: the benchmark's own draw
+        "plan": {k: v for k, v in plan.__dict__.items() if k != "overrides"},
         "generator": params,
         "timings": timings,
         "threshold": threshold,
@@ -152,7 +169,7 @@ def _train(plan: DemoPlan, variant: str, data: Path, out: Path, dev: Any, progre
     t = _step(f"3/6 training {name} ({plan.iterations} iterations, video-level labels only)")
     cfg = TrainConfig(dataset=str(data), features=str(out / "features"), out=str(out / "runs" / variant),
                       variant=variant, model={"hidden": plan.hidden}, iterations=plan.iterations,
-                      batch_anomalous=plan.batch, batch_normal=plan.batch, val_fraction=0.25,
+                      batch_anomalous=plan.batch, batch_normal=plan.batch, val_fraction=plan.val_fraction,
                       eval_every=max(10, plan.iterations // 10), checkpoint_every=max(10, plan.iterations // 10))
     # the default selection rule (damvad.train.SELECTIONS); the held-out videos calibrate the threshold
     train(cfg, resume=True, progress=progress, device=dev)

@@ -93,11 +93,20 @@ BENCHMARKS: dict[str, dict[str, Any]] = {
         n_test_normal=50, n_test_anomalous=50,
         seed=20261202,
     ),
-    # The demo (damvad demo): synth-ucf-v2's recipe on a few cameras, sized for ~10 minutes.
+    # The demo until 2026-12-02 (damvad demo --quick still uses it): synth-ucf-v2's recipe on a few cameras.
     "synth-demo-v2": dict(
         _V2,
         cameras=4, unseen_cameras=0, unseen_share=0.0,
         n_train_normal=12, n_train_anomalous=12,
+        n_test_normal=6, n_test_anomalous=6,
+        seed=8,
+    ),
+    # The demo since 2026-12-02 (issue 19): synth-demo-v2 with 24 + 24 training videos (chosen on dev draws,
+    # benchmarks/demo-dev-study.md); the same seed, so the same 6 + 6 test videos (the test split has its own stream).
+    "synth-demo-v3": dict(
+        _V2,
+        cameras=4, unseen_cameras=0, unseen_share=0.0,
+        n_train_normal=24, n_train_anomalous=24,
         n_test_normal=6, n_test_anomalous=6,
         seed=8,
     ),

@@ -1,0 +1,175 @@
+"""The demo's dev study (issue 19): the current plan and candidates on draws of the demo's recipe that are not
+the shipped draw. See demo-dev-study.md for the candidates, the rule and the results.
+
+    PYTHONPATH=src python benchmarks/demo_dev_study.py --out /work/runs/demo-dev-study --seeds 101 102 103
+
+Candidates that share a draw's data reuse it: the 24 + 24 candidates reuse the current plan's test videos and
+their features (the test split comes from its own random stream, so it is the same whatever the training size),
+and candidate C reuses B's data and features. Timings are what each run measured; ``est_full_demo_s`` adds back
+what a fresh demo would also spend on the reused test videos (A's per-video generate + extract time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from damvad.demo import FULL, run_demo
+from damvad.synth import generate_dataset
+from damvad.synth.benchmark import benchmark_params
+
+TRAIN24 = (("n_train_normal", 24), ("n_train_anomalous", 24))
+CANDIDATES = {
+    "A": FULL,  # the current plan: 12 + 12 training videos, 1,000 iterations, val_fraction 0.25
+    "B": replace(FULL, overrides=TRAIN24),  # 24 + 24 training videos, the same test split
+    "C": replace(FULL, overrides=TRAIN24, iterations=2000),  # B with twice the budget
+}
+SHARES = {"B": "A", "C": "B"}  # candidate -> the run whose data it reuses
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """Hard-link every file under src into dst (mtimes kept: extraction sees the same source)."""
+    for path in src.rglob("*"):
+        if path.is_file():
+            target = dst / path.relative_to(src)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                os.link(path, target)
+
+
+def _prepare_from(name: str, plan, seed: int, out: Path, base: Path) -> None:
+    """Put the reusable part of ``base`` (another candidate's run on this draw) into ``out`` before the demo runs."""
+    if (out / "data" / "synth.json").exists():
+        return
+    if SHARES[name] == "A":  # only the test split is shared: make the training split, then link the test videos
+        params = {**benchmark_params(plan.benchmark), **dict(plan.overrides), "seed": seed}
+        generate_dataset(out / "data", progress=False, splits=("train",), **params)
+        _link_tree(base / "data" / "test", out / "data" / "test")
+        feats = out / "features"
+        feats.mkdir(parents=True, exist_ok=True)
+        for f in (base / "features").iterdir():
+            if f.name.startswith("test_"):
+                shutil.copy2(f, feats / f.name)
+    else:  # the same data and features
+        _link_tree(base / "data", out / "data")
+        shutil.copytree(base / "features", out / "features", dirs_exist_ok=True)
+
+
+def _record(name: str, seed: int, summary: dict, wall: float, est_full: float) -> dict:
+    rows = {}
+    for run, protocols in summary["test"].items():
+        label = run.split("/")[0]
+        rows[label] = {p: {"frame_auc": m["frame_auc"], "frame_ap": m["frame_ap"], "video_auc": m.get("video_auc"),
+                           "far_at_calibrated_threshold": (m.get("far_at_calibrated_threshold") or {}).get("far")}
+                       for p, m in protocols.items()}
+    rows["change"] = summary["change_detector"]
+    return {"candidate": name, "draw_seed": seed, "plan": summary["plan"], "rows": rows,
+            "threshold": summary["threshold"], "live_alerts": _live_alerts(summary),
+            "timings": summary["timings"], "wall_s": wall, "est_full_demo_s": est_full}
+
+
+def _live_alerts(summary: dict) -> int:
+    """Alert events of the live run (summary["live"]["events"] is the events file's path)."""
+    return len(json.loads(Path(summary["live"]["events"]).read_text())["events"])
+
+
+VIDEOS = {"A": 36, "B": 60, "C": 60}
+
+
+def tabulate(results_path: Path, out: Path) -> str:
+    """Recompute the record from the run folders (live alerts from the events files; the fresh-demo time as
+    A's generate + extract seconds per video x the candidate's videos + its own train, calibrate and evaluate
+    seconds) and return the markdown table with the means and the rule's score."""
+    doc = json.loads(results_path.read_text())
+    runs = doc["runs"]
+    for r in runs:
+        summary = json.loads((out / f"draw{r['draw_seed']}" / r["candidate"] / "summary.json").read_text())
+        r["live_alerts"] = _live_alerts(summary)
+        a = next(x for x in runs if x["candidate"] == "A" and x["draw_seed"] == r["draw_seed"])
+        per_video = (a["timings"]["generate_s"] + a["timings"]["extract_s"]) / VIDEOS["A"]
+        t = r["timings"]
+        r["est_full_demo_s"] = per_video * VIDEOS[r["candidate"]] + sum(
+            t[k] for k in t if k.startswith("train_") or k in ("calibrate_s", "evaluate_live_s"))
+    doc["est_full_demo_s_definition"] = ("A's (generate_s + extract_s) / 36 per video x the candidate's videos "
+                                         "+ its train_*, calibrate and evaluate_live seconds")
+    results_path.write_text(json.dumps(doc, indent=1))
+    pct = lambda v: f"{100 * v:.1f}"  # noqa: E731
+    lines = ["| draw | cand. | change online | dist online | mlp online | change offline | dist offline | "
+             "mlp offline | dist FAR on test at calibrated thr. (held-out normals) | live clip alerts | "
+             "est. fresh demo min (measured run min) |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in sorted(runs, key=lambda r: (r["draw_seed"], r["candidate"])):
+        w = r["rows"]
+        lines.append(
+            f"| {r['draw_seed']} | {r['candidate']} | {pct(w['change']['online']['frame_auc'])} | "
+            f"{pct(w['dist']['online']['frame_auc'])} | {pct(w['mlp']['online']['frame_auc'])} | "
+            f"{pct(w['change']['offline']['frame_auc'])} | {pct(w['dist']['offline']['frame_auc'])} | "
+            f"{pct(w['mlp']['offline']['frame_auc'])} | {pct(w['dist']['online']['far_at_calibrated_threshold'])} % "
+            f"({r['threshold']['num_videos']}) | {r['live_alerts']} | {r['est_full_demo_s'] / 60:.1f} "
+            f"({r['wall_s'] / 60:.1f}) |")
+    seeds_of = {c: {r["draw_seed"] for r in runs if r["candidate"] == c} for c in VIDEOS}
+    common = sorted(set.intersection(*(s for s in seeds_of.values() if s)))
+    lines += ["", f"Means over the draws every run candidate finished ({', '.join(map(str, common))}):", "",
+              "| cand. | change online | dist online | mlp online | score = min(dist, mlp) | est. fresh demo min |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for c in VIDEOS:
+        rs = [r for r in runs if r["candidate"] == c and r["draw_seed"] in common]
+        if not rs:
+            continue
+        mean = {row: sum(r["rows"][row]["online"]["frame_auc"] for r in rs) / len(rs)
+                for row in ("change", "dist", "mlp")}
+        est = sum(r["est_full_demo_s"] for r in rs) / len(rs)
+        lines.append(f"| {c} | {pct(mean['change'])} | {pct(mean['dist'])} | {pct(mean['mlp'])} | "
+                     f"{pct(min(mean['dist'], mean['mlp']))} | {est / 60:.1f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="/work/runs/demo-dev-study")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[101, 102, 103])
+    ap.add_argument("--candidates", nargs="+", default=["A", "B"])
+    ap.add_argument("--results", default="benchmarks/results/demo-dev-study/results.json")
+    ap.add_argument("--tabulate", action="store_true", help="only recompute the record and print the table")
+    args = ap.parse_args()
+    results_path = Path(args.results)
+    if args.tabulate:
+        print(tabulate(results_path, Path(args.out)))
+        return
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    records = json.loads(results_path.read_text())["runs"] if results_path.exists() else []
+    done = {(r["candidate"], r["draw_seed"]) for r in records}
+    for seed in args.seeds:
+        per_test_video_s = None
+        for name in args.candidates:
+            out = Path(args.out) / f"draw{seed}" / name
+            if (name, seed) in done:
+                continue
+            if name in SHARES:
+                _prepare_from(name, CANDIDATES[name], seed, out, Path(args.out) / f"draw{seed}" / SHARES[name])
+            t = time.perf_counter()
+            summary = run_demo(out, progress=False, draw_seed=seed, plan=CANDIDATES[name])
+            wall = time.perf_counter() - t
+            tm = summary["timings"]
+            if name == "A":  # generate + extract time per video of a fresh demo on this draw
+                per_test_video_s = (tm["generate_s"] + tm["extract_s"]) / 36
+            prior = next((r for r in records if r["candidate"] == "A" and r["draw_seed"] == seed), None)
+            if per_test_video_s is None and prior:
+                per_test_video_s = (prior["timings"]["generate_s"] + prior["timings"]["extract_s"]) / 36
+            shared = {"A": 0, "B": 12, "C": 60}[name]  # videos a fresh demo would also make and extract
+            est = tm["total_s"] + shared * (per_test_video_s or 0.0)
+            records.append(_record(name, seed, summary, wall, est))
+            results_path.write_text(json.dumps({"study": "demo-dev-study (issue 19)", "runs": records}, indent=1))
+            r = records[-1]["rows"]
+            print(f"[study] draw {seed} {name}: online AUC change {100 * r['change']['online']['frame_auc']:.1f} "
+                  f"dist {100 * r['dist']['online']['frame_auc']:.1f} mlp {100 * r['mlp']['online']['frame_auc']:.1f}"
+                  f"; live alerts {records[-1]['live_alerts']}; {wall / 60:.1f} min (est. fresh {est / 60:.1f})",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
