@@ -28,8 +28,9 @@ CANDIDATES = {
     "A": FULL,  # the current plan: 12 + 12 training videos, 1,000 iterations, val_fraction 0.25
     "B": replace(FULL, overrides=TRAIN24),  # 24 + 24 training videos, the same test split
     "C": replace(FULL, overrides=TRAIN24, iterations=2000),  # B with twice the budget
+    "D": replace(FULL, overrides=TRAIN24, dropout=0.5),  # B with the heads' dropout 0.5 (was 0.2)
 }
-SHARES = {"B": "A", "C": "B"}  # candidate -> the run whose data it reuses
+SHARES = {"B": "A", "C": "B", "D": "B"}  # candidate -> the run whose data it reuses
 
 
 def _link_tree(src: Path, dst: Path) -> None:
@@ -78,7 +79,7 @@ def _live_alerts(summary: dict) -> int:
     return len(json.loads(Path(summary["live"]["events"]).read_text())["events"])
 
 
-VIDEOS = {"A": 36, "B": 60, "C": 60}
+VIDEOS = {"A": 36, "B": 60, "C": 60, "D": 60}
 
 
 def tabulate(results_path: Path, out: Path) -> str:
@@ -160,7 +161,7 @@ def main() -> None:
             prior = next((r for r in records if r["candidate"] == "A" and r["draw_seed"] == seed), None)
             if per_test_video_s is None and prior:
                 per_test_video_s = (prior["timings"]["generate_s"] + prior["timings"]["extract_s"]) / 36
-            shared = {"A": 0, "B": 12, "C": 60}[name]  # videos a fresh demo would also make and extract
+            shared = {"A": 0, "B": 12, "C": 60, "D": 60}[name]  # videos a fresh demo would also make and extract
             est = tm["total_s"] + shared * (per_test_video_s or 0.0)
             records.append(_record(name, seed, summary, wall, est))
             results_path.write_text(json.dumps({"study": "demo-dev-study (issue 19)", "runs": records}, indent=1))

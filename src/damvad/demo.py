@@ -46,6 +46,7 @@ class DemoPlan:
     precision: str | None = None  # None: the CPU's fastest (damvad.backends.default_precision)
     far: float = 0.05
     val_fraction: float = 0.25  # training videos held out per class: Dist-DAM's threshold is calibrated on them
+    dropout: float | None = None  # the heads' dropout before the MLP (None: DAMConfig's default)
 
 
 FULL = DemoPlan()
@@ -168,12 +169,17 @@ def _train(plan: DemoPlan, variant: str, data: Path, out: Path, dev: Any, progre
     name = "Dist-DAM" if variant == "dist" else "the MLP baseline (Table 1's l1)"
     t = _step(f"3/6 training {name} ({plan.iterations} iterations, video-level labels only)")
     cfg = TrainConfig(dataset=str(data), features=str(out / "features"), out=str(out / "runs" / variant),
-                      variant=variant, model={"hidden": plan.hidden}, iterations=plan.iterations,
+                      variant=variant, model=_model_keys(plan), iterations=plan.iterations,
                       batch_anomalous=plan.batch, batch_normal=plan.batch, val_fraction=plan.val_fraction,
                       eval_every=max(10, plan.iterations // 10), checkpoint_every=max(10, plan.iterations // 10))
     # the default selection rule (damvad.train.SELECTIONS); the held-out videos calibrate the threshold
     train(cfg, resume=True, progress=progress, device=dev)
     timings[f"train_{variant}_s"] = time.perf_counter() - t
+
+
+def _model_keys(plan: DemoPlan) -> dict[str, Any]:
+    """The head's config keys the plan sets (the rest are DAMConfig's defaults)."""
+    return {"hidden": plan.hidden, **({} if plan.dropout is None else {"dropout": plan.dropout})}
 
 
 def _calibrate(plan: DemoPlan, model_path: Path, data: Path, out: Path, dev: Any, timings: dict[str, float]) -> Any:
