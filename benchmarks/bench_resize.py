@@ -1,0 +1,199 @@
+"""Cheaper resizes than today's, and what they would change: the alternatives issue 24 left to measure.
+
+Today (:class:`damvad.frames.FrameConverter`) swscale scales the whole decoded frame, bilinear, to 256 short
+side and the centre crop's 224 x 224 window is copied out. Its cost is most of what decoding + preprocessing
+costs beyond a bare decode. Cheaper ways, each changing pixels:
+
+* ``full_area``, ``full_fast_bilinear``: the whole frame with swscale's AREA / FAST_BILINEAR filter;
+* ``window_bilinear``, ``window_fast_bilinear``: only the source window that becomes the centre crop (its
+  edges rounded to even pixels, for 4:2:0 chroma) copied into a new frame and scaled straight to 224 x 224;
+  the crop lands up to half a source pixel off and the scale differs by the rounding;
+* ``graph_bilinear``: the same window through FFmpeg's crop filter (no copy) and scale filter.
+
+Per file (vtest.avi; the 720p h264 clip of ``bench_extract.py``): CPU ms per frame of each conversion on frames
+decoded beforehand (round-robin, medians of ``--reps``), the pixel difference from today's (mean, 99th
+percentile, max over every pixel), and with ``--features`` the I3D maps' change (OpenVINO fp32) beside the
+change int8 makes to today's maps (the precision every default already accepts): cosine (min over snippets)
+and relative L2 (median).
+
+Usage: python benchmarks/bench_resize.py [--reps 5] [--frames 300] [--features] [--heights 720]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from damvad.devtools.bench import camera_clip, closing_line, cpu_name, default_video
+from damvad.frames import CROP, FrameConverter, crop_offsets, resized_size
+
+
+def decode(video: Path, limit: int | None = None) -> list:
+    import av
+
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        frames = []
+        for frame in container.decode(stream):
+            frames.append(frame)
+            if limit and len(frames) >= limit:
+                break
+    return frames
+
+
+def _planes(frame, top: int = 0, left: int = 0) -> np.ndarray:
+    """(3, 224, 224) RGB from a gbrp frame's window."""
+    out = np.empty((3, CROP, CROP), np.uint8)
+    for channel, plane in zip((1, 2, 0), frame.planes, strict=True):
+        out[channel] = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[top : top + CROP,
+                                                                                   left : left + CROP]
+    return out
+
+
+def source_window(width: int, height: int) -> tuple[int, int, int, int]:
+    """(x, y, w, h) of the decoded frame that the 256-short-side resize turns into the centre crop, even-rounded."""
+    out_w, out_h = resized_size(width, height)
+    (top, left, _), = crop_offsets(out_h, out_w, "center")
+    sx, sy = width / out_w, height / out_h
+    even = lambda v: int(round(v / 2)) * 2  # noqa: E731
+    return even(left * sx), even(top * sy), even(CROP * sx), even(CROP * sy)
+
+
+def today(frames: list) -> Iterator[np.ndarray]:
+    convert = FrameConverter(planar=True, crops="center")
+    return (convert(f) for f in frames)
+
+
+def full(interpolation: str) -> Callable[[list], Iterator[np.ndarray]]:
+    def run(frames: list) -> Iterator[np.ndarray]:
+        from av.video.reformatter import VideoReformatter
+
+        reformatter = VideoReformatter()
+        for f in frames:
+            w, h = resized_size(f.width, f.height)
+            (top, left, _), = crop_offsets(h, w, "center")
+            yield _planes(reformatter.reformat(f, width=w, height=h, format="gbrp", interpolation=interpolation,
+                                               threads=1), top, left)
+    return run
+
+
+def window(interpolation: str) -> Callable[[list], Iterator[np.ndarray]]:
+    def run(frames: list) -> Iterator[np.ndarray]:
+        import av
+        from av.video.reformatter import VideoReformatter
+
+        reformatter = VideoReformatter()
+        for f in frames:
+            x, y, w, h = source_window(f.width, f.height)
+            p = [np.frombuffer(q, np.uint8).reshape(-1, q.line_size) for q in f.planes]
+            yuv = np.concatenate([p[0][y : y + h, x : x + w].ravel(),
+                                  p[1][y // 2 : (y + h) // 2, x // 2 : (x + w) // 2].ravel(),
+                                  p[2][y // 2 : (y + h) // 2, x // 2 : (x + w) // 2].ravel()]).reshape(-1, w)
+            small = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+            yield _planes(reformatter.reformat(small, width=CROP, height=CROP, format="gbrp",
+                                               interpolation=interpolation, threads=1))
+    return run
+
+
+def graph(frames: list) -> Iterator[np.ndarray]:
+    import av
+
+    f0 = frames[0]
+    x, y, w, h = source_window(f0.width, f0.height)
+    g = av.filter.Graph()
+    chain = [g.add_buffer(width=f0.width, height=f0.height, format=f0.format.name, time_base=f0.time_base),
+             g.add("crop", f"{w}:{h}:{x}:{y}:exact=1"), g.add("scale", f"{CROP}:{CROP}:flags=bilinear"),
+             g.add("format", "gbrp"), g.add("buffersink")]
+    for a, b in zip(chain, chain[1:], strict=False):
+        a.link_to(b)
+    g.configure()
+    for f in frames:
+        g.push(f)
+        yield _planes(g.pull())
+
+
+CONVERSIONS = {"today": today, "full_area": full("AREA"), "full_fast_bilinear": full("FAST_BILINEAR"),
+               "window_bilinear": window("BILINEAR"), "window_fast_bilinear": window("FAST_BILINEAR"),
+               "graph_bilinear": graph}
+
+
+def costs(frames: list, reps: int) -> tuple[dict[str, float], dict[str, tuple[float, float, float]]]:
+    """Median CPU ms per frame of each conversion, and its pixel difference from today's (mean, p99, max)."""
+    times: dict[str, list[float]] = {k: [] for k in CONVERSIONS}
+    diffs = {}
+    reference = np.stack(list(today(frames))).astype(np.int16)
+    for rep in range(reps):
+        for name, fn in CONVERSIONS.items():
+            c0 = time.process_time()
+            out = list(fn(frames))
+            times[name].append(1000 * (time.process_time() - c0) / len(frames))
+            if rep == 0:
+                d = np.abs(np.stack(out).astype(np.int16) - reference)
+                diffs[name] = (float(d.mean()), float(np.percentile(d, 99)), float(d.max()))
+    return {k: statistics.median(v) for k, v in times.items()}, diffs
+
+
+def feature_change(video: Path, names: list[str]) -> dict[str, tuple[float, float]]:
+    """(min cosine, median relative L2) of each conversion's I3D maps (OpenVINO fp32) against today's, and of
+    today's int8 maps (key ``int8``)."""
+    from damvad.extraction import open_backend
+    from damvad.video import iter_snippets, snippet_to_input
+
+    frames = decode(video)
+    fp32 = open_backend(backend="openvino", precision="fp32", progress=False)
+    int8 = open_backend(backend="openvino", precision="int8", progress=False)
+
+    def maps(fn: Callable[[list], Iterator[np.ndarray]], backend) -> np.ndarray:
+        return np.stack([np.asarray(backend(snippet_to_input(s.frames, planar=True, dtype="uint8"))).ravel()
+                         for s in iter_snippets(fn(frames), planar=True)])
+
+    def change(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+        cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+        return float(cos.min()), float(np.median(np.linalg.norm(a - b, axis=1) / np.linalg.norm(a, axis=1)))
+
+    ref = maps(today, fp32)
+    out = {"int8": change(ref, maps(today, int8))}
+    for name in names:
+        out[name] = change(ref, maps(CONVERSIONS[name], fp32))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--frames", type=int, default=300, help="frames per file timed (decoded beforehand)")
+    ap.add_argument("--heights", type=int, nargs="*", default=[720])
+    ap.add_argument("--features", action="store_true", help="also the I3D maps' change (whole files, fp32 + int8)")
+    args = ap.parse_args()
+    first = default_video()
+    videos = {"": first, **{f"{h}p_": camera_clip(h, first) for h in args.heights}}
+    print(f"{cpu_name()}; load average {os.getloadavg()[0]:.2f}", flush=True)
+    results: dict[str, float] = {}
+    for key, video in videos.items():
+        frames = decode(video, args.frames)
+        ms, diffs = costs(frames, args.reps)
+        x, y, w, h = source_window(frames[0].width, frames[0].height)
+        print(f"{video.name} ({frames[0].width}x{frames[0].height}; window {w}x{h} at {x},{y}): CPU ms/frame "
+              "beyond decoding, and pixel difference from today's (mean / p99 / max)", flush=True)
+        for name in CONVERSIONS:
+            print(f"  {name:21s} {ms[name]:.3f} ({ms[name] / ms['today']:.2f}x today)   "
+                  f"{diffs[name][0]:.2f} / {diffs[name][1]:.0f} / {diffs[name][2]:.0f}", flush=True)
+            results[f"{key}{name}_ms"] = ms[name]
+        if args.features:
+            change = feature_change(video, ["full_area", "window_bilinear"])
+            for name, (cos, rel) in change.items():
+                print(f"  I3D maps, {name:16s} against today's fp32: min cosine {cos:.4f}, median relative L2 "
+                      f"{rel:.4f}", flush=True)
+                results[f"{key}{name}_rel_l2"] = rel
+    results["load_avg"] = os.getloadavg()[0]
+    print(closing_line(results))
+
+
+if __name__ == "__main__":
+    main()
