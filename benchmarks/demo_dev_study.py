@@ -25,10 +25,11 @@ from damvad.synth.benchmark import benchmark_params
 
 TRAIN24 = (("n_train_normal", 24), ("n_train_anomalous", 24))
 CANDIDATES = {
-    "A": FULL,  # the current plan: 12 + 12 training videos, 1,000 iterations, val_fraction 0.25
-    "B": replace(FULL, overrides=TRAIN24),  # 24 + 24 training videos, the same test split
-    "C": replace(FULL, overrides=TRAIN24, iterations=2000),  # B with twice the budget
-    "D": replace(FULL, overrides=TRAIN24, dropout=0.5),  # B with the heads' dropout 0.5 (was 0.2)
+    # A: the plan before the study: 12 + 12 training videos (synth-demo-v2), 1,000 iterations, val_fraction 0.25
+    "A": replace(FULL, benchmark="synth-demo-v2", dropout=None),
+    "B": replace(FULL, overrides=TRAIN24, dropout=None),  # 24 + 24 training videos, the same test split
+    "C": replace(FULL, overrides=TRAIN24, dropout=None, iterations=2000),  # B with twice the budget
+    "D": replace(FULL, overrides=TRAIN24, dropout=0.5),  # B with the heads' dropout 0.5 (was 0.2): FULL now
 }
 SHARES = {"B": "A", "C": "B", "D": "B"}  # candidate -> the run whose data it reuses
 

@@ -46,7 +46,8 @@ class DemoPlan:
     precision: str | None = None  # None: the CPU's fastest (damvad.backends.default_precision)
     far: float = 0.05
     val_fraction: float = 0.25  # training videos held out per class: Dist-DAM's threshold is calibrated on them
-    dropout: float | None = None  # the heads' dropout before the MLP (None: DAMConfig's default)
+    dropout: float | None = 0.5  # the heads' dropout before the MLP (None: DAMConfig's 0.2; 0.5 chosen on dev
+                                 # draws: benchmarks/demo-dev-study.md, second round)
 
 
 FULL = DemoPlan()
