@@ -33,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 
-from damvad.backends import FunctionBackend
 from damvad.devtools.bench import OtherLoad, camera_clip, closing_line, cpu_name, default_video
 from damvad.extract import ExtractorSpec, extract_video
 from damvad.extraction import open_backend
@@ -140,54 +139,32 @@ def open_variants(variants: list[str], pinned: bool) -> dict[str, tuple]:
 
 
 def whole_video(videos: dict[str, Path], fns: dict[str, tuple], reps: int) -> dict[str, dict[str, float]]:
-    """frames/s of the model alone and of extract_video, per variant and file (medians, round-robin).
-
-    The model alone runs two ways when the backend has streams (OpenVINO): one clip at a time (``sync``) and
-    one clip in flight per stream (``features_stream``); the faster is "the model alone". extract_video runs
-    as shipped (streams where the backend has them) and one clip at a time (``e2e_sync``)."""
+    """frames/s of the model alone and of extract_video, per variant and file (medians, round-robin)."""
     inputs: dict[str, list[np.ndarray]] = {}
     frames: dict[str, int] = {}
     for key, video in videos.items():  # decoded once: the model's inputs and the frame count
         snippets = list(iter_snippets(iter_frames(video, planar=True, crops="center"), planar=True))
         inputs[key] = [snippet_to_input(s.frames, planar=True, dtype="uint8") for s in snippets]
         frames[key] = snippets[-1].end
-    times: dict[tuple[str, str, str], list[float]] = {}
+    t_model = {(n, k): [] for n in fns for k in videos}
+    t_whole = {(n, k): [] for n in fns for k in videos}
     for _ in range(reps):
         for key, video in videos.items():
             for name, (fn, spec) in fns.items():
-                for run, call in _runs(fn, spec, video, inputs[key]).items():
-                    t0 = time.perf_counter()
-                    call()
-                    times.setdefault((name, key, run), []).append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                for x in inputs[key]:
+                    fn(x)
+                t_model[name, key].append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                extract_video(video, fn, spec)
+                t_whole[name, key].append(time.perf_counter() - t0)
     out: dict[str, dict[str, float]] = {}
-    for (name, key, run), ts in times.items():
-        out.setdefault(key, {})[f"{name}_{run}_fps"] = frames[key] / statistics.median(ts)
-    for values in out.values():
-        for name in fns:
-            model = max(values.get(f"{name}_model_sync_fps", 0.0), values.get(f"{name}_model_streams_fps", 0.0))
-            values[f"{name}_model_fps"] = model
-            values[f"{name}_e2e_fps"] = values.pop(f"{name}_e2e_fps")
-            values[f"{name}_e2e_ratio"] = values[f"{name}_e2e_fps"] / model
-            values[f"{name}_e2e_sync_ratio"] = values[f"{name}_e2e_sync_fps"] / model
+    for (name, key), times in t_model.items():
+        m_fps = frames[key] / statistics.median(times)
+        w_fps = frames[key] / statistics.median(t_whole[name, key])
+        out.setdefault(key, {}).update({f"{name}_model_fps": m_fps, f"{name}_e2e_fps": w_fps,
+                                        f"{name}_e2e_ratio": w_fps / m_fps})
     return out
-
-
-def _runs(fn, spec: ExtractorSpec, video: Path, inputs: list[np.ndarray]) -> dict[str, Callable[[], object]]:
-    """What whole_video times for one backend and file: the model alone (one clip at a time; one per stream)
-    and extract_video (as shipped; one clip at a time)."""
-    one_by_one = FunctionBackend(fn.__call__, name=fn.name, precision=fn.precision, accepts_uint8=True)
-    runs: dict[str, Callable[[], object]] = {
-        "model_sync": lambda: [fn(x) for x in inputs],
-        "e2e": lambda: extract_video(video, fn, spec),
-        "e2e_sync": lambda: extract_video(video, one_by_one, spec)}
-    if hasattr(fn, "features_stream"):
-        runs["model_streams"] = lambda: list(fn.features_stream(inputs))
-    return runs
-
-
-def whole_names(values: dict[str, float]) -> list[str]:
-    """The variants (``ov_int8``, ``ov_int8_pinned`` ...) in a file's results."""
-    return sorted({k[: -len("_model_fps")] for k in values if k.endswith("_model_fps") and "_model_s" not in k})
 
 
 def overlap_ceiling(model_fps: float, decode_cpu_ms: float, cores: int | None = None) -> float:
@@ -231,17 +208,13 @@ def main() -> None:
         load = OtherLoad()
         whole = whole_video(videos, open_variants(args.variants, args.pinned), args.reps)
         for key, values in whole.items():
-            for name in whole_names(values):
+            for name in sorted({k.rsplit("_", 2)[0] for k in values}):
                 ceiling = overlap_ceiling(values[f"{name}_model_fps"], dec[key]["path"])
                 values[f"{name}_ceiling_ratio"] = ceiling
-                streams = values.get(f"{name}_model_streams_fps")
-                print(f"{videos[key].name} {name}: model only {values[f'{name}_model_fps']:.1f} frames/s (one clip "
-                      f"at a time {values[f'{name}_model_sync_fps']:.1f}"
-                      + (f", one per stream {streams:.1f}" if streams else "") + "); "
-                      f"decode+preprocess+model {values[f'{name}_e2e_fps']:.1f} (one clip at a time "
-                      f"{values[f'{name}_e2e_sync_fps']:.1f}); end-to-end / model = "
-                      f"{values[f'{name}_e2e_ratio']:.3f} (one clip at a time {values[f'{name}_e2e_sync_ratio']:.3f}; "
-                      f"ceiling {ceiling:.3f}: {values[f'{name}_e2e_ratio'] / ceiling:.0%} of it)", flush=True)
+                print(f"{videos[key].name} {name}: model only {values[f'{name}_model_fps']:.1f} frames/s; "
+                      f"decode+preprocess+model {values[f'{name}_e2e_fps']:.1f}; end-to-end / model = "
+                      f"{values[f'{name}_e2e_ratio']:.3f} (ceiling {ceiling:.3f}: "
+                      f"{values[f'{name}_e2e_ratio'] / ceiling:.0%} of it)", flush=True)
             results.update({f"{key}{k}": v for k, v in values.items()})
         results["other_load_cores_whole"] = load.cores()
     results["load_avg"] = os.getloadavg()[0]

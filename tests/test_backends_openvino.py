@@ -120,28 +120,3 @@ def test_a_backend_runs_any_ir_folder(ov_backends, tmp_path):
     assert mine.request("uint8") is mine.request("uint8")  # compiled once, public for profiling
     with pytest.raises(FileNotFoundError, match="no model.xml"):
         OpenVINOBackend.from_ir(tmp_path / "nowhere")
-
-
-@pytest.mark.slow
-def test_features_stream_equals_one_clip_at_a_time_in_order(ov_backends):
-    """The streams path (extraction's) gives each input's features, in order, equal to the one-request path;
-    a consumer that stops early leaves nothing running; float inputs are refused (it scales uint8 only)."""
-    from damvad.backends import run_stream
-
-    backend = ov_backends("int8")
-    rng = np.random.default_rng(4)
-    inputs = [rng.integers(0, 256, size=(n, 3, 64, 224, 224), dtype=np.uint8) for n in (1, 3, 1, 2, 1)]
-    expected = [backend(x).numpy() for x in inputs]
-    assert len(backend.stream_requests()) >= 1
-    got = list(backend.features_stream(iter(inputs)))
-    assert [g.shape for g in got] == [e.shape for e in expected]
-    for g, e in zip(got, expected, strict=True):
-        assert np.array_equal(g, e) or rel_l2(g, e) < 1e-6
-    feats, finite = next(run_stream(backend, iter(inputs)))
-    assert np.array_equal(feats, got[0]) and finite.all()
-    stream = backend.features_stream(iter(inputs))
-    first = next(stream)
-    stream.close()  # waits for what was in flight
-    assert np.array_equal(first, got[0])
-    with pytest.raises(ValueError, match="uint8"):
-        list(backend.features_stream([inputs[0].astype(np.float32) / 127.5 - 1]))

@@ -54,33 +54,3 @@ def test_non_finite_features_fail_their_video_only(tmp_path):
     report = extract([tmp_path], tmp_path / "f", feature_fn=nan_on_the_second_call, progress=False)
     assert report.done == ["b"] and report.failed["a"] == "I3D produced non-finite features at snippet 1"
     assert FeatureStore(tmp_path / "f").names() == ["b"]
-
-
-def test_a_backend_with_streams_gets_the_same_features_in_snippet_order(tmp_path):
-    """extract_video through a backend that keeps several clips in flight (reads inputs ahead, as OpenVINO's
-    streams do): the same maps and snippet ranges as one clip at a time."""
-    import numpy as np
-    import torch
-
-    from damvad.backends import FunctionBackend
-    from damvad.extract import ExtractorSpec, extract_video
-
-    video = write_video(tmp_path / "a.mp4", 300, seed=5)  # 5 snippets (the last padded)
-
-    class ReadAhead(FunctionBackend):
-        def features_stream(self, inputs):
-            window = []
-            for x in inputs:
-                window.append(x)
-                if len(window) == 3:  # three in flight before the first result is handed on
-                    yield fake_features(torch.from_numpy(window.pop(0))).numpy()
-            for x in window:
-                yield fake_features(torch.from_numpy(x)).numpy()
-
-    spec = ExtractorSpec(crops="5")
-    one = FunctionBackend(fake_features, accepts_uint8=True)
-    ahead = ReadAhead(fake_features, accepts_uint8=True)
-    a, rec_a = extract_video(video, one, spec)
-    b, rec_b = extract_video(video, ahead, spec)
-    assert a.shape == (5, 5, 7, 1024) and np.array_equal(a, b)
-    assert rec_a.snippet_ranges == rec_b.snippet_ranges == ((0, 64), (64, 128), (128, 192), (192, 256), (256, 300))

@@ -25,7 +25,7 @@ stay far below fp16's range). The names come from :mod:`damvad.choices`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -127,18 +127,6 @@ def run_batch(backend: I3DBackend, x: Any) -> tuple[np.ndarray, np.ndarray]:
         out = backend(torch.from_numpy(x) if isinstance(x, np.ndarray) else x)
     feats = out.float().cpu().numpy()
     return feats, np.isfinite(feats.reshape(len(feats), -1)).all(axis=1)
-
-
-def run_stream(backend: I3DBackend, inputs: Iterable[Any]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """:func:`run_batch` of each input in order, several in flight where the backend can (OpenVINO's streams:
-    ``features_stream``, for uint8 inputs); the inputs are read ahead by at most that many."""
-    stream = getattr(backend, "features_stream", None)
-    if stream is None or not backend.accepts_uint8:
-        for x in inputs:
-            yield run_batch(backend, x)
-        return
-    for feats in stream(np.asarray(x) for x in inputs):
-        yield feats, np.isfinite(feats.reshape(len(feats), -1)).all(axis=1)
 
 
 def default_precision(backend: str) -> str:
@@ -263,4 +251,4 @@ def check_batch(x: Any) -> Any:
 
 
 __all__ = ["FunctionBackend", "I3DBackend", "as_backend", "build_backend", "check_batch", "default_precision",
-           "resolve", "run_batch", "run_stream"]
+           "resolve", "run_batch"]

@@ -16,8 +16,7 @@ import json
 import os
 import threading
 import time
-from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -140,21 +139,17 @@ class OpenVINOBackend:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         request = self._compiled.get(kind)
         if request is None:
-            request = self.core.compile_model(self._input_model(kind), "CPU", self.config).create_infer_request()
+            ov_model = self._model()
+            if kind == "uint8":  # x / 127.5 - 1 inside the graph, fused by the CPU plugin
+                from openvino.preprocess import PrePostProcessor
+
+                ppp = PrePostProcessor(ov_model)
+                ppp.input().tensor().set_element_type(_ov().Type.u8)
+                ppp.input().preprocess().convert_element_type(_ov().Type.f32).mean(127.5).scale(127.5)
+                ov_model = ppp.build()
+            request = self.core.compile_model(ov_model, "CPU", self.config).create_infer_request()
             self._compiled[kind] = request
         return request
-
-    def _input_model(self, kind: str) -> Any:
-        """The IR for ``kind`` input: uint8 is scaled x / 127.5 - 1 inside the graph (fused by the CPU plugin)."""
-        ov_model = self._model()
-        if kind == "uint8":
-            from openvino.preprocess import PrePostProcessor
-
-            ppp = PrePostProcessor(ov_model)
-            ppp.input().tensor().set_element_type(_ov().Type.u8)
-            ppp.input().preprocess().convert_element_type(_ov().Type.f32).mean(127.5).scale(127.5)
-            ov_model = ppp.build()
-        return ov_model
 
     def warmup(self, num_frames: int = 64, kind: str = "uint8") -> float:
         """Compile the model for ``kind`` input and run it once; seconds spent."""
@@ -186,67 +181,6 @@ class OpenVINOBackend:
 
     def __call__(self, x: Any) -> torch.Tensor:
         return self.features_and_logits(x)[0]
-
-    def stream_requests(self) -> list[Any]:
-        """Fresh infer requests of the uint8 model compiled for throughput (OpenVINO picks the streams from the
-        cores at run time), one per stream: :meth:`features_stream` keeps them all busy."""
-        compiled = self._compiled.get("uint8-streams")
-        if compiled is None:
-            with self._lock:
-                compiled = self.core.compile_model(self._input_model("uint8"), "CPU",
-                                                   {**self.config, "PERFORMANCE_HINT": "THROUGHPUT"})
-                self._compiled["uint8-streams"] = compiled
-        n = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-        return [compiled.create_infer_request() for _ in range(max(1, n))]
-
-    def features_stream(self, inputs: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        """Features (N, t, 1024) float32 of each uint8 input (N, 3, T, 224, 224), in order, with one clip in
-        flight per stream: a thread that decodes beside it slows one stream, not every core's share of one
-        clip (the sync request's threads wait for the slowest; benchmarks/README.md, issue 24)."""
-        requests = self.stream_requests()
-        pending: deque[tuple[Any, int, bool]] = deque()  # in flight, oldest first: (request, clips, last chunk)
-        parts: list[np.ndarray] = []
-
-        def collect() -> np.ndarray | None:
-            request, n, last = pending.popleft()
-            request.wait()
-            parts.append(np.array(request.get_tensor(FEATURES).data[:n], dtype=np.float32))
-            if not last:
-                return None
-            out = np.concatenate(parts)
-            parts.clear()
-            return out
-
-        free = deque(requests)
-        try:
-            for x in inputs:
-                arr = check_batch(x)
-                if arr.dtype != np.uint8:
-                    raise ValueError(f"features_stream takes uint8 inputs, got {arr.dtype}")
-                arr = np.ascontiguousarray(arr)
-                if arr.shape[2] != self.num_frames:
-                    raise ValueError(f"this model takes T={self.num_frames} frames, got T={arr.shape[2]}")
-                for start in range(0, arr.shape[0], self.batch):
-                    chunk = arr[start : start + self.batch]
-                    n = chunk.shape[0]
-                    if n < self.batch:
-                        chunk = np.concatenate([chunk, np.repeat(chunk[-1:], self.batch - n, axis=0)])
-                    while not free:
-                        request = pending[0][0]
-                        done = collect()
-                        free.append(request)
-                        if done is not None:
-                            yield done
-                    request = free.popleft()
-                    request.start_async({0: chunk})
-                    pending.append((request, n, start + self.batch >= arr.shape[0]))
-            while pending:
-                done = collect()
-                if done is not None:
-                    yield done
-        finally:
-            for request, *_ in pending:  # a consumer that stopped early: nothing left running on its inputs
-                request.wait()
 
     def logits(self, x: Any) -> torch.Tensor:
         return self.features_and_logits(x)[1]

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from damvad import __version__
-from damvad.backends import I3DBackend, run_stream
+from damvad.backends import I3DBackend, run_batch
 from damvad.extraction.plan import ExtractorSpec, ExtractReport, read_source_fingerprint, source_fingerprint
 from damvad.store import FeatureRecord, FeatureStore, SourceFile
 from damvad.video import CROP_NAMES, VideoError, VideoInfo, preprocessed_snippets, probe, video_name
@@ -42,15 +42,8 @@ def extract_video(
     ranges: list[list[int]] = []
     frames = 0
     dtype = "uint8" if backend.accepts_uint8 else "float32"
-    snippets: list[Any] = []  # read ahead of the results by the clips in flight
-
-    def inputs() -> Iterator[np.ndarray]:
-        for snip, x in preprocessed_snippets(path, spec.crops, spec.snippet_len, dtype=dtype, stride=spec.stride):
-            snippets.append(snip)
-            yield x
-
-    for i, (feats, finite) in enumerate(run_stream(backend, inputs())):
-        snip = snippets[i]
+    for snip, x in preprocessed_snippets(path, spec.crops, spec.snippet_len, dtype=dtype, stride=spec.stride):
+        feats, finite = run_batch(backend, x)
         if not finite.all():
             raise VideoError(path, f"I3D produced non-finite features at snippet {snip.index}")
         maps.append(feats.astype(spec.dtype))
