@@ -76,6 +76,9 @@ _V2 = dict(
     crop_labels=True,
     paired=True,  # normal and anomalous video i share length, camera, benign changes and near misses
 )
+# The demo's draws: the v2 recipe on 4 cameras, 6 + 6 test videos (the test split has its own random stream, so
+# every training size gets the same test videos).
+_DEMO = dict(_V2, cameras=4, unseen_cameras=0, unseen_share=0.0, n_test_normal=6, n_test_anomalous=6, seed=8)
 
 BENCHMARKS: dict[str, dict[str, Any]] = {
     "synth-ucf-v1": dict(
@@ -94,22 +97,10 @@ BENCHMARKS: dict[str, dict[str, Any]] = {
         seed=20261202,
     ),
     # The demo until 2026-12-02 (damvad demo --quick still uses it): synth-ucf-v2's recipe on a few cameras.
-    "synth-demo-v2": dict(
-        _V2,
-        cameras=4, unseen_cameras=0, unseen_share=0.0,
-        n_train_normal=12, n_train_anomalous=12,
-        n_test_normal=6, n_test_anomalous=6,
-        seed=8,
-    ),
+    "synth-demo-v2": dict(_DEMO, n_train_normal=12, n_train_anomalous=12),
     # The demo since 2026-12-02 (issue 19): synth-demo-v2 with 24 + 24 training videos (chosen on dev draws,
     # benchmarks/demo-dev-study.md); the same seed, so the same 6 + 6 test videos (the test split has its own stream).
-    "synth-demo-v3": dict(
-        _V2,
-        cameras=4, unseen_cameras=0, unseen_share=0.0,
-        n_train_normal=24, n_train_anomalous=24,
-        n_test_normal=6, n_test_anomalous=6,
-        seed=8,
-    ),
+    "synth-demo-v3": dict(_DEMO, n_train_normal=24, n_train_anomalous=24),
     # The former demo: a small slice made by the same generator (every video >= 16 snippets), sized for ~10 min.
     "synth-demo-v1": dict(
         _UCF_SHAPED,
