@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from damvad.cli import main
+from damvad.demo import QUICK
 
 
 def test_quick_demo_runs_end_to_end(tmp_path, i3d_model, capsys):
@@ -24,6 +25,8 @@ def test_quick_demo_runs_end_to_end(tmp_path, i3d_model, capsys):
     for variant in ("dist", "mlp"):  # trained with the default selection rule: the whole budget, averaged
         result = json.loads((out / "runs" / variant / "seed0" / "result.json").read_text())
         assert result["selection"] == "average" and result["iteration"] == 40
+        config = (out / "runs" / variant / "config.yaml").read_text()  # the plan's dropout reached the head
+        assert f"dropout: {QUICK.dropout}" in config and summary["plan"]["dropout"] == QUICK.dropout
     for run in summary["test"].values():
         assert 0.0 <= run["offline"]["frame_auc"] <= 1.0 and run["online"]["num_frames"] > 0
     for key in ("timeline", "events", "video"):
@@ -46,7 +49,7 @@ def test_demo_plan_and_draws():
     full = demo_params(FULL)
     assert (full["n_train_normal"], full["n_train_anomalous"], full["n_test_normal"], full["n_test_anomalous"]) == (
         24, 24, 6, 6) and full["seed"] == benchmark_params("synth-demo-v2")["seed"]
-    assert FULL.val_fraction == 0.25 and FULL.iterations == 1000
+    assert FULL.val_fraction == 0.25 and FULL.iterations == 1000 and FULL.dropout == 0.5  # the dev study's D
     other = demo_params(FULL, draw_seed=101)
     assert other["seed"] == 101 and {k: v for k, v in other.items() if k != "seed"} == {
         k: v for k, v in full.items() if k != "seed"}
