@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from damvad.devtools.bench import camera_clip, closing_line, cpu_name, default_video
-from damvad.frames import CROP, FrameConverter, crop_offsets, resized_size
+from damvad.frames import CROP, FrameConverter, _rgb_planes, crop_offsets, resized_size
 
 
 def decode(video: Path, limit: int | None = None) -> list:
@@ -48,12 +48,8 @@ def decode(video: Path, limit: int | None = None) -> list:
 
 
 def _planes(frame, top: int = 0, left: int = 0) -> np.ndarray:
-    """(3, 224, 224) RGB from a gbrp frame's window."""
-    out = np.empty((3, CROP, CROP), np.uint8)
-    for channel, plane in zip((1, 2, 0), frame.planes, strict=True):
-        out[channel] = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[top : top + CROP,
-                                                                                   left : left + CROP]
-    return out
+    """(3, 224, 224) RGB from a gbrp frame's window (FrameConverter's copy)."""
+    return _rgb_planes(frame, top, left, CROP, CROP)
 
 
 def source_window(width: int, height: int) -> tuple[int, int, int, int]:
@@ -75,9 +71,9 @@ def full(interpolation: str) -> Callable[[list], Iterator[np.ndarray]]:
         from av.video.reformatter import VideoReformatter
 
         reformatter = VideoReformatter()
+        w, h = resized_size(frames[0].width, frames[0].height)  # one size per file, as FrameConverter caches it
+        (top, left, _), = crop_offsets(h, w, "center")
         for f in frames:
-            w, h = resized_size(f.width, f.height)
-            (top, left, _), = crop_offsets(h, w, "center")
             yield _planes(reformatter.reformat(f, width=w, height=h, format="gbrp", interpolation=interpolation,
                                                threads=1), top, left)
     return run
@@ -89,8 +85,8 @@ def window(interpolation: str) -> Callable[[list], Iterator[np.ndarray]]:
         from av.video.reformatter import VideoReformatter
 
         reformatter = VideoReformatter()
+        x, y, w, h = source_window(frames[0].width, frames[0].height)
         for f in frames:
-            x, y, w, h = source_window(f.width, f.height)
             p = [np.frombuffer(q, np.uint8).reshape(-1, q.line_size) for q in f.planes]
             yuv = np.concatenate([p[0][y : y + h, x : x + w].ravel(),
                                   p[1][y // 2 : (y + h) // 2, x // 2 : (x + w) // 2].ravel(),

@@ -218,3 +218,24 @@ def test_a_run_started_on_a_gpu_resumes_on_the_cpu_and_records_both(synth, tmp_p
     # any other difference is still refused
     with pytest.raises(ValueError, match="started with another config"):
         train(_cfg(data, feats, run, device="cpu", lr=1e-2), progress=False, resume=True)
+
+
+def test_cpu_flags_are_read_once_and_feed_the_int8_choice(monkeypatch):
+    """The CPU's flags have one reader (damvad.device.cpu_flags); the int8 overflow choice and the benchmarks'
+    CPU line use it."""
+    from pathlib import Path
+
+    from damvad.backends import openvino_ir
+    from damvad.device import cpu_flags
+    from damvad.devtools.bench import cpu_name
+
+    flags = cpu_flags()
+    assert isinstance(flags, frozenset) and cpu_flags() is flags  # cached
+    if Path("/proc/cpuinfo").exists():
+        assert flags  # every Linux CPU lists some flags
+    monkeypatch.setattr("damvad.device.cpu_flags", lambda: frozenset({"avx512_vnni"}))
+    assert openvino_ir.cpu_has_vnni()
+    monkeypatch.setattr("damvad.device.cpu_flags", lambda: frozenset({"amx_bf16", "amx_int8", "sse2"}))
+    assert cpu_name().endswith("AMX: amx_bf16 amx_int8") and openvino_ir.cpu_has_vnni()
+    monkeypatch.setattr("damvad.device.cpu_flags", lambda: frozenset())
+    assert not openvino_ir.cpu_has_vnni() and cpu_name().endswith("no AMX")

@@ -12,6 +12,7 @@ machine and the other way round.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 from typing import Any
@@ -89,14 +90,26 @@ def device_info(device: DeviceSpec) -> dict[str, Any]:
 
 
 def _cpu_name() -> str:
+    return _cpuinfo_field("model name") or platform.processor() or platform.machine()
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """This CPU's feature flags from /proc/cpuinfo (``amx_int8``, ``avx512_vnni`` ...); empty where it cannot be
+    read (not Linux): the one place run-time CPU features are read."""
+    return frozenset(_cpuinfo_field("flags").split())
+
+
+def _cpuinfo_field(name: str) -> str:
+    """The first ``name`` line's value in /proc/cpuinfo ('' when absent or unreadable)."""
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
-                if line.startswith("model name"):
+                if line.startswith(name):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return ""
 
 
 def free_memory(device: DeviceSpec) -> int | None:

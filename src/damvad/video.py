@@ -172,22 +172,12 @@ def iter_frames(
         if not ctx.width or not ctx.height:
             raise VideoError(source, "video stream has no frame size (corrupt header?)")
         convert = FrameConverter(short_side, planar, crops)
-        held = None  # a damaged frame (FFmpeg concealed an error in it): handed on once decoding goes on after it
         try:
-            for frame in container.decode(stream):
-                if held is not None:
-                    count += 1
-                    yield _stamped(held, clock)
-                    held = None
-                item = (convert(frame), frame.time, _duration(frame))
-                if frame.is_corrupt:  # the last frame before a cut is one: dropped if an error follows
-                    held = item
-                    continue
+            for frame in _whole_frames(container.decode(stream)):
                 count += 1
-                yield _stamped(item, clock)
-            if held is not None:  # a truncated file's last frame: kept, the count warning says the rest
-                count += 1
-                yield _stamped(held, clock)
+                if clock is not None:
+                    clock.stamp(frame.time, _duration(frame))
+                yield convert(frame)
         except av.error.ExitError as exc:  # no data within the read timeout: FFmpeg was told to give up
             raise VideoError(source, f"no data arrived for {NETWORK_TIMEOUT[1]:.0f} s after {count} frames "
                                      "(the source stalled)") from exc
@@ -199,11 +189,21 @@ def iter_frames(
         container.close()
 
 
-def _stamped(item: tuple[np.ndarray, float | None, float | None], clock: FrameClock | None) -> np.ndarray:
-    """The converted frame of ``(rgb, pts, duration)``, its time told to ``clock`` just before it is handed on."""
-    if clock is not None:
-        clock.stamp(item[1], item[2])
-    return item[0]
+def _whole_frames(decoded: Iterable[Any]) -> Iterator[Any]:
+    """Decoded frames, a damaged one (FFmpeg concealed an error in it: the last frame before a cut) held until
+    the next frame decodes: dropped when an error follows instead, kept at the end (a truncated file's last
+    frame; the frame-count warning says the rest)."""
+    held = None
+    for frame in decoded:
+        if held is not None:
+            yield held
+            held = None
+        if frame.is_corrupt:
+            held = frame
+        else:
+            yield frame
+    if held is not None:
+        yield held
 
 
 def _duration(frame: Any) -> float | None:

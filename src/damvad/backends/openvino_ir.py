@@ -14,7 +14,6 @@ that runs an entry is :mod:`damvad.backends.openvino`.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -89,17 +88,12 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 
-@functools.cache
 def cpu_has_vnni() -> bool:
-    """Whether this CPU has VNNI int8 dot products (AVX512-VNNI, AVX-VNNI or AMX), from /proc/cpuinfo."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set(line.split(":", 1)[1].split()))
-    except OSError:
-        pass
-    return False  # unknown (not Linux): NNCF's cautious default
+    """Whether this CPU has VNNI int8 dot products (AVX512-VNNI, AVX-VNNI or AMX); False when unknown (not
+    Linux): NNCF's cautious default."""
+    from damvad.device import cpu_flags
+
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags())
 
 
 # Settings that, at these values, leave NNCF's own behaviour unchanged: left out of the cache key, so a

@@ -128,15 +128,10 @@ def closing_line(values: dict[str, float]) -> str:
 def cpu_name() -> str:
     """The CPU model (what runs record, :func:`damvad.device.device_info`) and its AMX units: every speed figure
     names the CPU kind it was measured on."""
-    from damvad.device import device_info
+    from damvad.device import cpu_flags, device_info
 
-    info, flags = device_info("cpu"), set()
-    try:
-        flags = next((set(line.split(":", 1)[1].split()) for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("flags")), set())
-    except OSError:
-        pass
-    amx = sorted(f for f in flags if f.startswith("amx"))
+    info = device_info("cpu")
+    amx = sorted(f for f in cpu_flags() if f.startswith("amx"))
     return f"{info['device_name']}, {info['cpu_count']} cores, {'AMX: ' + ' '.join(amx) if amx else 'no AMX'}"
 
 
