@@ -24,14 +24,17 @@ from damvad.synth import generate_dataset
 from damvad.synth.benchmark import benchmark_params
 
 TRAIN24 = (("n_train_normal", 24), ("n_train_anomalous", 24))
+TRAIN40 = (("n_train_normal", 40), ("n_train_anomalous", 40))
 CANDIDATES = {
     # A: the plan before the study: 12 + 12 training videos (synth-demo-v2), 1,000 iterations, val_fraction 0.25
     "A": replace(FULL, benchmark="synth-demo-v2", dropout=None),
     "B": replace(FULL, overrides=TRAIN24, dropout=None),  # 24 + 24 training videos, the same test split
     "C": replace(FULL, overrides=TRAIN24, dropout=None, iterations=2000),  # B with twice the budget
     "D": replace(FULL, overrides=TRAIN24, dropout=0.5),  # B with the heads' dropout 0.5 (was 0.2): FULL now
+    "E": replace(FULL, overrides=TRAIN40, dropout=0.5),  # D with 40 + 40 training videos (third round)
 }
-SHARES = {"B": "A", "C": "B", "D": "B"}  # candidate -> the run whose data it reuses
+SHARES = {"B": "A", "C": "B", "D": "B", "E": "B"}  # candidate -> the run whose data it reuses
+TEST_ONLY = {"B", "E"}  # candidates that reuse only the test split (their training split is their own)
 
 
 def _link_tree(src: Path, dst: Path) -> None:
@@ -48,7 +51,7 @@ def _prepare_from(name: str, plan, seed: int, out: Path, base: Path) -> None:
     """Put the reusable part of ``base`` (another candidate's run on this draw) into ``out`` before the demo runs."""
     if (out / "data" / "synth.json").exists():
         return
-    if SHARES[name] == "A":  # only the test split is shared: make the training split, then link the test videos
+    if name in TEST_ONLY:  # only the test split is shared: make the training split, then link the test videos
         params = {**benchmark_params(plan.benchmark), **dict(plan.overrides), "seed": seed}
         generate_dataset(out / "data", progress=False, splits=("train",), **params)
         _link_tree(base / "data" / "test", out / "data" / "test")
@@ -80,7 +83,7 @@ def _live_alerts(summary: dict) -> int:
     return len(json.loads(Path(summary["live"]["events"]).read_text())["events"])
 
 
-VIDEOS = {"A": 36, "B": 60, "C": 60, "D": 60}
+VIDEOS = {"A": 36, "B": 60, "C": 60, "D": 60, "E": 92}
 
 
 def tabulate(results_path: Path, out: Path) -> str:
@@ -162,7 +165,7 @@ def main() -> None:
             prior = next((r for r in records if r["candidate"] == "A" and r["draw_seed"] == seed), None)
             if per_test_video_s is None and prior:
                 per_test_video_s = (prior["timings"]["generate_s"] + prior["timings"]["extract_s"]) / 36
-            shared = {"A": 0, "B": 12, "C": 60, "D": 60}[name]  # videos a fresh demo would also make and extract
+            shared = {"A": 0, "B": 12, "C": 60, "D": 60, "E": 12}[name]  # videos a fresh demo would also make and extract
             est = tm["total_s"] + shared * (per_test_video_s or 0.0)
             records.append(_record(name, seed, summary, wall, est))
             results_path.write_text(json.dumps({"study": "demo-dev-study (issue 19)", "runs": records}, indent=1))
