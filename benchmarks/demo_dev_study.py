@@ -165,7 +165,7 @@ def main() -> None:
             prior = next((r for r in records if r["candidate"] == "A" and r["draw_seed"] == seed), None)
             if per_test_video_s is None and prior:
                 per_test_video_s = (prior["timings"]["generate_s"] + prior["timings"]["extract_s"]) / 36
-            shared = {"A": 0, "B": 12, "C": 60, "D": 60, "E": 12}[name]  # videos a fresh demo would also make and extract
+            shared = {"A": 0, "B": 12, "C": 60, "D": 60, "E": 12}[name]  # videos a fresh demo would also make
             est = tm["total_s"] + shared * (per_test_video_s or 0.0)
             records.append(_record(name, seed, summary, wall, est))
             results_path.write_text(json.dumps({"study": "demo-dev-study (issue 19)", "runs": records}, indent=1))
