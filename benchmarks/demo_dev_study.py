@@ -83,7 +83,15 @@ def _live_alerts(summary: dict) -> int:
     return len(json.loads(Path(summary["live"]["events"]).read_text())["events"])
 
 
-VIDEOS = {"A": 36, "B": 60, "C": 60, "D": 60, "E": 92}
+VIDEOS = {"A": 36, "B": 60, "C": 60, "D": 60, "E": 92}  # videos a fresh demo of each candidate makes
+TEST_VIDEOS = 12
+
+
+def _reused_videos(name: str) -> int:
+    """Videos a candidate's run reused from another run (a fresh demo would also make and extract them)."""
+    if name not in SHARES:
+        return 0
+    return TEST_VIDEOS if name in TEST_ONLY else VIDEOS[name]
 
 
 def tabulate(results_path: Path, out: Path) -> str:
@@ -161,12 +169,11 @@ def main() -> None:
             wall = time.perf_counter() - t
             tm = summary["timings"]
             if name == "A":  # generate + extract time per video of a fresh demo on this draw
-                per_test_video_s = (tm["generate_s"] + tm["extract_s"]) / 36
+                per_test_video_s = (tm["generate_s"] + tm["extract_s"]) / VIDEOS["A"]
             prior = next((r for r in records if r["candidate"] == "A" and r["draw_seed"] == seed), None)
             if per_test_video_s is None and prior:
-                per_test_video_s = (prior["timings"]["generate_s"] + prior["timings"]["extract_s"]) / 36
-            shared = {"A": 0, "B": 12, "C": 60, "D": 60, "E": 12}[name]  # videos a fresh demo would also make
-            est = tm["total_s"] + shared * (per_test_video_s or 0.0)
+                per_test_video_s = (prior["timings"]["generate_s"] + prior["timings"]["extract_s"]) / VIDEOS["A"]
+            est = tm["total_s"] + _reused_videos(name) * (per_test_video_s or 0.0)
             records.append(_record(name, seed, summary, wall, est))
             results_path.write_text(json.dumps({"study": "demo-dev-study (issue 19)", "runs": records}, indent=1))
             r = records[-1]["rows"]
