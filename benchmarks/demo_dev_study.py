@@ -19,7 +19,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from damvad.demo import FULL, run_demo
+from damvad.demo import FULL, demo_params, run_demo
 from damvad.synth import generate_dataset
 from damvad.synth.benchmark import benchmark_params
 
@@ -83,15 +83,20 @@ def _live_alerts(summary: dict) -> int:
     return len(json.loads(Path(summary["live"]["events"]).read_text())["events"])
 
 
-VIDEOS = {"A": 36, "B": 60, "C": 60, "D": 60, "E": 92}  # videos a fresh demo of each candidate makes
-TEST_VIDEOS = 12
+def _videos(name: str, splits: tuple[str, ...] = ("train", "test")) -> int:
+    """Videos a fresh demo of a candidate makes in those splits (from its plan's generator parameters)."""
+    params = demo_params(CANDIDATES[name])
+    return sum(params[f"n_{split}_{label}"] for split in splits for label in ("normal", "anomalous"))
+
+
+VIDEOS = {name: _videos(name) for name in CANDIDATES}  # A 36, B-D 60, E 92
 
 
 def _reused_videos(name: str) -> int:
     """Videos a candidate's run reused from another run (a fresh demo would also make and extract them)."""
     if name not in SHARES:
         return 0
-    return TEST_VIDEOS if name in TEST_ONLY else VIDEOS[name]
+    return _videos(name, ("test",)) if name in TEST_ONLY else VIDEOS[name]
 
 
 def tabulate(results_path: Path, out: Path) -> str:

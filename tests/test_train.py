@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -152,3 +154,24 @@ def test_resume_with_another_config_keeps_the_run_as_it_was(synth, tmp_path):
         train(_cfg(data, feats, tmp_path / "run", variant="mlp", iterations=4, eval_every=2, checkpoint_every=2,
                    lr=0.5), resume=True, progress=False)
     assert (tmp_path / "run" / "config.yaml").read_text() == saved
+
+
+def test_gradient_norms_are_taken_only_on_the_steps_the_history_records(synth, tmp_path, monkeypatch):
+    """diagnostics=True: the gradient norms in each history row are those of the step just before it, and no
+    other step pays for them (the training loop is the hot path)."""
+    import damvad.train as tr
+
+    taken: list[dict[str, float]] = []
+    original = tr.grad_norms
+
+    def counting(model):
+        taken.append(original(model))
+        return taken[-1]
+
+    monkeypatch.setattr(tr, "grad_norms", counting)
+    train(_cfg(synth[0], synth[1], tmp_path / "diag", variant="mlp", iterations=25, eval_every=10,
+               checkpoint_every=10, diagnostics=True), progress=False)
+    rows = json.loads((tmp_path / "diag" / "seed0" / "history.json").read_text())
+    assert [r["iteration"] for r in rows] == [10, 20, 25] and len(taken) == 3
+    for row, norms in zip(rows, taken, strict=True):
+        assert row["grad_mlp"] == norms["grad_mlp"]

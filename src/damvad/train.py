@@ -347,13 +347,17 @@ class Trainer:
             total = total + reg
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
-        if cfg.diagnostics:
+        if cfg.diagnostics and self.records(self.iteration + 1):  # only the steps whose row keeps them
             self._grads = grad_norms(self.model)
         self.optimizer.step()
         self.iteration += 1
         if self.selection == "average" and self.iteration > self.average_start:
             self._accumulate()
         return {**loss.as_floats(), "regularization": float(reg.detach()), "objective": float(total.detach())}
+
+    def records(self, iteration: int) -> bool:
+        """Whether the history gets a row (evaluation, diagnostics) after this iteration."""
+        return iteration % self.cfg.eval_every == 0 or iteration == self.cfg.iterations
 
     @property
     def average_start(self) -> int:
@@ -403,7 +407,7 @@ class Trainer:
             running.append(terms["objective"])
             bar.update(1)
             it = self.iteration
-            if it % cfg.eval_every == 0 or it == cfg.iterations:
+            if self.records(it):
                 row: dict[str, Any] = {"iteration": it, "loss": float(np.mean(running)), **terms}
                 running = []
                 if cfg.diagnostics:
