@@ -49,3 +49,22 @@ def test_grad_norms_per_module():
     assert set(norms) == {"grad_encoder", "grad_dam_lstm", "grad_clip_fc", "grad_mlp"}
     ref = math.sqrt(sum(float((p.grad**2).sum()) for p in model.mlp.parameters()))
     assert abs(norms["grad_mlp"] - ref) < 1e-6 and norms["grad_encoder"] > 0
+
+
+def test_diagnosis_of_a_benchmark_takes_its_tables_settings(tmp_path):
+    """Without --config, `damvad benchmark diagnose synth-ucf-v2` diagnoses the table's runs: its 256-unit head,
+    budget and rule on its int8 features (DiagnoseConfig's own defaults are the paper's 1024 units on bf16
+    features: ~10x slower, another feature store); overrides still win, and a config file replaces the table."""
+    from damvad.benchmark.diagnose import DiagnoseConfig, load_diagnose_config
+
+    cfg = load_diagnose_config("synth-ucf-v2")
+    assert (cfg.precision, cfg.backend, cfg.crops) == ("int8", "openvino", "center")
+    assert cfg.train["model"] == {"hidden": 256} and cfg.train["iterations"] == 1000
+    assert cfg.train["selection"] == "average"
+    over = load_diagnose_config("synth-ucf-v2", overrides=["train.iterations=50", "precision=bf16"])
+    assert over.train["iterations"] == 50 and over.train["model"] == {"hidden": 256} and over.precision == "bf16"
+    own = tmp_path / "diagnose.yaml"
+    own.write_text("benchmark: synth-ucf-v2\nvariants: [mlp]\n")
+    from_file = load_diagnose_config("synth-ucf-v2", str(own))
+    assert from_file.train == {} and from_file.precision == DiagnoseConfig().precision and from_file.variants == ["mlp"]
+    assert load_diagnose_config("synth-demo-v3").train == {}  # no table config shipped: DiagnoseConfig's defaults

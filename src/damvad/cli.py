@@ -233,10 +233,10 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         print(open(results["paths"]["table"]).read())
         print(f"results: {results['paths']['results']}")
         return 0
-    from damvad.benchmark.diagnose import DiagnoseConfig, run_diagnosis
+    from damvad.benchmark.diagnose import load_diagnose_config, run_diagnosis
 
-    config = config_path(args.config) if args.config else None
-    cfg = load_config(DiagnoseConfig, config, args.overrides, benchmark=args.name, root=args.root)
+    cfg = load_diagnose_config(args.name, args.config, args.overrides, args.root)
+    print(f"diagnose {cfg.benchmark}: features {cfg.backend} {cfg.precision} ({cfg.crops}), training {cfg.train}")
     report = run_diagnosis(cfg, progress=not args.quiet)
     print(report["summary_text"])
     return 0

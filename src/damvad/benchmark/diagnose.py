@@ -34,6 +34,26 @@ class DiagnoseConfig:
     seed: int = 0
 
 
+TABLE_SETTINGS = ("crops", "precision", "backend", "train")  # what a diagnosis takes from the benchmark's table
+
+
+def load_diagnose_config(benchmark: str, config: str | None = None, overrides: list[str] | None = None,
+                         root: str | None = None) -> DiagnoseConfig:
+    """The diagnosis of ``benchmark``: without a ``config``, the features and training settings of the
+    benchmark's shipped Table 1 config (``table1-<benchmark>``), so that it diagnoses the table's runs on
+    the table's cached features (DiagnoseConfig's own defaults train the paper's 1024-unit head, ~10x
+    slower here, on features of another precision); ``key=value`` overrides win either way."""
+    from damvad.config import config_path, load_config, shipped_config
+
+    explicit: dict[str, Any] = {}
+    if config is None and shipped_config(f"table1-{benchmark}"):
+        from damvad.benchmark.table1 import Table1Config
+
+        table = load_config(Table1Config, config_path(f"table1-{benchmark}"), benchmark=benchmark)
+        explicit = {key: getattr(table, key) for key in TABLE_SETTINGS}
+    return load_config(DiagnoseConfig, config_path(config), overrides, benchmark=benchmark, root=root, **explicit)
+
+
 def dev_monitor(store, dataset, num_clips: int):
     """(model, iteration) -> {dev_auc_offline, dev_auc_online}: dev frame AUC, for understanding only."""
     from damvad.benchmark.table1 import _score_frames
