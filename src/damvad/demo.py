@@ -139,10 +139,12 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, progress: bool =
 def _generate(plan: DemoPlan, params: dict[str, Any], out: Path, quick: bool, progress: bool,
               timings: dict[str, float]) -> Path:
     """Step 1: the synthetic videos (reused when already there)."""
+    from damvad.snippets import SNIPPET_LEN
     from damvad.synth import generate_dataset
 
+    snippets = int(params["num_frames"][0]) // SNIPPET_LEN
     t = _step(f"1/6 generating {plan.benchmark}{' (reduced for --quick)' if quick else ''}: synthetic "
-              "surveillance videos of >= 16 snippets with benign changes and frame-exact anomalies")
+              f"surveillance videos of >= {snippets} snippets with benign changes and frame-exact anomalies")
     data = generate_dataset(out / "data", progress=progress, **params)
     timings["generate_s"] = time.perf_counter() - t
     return data
