@@ -41,15 +41,16 @@ def test_quick_demo_runs_end_to_end(tmp_path, i3d_model, capsys):
 
 
 def test_demo_plan_and_draws():
-    """The shipped demo: synth-demo-v3's 24 + 24 training videos and v2's 6 + 6 test videos, the shipped draw by
-    default; --draw-seed changes the seed alone; --quick stays small."""
+    """The shipped demo: synth-demo-v4's 90 + 90 half-length training videos and 8 + 8 test videos, the shipped draw
+    by default (the demo's seed, 8); --draw-seed changes the seed alone; --quick stays small."""
     from damvad.demo import FULL, QUICK, demo_params
     from damvad.synth.benchmark import benchmark_params
 
     full = demo_params(FULL)
     assert (full["n_train_normal"], full["n_train_anomalous"], full["n_test_normal"], full["n_test_anomalous"]) == (
-        24, 24, 6, 6) and full["seed"] == benchmark_params("synth-demo-v2")["seed"]
-    assert FULL.val_fraction == 0.25 and FULL.iterations == 1000 and FULL.dropout == 0.5  # the dev study's D
+        90, 90, 8, 8) and full["seed"] == benchmark_params("synth-demo-v2")["seed"] == 8
+    assert tuple(full["num_frames"]) == (512, 640) and full["cameras"] == 4
+    assert FULL.val_fraction == 0.1 and FULL.iterations == 1000 and FULL.dropout == 0.5  # the dev study's G
     other = demo_params(FULL, draw_seed=101)
     assert other["seed"] == 101 and {k: v for k, v in other.items() if k != "seed"} == {
         k: v for k, v in full.items() if k != "seed"}

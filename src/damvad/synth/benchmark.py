@@ -101,6 +101,10 @@ BENCHMARKS: dict[str, dict[str, Any]] = {
     # The demo since 2026-12-02 (issue 19): synth-demo-v2 with 24 + 24 training videos (chosen on dev draws,
     # benchmarks/demo-dev-study.md); the same seed, so the same 6 + 6 test videos (the test split has its own stream).
     "synth-demo-v3": dict(_DEMO, n_train_normal=24, n_train_anomalous=24),
+    # The demo since 2026-12-03 (issue 19): half-length videos (512-640 frames, 8-10 snippets), so that 90 + 90
+    # training videos fit the demo's minutes; 8 + 8 test videos (benchmarks/demo-dev-study.md, fourth round).
+    "synth-demo-v4": dict(_DEMO, num_frames=(512, 640), n_train_normal=90, n_train_anomalous=90, n_test_normal=8,
+                          n_test_anomalous=8),
     # The former demo: a small slice made by the same generator (every video >= 16 snippets), sized for ~10 min.
     "synth-demo-v1": dict(
         _UCF_SHAPED,
