@@ -5,8 +5,10 @@ the shipped draw. See demo-dev-study.md for the candidates, the rule and the res
 
 Candidates that share a draw's data reuse it: the 24 + 24 candidates reuse the current plan's test videos and
 their features (the test split comes from its own random stream, so it is the same whatever the training size),
-and candidate C reuses B's data and features. Timings are what each run measured; ``est_full_demo_s`` adds back
-what a fresh demo would also spend on the reused test videos (A's per-video generate + extract time).
+candidates C and D reuse B's data and features, G reuses F's. Timings are what each run measured;
+``est_full_demo_s`` adds back what a fresh demo would also spend on reused videos (the per-video generate +
+extract time of the run that made the draw's data: A, or F for the half-length videos). Candidates are spelled
+out as the runs used them: they do not follow damvad.demo.FULL, which each adopted round changed.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from damvad.demo import FULL, demo_params, run_demo
+from damvad.demo import DemoPlan, demo_params, run_demo
 from damvad.synth import generate_dataset
 from damvad.synth.benchmark import benchmark_params
 
@@ -28,21 +30,21 @@ TRAIN40 = (("n_train_normal", 40), ("n_train_anomalous", 40))
 # fourth round: half-length videos (8-10 snippets), so that 90 + 90 training videos fit the demo's time
 SHORT = (("num_frames", (512, 640)), ("n_train_normal", 90), ("n_train_anomalous", 90),
          ("n_test_normal", 8), ("n_test_anomalous", 8))
+# The plans the runs used, spelled out (not derived from damvad.demo.FULL, which each adopted round changed).
+# Before the study: 12 + 12 training videos of synth-demo-v2, 1,000 iterations, val_fraction 0.25, DAMConfig's dropout.
+BEFORE = DemoPlan(benchmark="synth-demo-v2", val_fraction=0.25, dropout=None, iterations=1000, hidden=256, batch=10)
+ROUND1 = replace(BEFORE, benchmark="synth-demo-v3")  # the plan after round 1 (v3 = v2 with 24 + 24 training videos)
 CANDIDATES = {
-    # A: the plan before the study: 12 + 12 training videos (synth-demo-v2), 1,000 iterations, val_fraction 0.25
-    "A": replace(FULL, benchmark="synth-demo-v2", dropout=None),
-    "B": replace(FULL, overrides=TRAIN24, dropout=None),  # 24 + 24 training videos, the same test split
-    "C": replace(FULL, overrides=TRAIN24, dropout=None, iterations=2000),  # B with twice the budget
-    "D": replace(FULL, overrides=TRAIN24, dropout=0.5),  # B with the heads' dropout 0.5 (was 0.2): FULL now
-    "E": replace(FULL, overrides=TRAIN40, dropout=0.5),  # D with 40 + 40 training videos (third round)
-    "F": replace(FULL, overrides=SHORT, dropout=0.5),  # D on 512-640-frame videos, 90 + 90 training, 8 + 8 test
-    "G": replace(FULL, overrides=SHORT, dropout=0.5, val_fraction=0.1),  # F holding out 9 + 9 instead of 22 + 22
-    # fifth round (only if the fourth fails on time alone): G with 75 + 75 training videos, F's test videos
-    "H": replace(FULL, overrides=SHORT + (("n_train_normal", 75), ("n_train_anomalous", 75)), dropout=0.5,
-                 val_fraction=0.1),
+    "A": BEFORE,
+    "B": replace(BEFORE, overrides=TRAIN24),  # 24 + 24 training videos, the same test split
+    "C": replace(ROUND1, overrides=TRAIN24, iterations=2000),  # B with twice the budget
+    "D": replace(ROUND1, overrides=TRAIN24, dropout=0.5),  # B with the heads' dropout 0.5 (was 0.2)
+    "E": replace(ROUND1, overrides=TRAIN40, dropout=0.5),  # D with 40 + 40 training videos (third round)
+    "F": replace(ROUND1, overrides=SHORT, dropout=0.5),  # D on 512-640-frame videos, 90 + 90 training, 8 + 8 test
+    "G": replace(ROUND1, overrides=SHORT, dropout=0.5, val_fraction=0.1),  # F holding out 9 + 9: FULL since 12-03
 }
-SHARES = {"B": "A", "C": "B", "D": "B", "E": "B", "G": "F", "H": "F"}  # candidate -> the run whose data it reuses
-TEST_ONLY = {"B", "E", "H"}  # candidates that reuse only the test split (their training split is their own)
+SHARES = {"B": "A", "C": "B", "D": "B", "E": "B", "G": "F"}  # candidate -> the run whose data it reuses
+TEST_ONLY = {"B", "E"}  # candidates that reuse only the test split (their training split is their own)
 
 
 def _link_tree(src: Path, dst: Path) -> None:
@@ -97,7 +99,7 @@ def _videos(name: str, splits: tuple[str, ...] = ("train", "test")) -> int:
     return sum(params[f"n_{split}_{label}"] for split in splits for label in ("normal", "anomalous"))
 
 
-VIDEOS = {name: _videos(name) for name in CANDIDATES}  # A 36, B-D 60, E 92, F-G 196, H 166
+VIDEOS = {name: _videos(name) for name in CANDIDATES}  # A 36, B-D 60, E 92, F-G 196
 
 
 def _data_maker(name: str) -> str:
