@@ -56,3 +56,16 @@ def test_demo_plan_and_draws():
         k: v for k, v in full.items() if k != "seed"}
     quick = demo_params(QUICK)
     assert quick["n_train_normal"] == 3 and QUICK.iterations <= 40
+
+
+def test_demo_says_how_many_snippets_its_videos_have(tmp_path, capsys):
+    """Step 1 prints the shortest video's snippet count from the plan's lengths (the shipped plan's videos have 8,
+    the quick plan's 16), not a fixed number."""
+    from damvad.demo import QUICK, _generate, demo_params
+
+    params = {**demo_params(QUICK), "num_frames": (128, 140), "n_train_normal": 1, "n_train_anomalous": 1,
+              "n_test_normal": 1, "n_test_anomalous": 1, "size": (224, 168)}
+    timings: dict[str, float] = {}
+    data = _generate(QUICK, params, tmp_path, quick=True, progress=False, timings=timings)
+    assert "videos of >= 2 snippets" in capsys.readouterr().out
+    assert (data / "synth.json").exists() and timings["generate_s"] > 0
