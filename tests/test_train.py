@@ -175,3 +175,27 @@ def test_gradient_norms_are_taken_only_on_the_steps_the_history_records(synth, t
     assert [r["iteration"] for r in rows] == [10, 20, 25] and len(taken) == 3
     for row, norms in zip(rows, taken, strict=True):
         assert row["grad_mlp"] == norms["grad_mlp"]
+
+
+def test_a_collapsed_run_is_warned_about_and_recorded(synth, tmp_path, monkeypatch):
+    """A head that scores every clip the same (a saturated sigmoid: no gradient, no recovery) is found, warned
+    about in result.json and recorded in model.pt; a healthy run has neither."""
+    import damvad.train as tr
+
+    original = tr.DAMModel.reset_parameters
+
+    def saturated(self, init="keras"):
+        original(self, init)
+        with torch.no_grad():  # the output layer pinned far into the sigmoid's flat tail
+            self.mlp[3].weight.zero_()
+            self.mlp[3].bias.fill_(-100.0)
+
+    cfg = dict(variant="mlp", iterations=20, eval_every=10, checkpoint_every=10)
+    healthy = train(_cfg(synth[0], synth[1], tmp_path / "healthy", **cfg), progress=False)["runs"][0]
+    assert "collapsed_at" not in healthy and "warning" not in healthy
+    monkeypatch.setattr(tr.DAMModel, "reset_parameters", saturated)
+    run = train(_cfg(synth[0], synth[1], tmp_path / "collapsed", **cfg), progress=False)["runs"][0]
+    assert run["collapsed_at"] == 1 and "collapsed at iteration 1" in run["warning"]
+    assert "average 10 steps after it" in run["warning"]
+    kept = torch.load(tmp_path / "collapsed" / "seed0" / "model.pt", weights_only=True)
+    assert kept["train"]["collapsed_at"] == 1

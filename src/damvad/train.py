@@ -56,6 +56,10 @@ Monitor = Callable[[DAMModel, int], dict[str, Any]]  # (model, iteration) -> ext
 # noise below MIN_VAL_PER_CLASS held-out videos of each class -- see benchmarks/README.md).
 SELECTIONS = ("average", "last", "val_auc")
 MIN_VAL_PER_CLASS = 25
+# A batch whose every clip scores within this of one another: the head has collapsed to a constant (a saturated
+# sigmoid passes no gradient, and such a run never recovers; seen in an `lstm` seed at ~1,600 iterations,
+# benchmarks/lstm-seed-study.md). Healthy batches of anomalous and normal videos span far more.
+COLLAPSED_SCORE_RANGE = 1e-4
 
 
 @dataclass
@@ -230,6 +234,7 @@ class Trainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.average: dict[str, torch.Tensor] | None = None  # selection=average: the running mean of the weights
         self.averaged = 0  # steps in it
+        self.collapsed_at = 0  # the first step whose batch scored one constant (0: never)
         val_labels = data.labels[self.val_idx]
         self.selection = cfg.selection
         self.has_val = len(self.val_idx) > 0 and val_labels.min() != val_labels.max()
@@ -271,6 +276,7 @@ class Trainer:
             "best_state": self.best_state,
             "average": self.average,
             "averaged": self.averaged,
+            "collapsed_at": self.collapsed_at,
             "config_yaml": dump_config(self.cfg),
             "devices": self.devices,
         }
@@ -306,6 +312,7 @@ class Trainer:
             average = ckpt.get("average")  # checkpoints from before averaging have none
             self.average = None if average is None else {k: v.to(self.device) for k, v in average.items()}
             self.averaged = int(ckpt.get("averaged", 0))
+            self.collapsed_at = int(ckpt.get("collapsed_at", 0))
             before = [str(d) for d in ckpt.get("devices") or []]
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise LoadError(f"{self.checkpoint_path}: damaged training checkpoint ({type(exc).__name__}: {exc}); "
@@ -351,9 +358,28 @@ class Trainer:
             self._grads = grad_norms(self.model)
         self.optimizer.step()
         self.iteration += 1
+        self._check_collapse(out["score"].detach())
         if self.selection == "average" and self.iteration > self.average_start:
             self._accumulate()
         return {**loss.as_floats(), "regularization": float(reg.detach()), "objective": float(total.detach())}
+
+    def _check_collapse(self, scores: torch.Tensor) -> None:
+        """Note (once) the first step at which every clip of the batch got the same score."""
+        if not self.collapsed_at and float(scores.max() - scores.min()) < COLLAPSED_SCORE_RANGE:
+            self.collapsed_at = self.iteration
+            log.warning("seed %d: training collapsed at iteration %d: every clip of the batch scored %.3g (a "
+                        "saturated sigmoid passes no gradient; the run will not recover)", self.seed,
+                        self.iteration, float(scores.mean()))
+
+    def collapse_warning(self) -> str:
+        if not self.collapsed_at:
+            return ""
+        after = self.iteration - max(self.collapsed_at, self.average_start + 1) + 1
+        kept = {"average": f"; the kept weights average {after} steps after it" if after > 0 else "",
+                "last": "; the kept weights are the collapsed ones"}.get(self.selection, "")
+        return (f"training collapsed at iteration {self.collapsed_at}: the head scored every clip of a batch the "
+                f"same (a saturated sigmoid passes no gradient){kept}. Train again with another seed, a lower lr "
+                "or fewer iterations")
 
     def records(self, iteration: int) -> bool:
         """Whether the history gets a row (evaluation, diagnostics) after this iteration."""
@@ -451,8 +477,11 @@ class Trainer:
                       "reason": "fixed budget" if self.cfg.selection == "last" else "no step to average"}
         if self.has_val and chosen["selection"] != "val_auc":
             chosen["val_video_auc"] = self.validate()  # of the kept model: a diagnostic, not a choice
-        if self.selection_warning:
-            chosen["warning"] = self.selection_warning
+        warnings = [w for w in (self.selection_warning, self.collapse_warning()) if w]
+        if warnings:
+            chosen["warning"] = "; ".join(warnings)
+        if self.collapsed_at:
+            chosen["collapsed_at"] = self.collapsed_at
         result = {
             "seed": self.seed,
             "variant": self.cfg.variant,
