@@ -199,3 +199,18 @@ def test_a_collapsed_run_is_warned_about_and_recorded(synth, tmp_path, monkeypat
     assert "average 10 steps after it" in run["warning"]
     kept = torch.load(tmp_path / "collapsed" / "seed0" / "model.pt", weights_only=True)
     assert kept["train"]["collapsed_at"] == 1
+    # killed after its checkpoint at 10 and resumed: the collapse keeps its first iteration (not 11)
+    step, calls = tr.Trainer.train_step, {"n": 0}
+
+    def dying_step(self):
+        calls["n"] += 1
+        if calls["n"] > 12:
+            raise KeyboardInterrupt
+        return step(self)
+
+    monkeypatch.setattr(tr.Trainer, "train_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(synth[0], synth[1], tmp_path / "resumed", **cfg), progress=False)
+    monkeypatch.setattr(tr.Trainer, "train_step", step)
+    resumed = train(_cfg(synth[0], synth[1], tmp_path / "resumed", **cfg), resume=True, progress=False)["runs"][0]
+    assert resumed["collapsed_at"] == 1
