@@ -44,3 +44,23 @@ def make_feature_dataset(root: Path, n_train: int = 24, n_test: int = 12, crops:
     (data / "test" / "annotations.csv").write_text("\n".join(rows) + "\n")
     FeatureStore(feats).write_manifest()
     return data, feats
+
+
+def train_killed_after(cfg, steps: int, monkeypatch) -> None:
+    """Start ``cfg``'s run and kill it (KeyboardInterrupt) before its step ``steps + 1``; its last checkpoint stays."""
+    import pytest
+
+    import damvad.train as tr
+
+    original, calls = tr.Trainer.train_step, {"n": 0}
+
+    def dying_step(self):
+        calls["n"] += 1
+        if calls["n"] > steps:
+            raise KeyboardInterrupt
+        return original(self)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tr.Trainer, "train_step", dying_step)
+        with pytest.raises(KeyboardInterrupt):
+            tr.train(cfg, progress=False)

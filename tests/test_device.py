@@ -15,7 +15,7 @@ from damvad.device import device_info, resolve_device
 from damvad.modelfile import load_model
 from damvad.store import FeatureStore
 from damvad.train import TrainConfig, train
-from featuretools import make_feature_dataset
+from featuretools import make_feature_dataset, train_killed_after
 from videotools import write_video
 
 
@@ -185,22 +185,9 @@ def test_a_run_started_on_a_gpu_resumes_on_the_cpu_and_records_both(synth, tmp_p
     device cpu: the device is the one key that may differ, and the run says where it trained."""
     import yaml
 
-    from damvad.train import Trainer
-
     data, feats = synth
     run = tmp_path / "run"
-    step, calls = Trainer.train_step, []
-
-    def dying_step(self):
-        calls.append(1)
-        if len(calls) > 12:  # killed after the checkpoint at iteration 10
-            raise KeyboardInterrupt
-        return step(self)
-
-    monkeypatch.setattr(Trainer, "train_step", dying_step)
-    with pytest.raises(KeyboardInterrupt):
-        train(_cfg(data, feats, run, device="cpu"), progress=False)
-    monkeypatch.setattr(Trainer, "train_step", step)
+    train_killed_after(_cfg(data, feats, run, device="cpu"), 12, monkeypatch)  # after the checkpoint at 10
     ckpt_path = run / "seed0" / "checkpoint.pt"
     ckpt = torch.load(ckpt_path, weights_only=True)
     for doc in (run / "config.yaml", run / "seed0" / "config.yaml"):

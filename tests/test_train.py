@@ -11,7 +11,7 @@ import torch
 from damvad.evaluate import EvalConfig, evaluate
 from damvad.modelfile import load_model
 from damvad.train import TrainConfig, holdout_split, train
-from featuretools import make_feature_dataset
+from featuretools import make_feature_dataset, train_killed_after
 
 
 def _cfg(data, feats, out, **kw):
@@ -52,29 +52,13 @@ def test_training_on_shifted_clips_reaches_high_frame_auc(synth, tmp_path, varia
     assert card.provenance.features_manifest_sha256 and card.provenance.damvad_version
 
 
-def test_resumed_run_equals_uninterrupted(synth, tmp_path):
+def test_resumed_run_equals_uninterrupted(synth, tmp_path, monkeypatch):
     data, feats = synth
     full = _cfg(data, feats, tmp_path / "full", iterations=60, eval_every=20, checkpoint_every=20)
     train(full, progress=False)
-    # a run "killed" after 20 iterations: its last checkpoint is at 20; then resumed to 60
+    # a run "killed" after 30 iterations: its last checkpoint is at 20; then resumed to 60
     part = _cfg(data, feats, tmp_path / "part", iterations=60, eval_every=20, checkpoint_every=20)
-    import damvad.train as tr
-
-    original = tr.Trainer.train_step
-    calls = {"n": 0}
-
-    def dying_step(self):
-        calls["n"] += 1
-        if calls["n"] > 30:
-            raise KeyboardInterrupt
-        return original(self)
-
-    tr.Trainer.train_step = dying_step
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            train(part, progress=False)
-    finally:
-        tr.Trainer.train_step = original
+    train_killed_after(part, 30, monkeypatch)
     with pytest.raises(FileExistsError):
         train(part, progress=False)
     train(part, resume=True, progress=False)
@@ -199,18 +183,9 @@ def test_a_collapsed_run_is_warned_about_and_recorded(synth, tmp_path, monkeypat
     assert "average 10 steps after it" in run["warning"]
     kept = torch.load(tmp_path / "collapsed" / "seed0" / "model.pt", weights_only=True)
     assert kept["train"]["collapsed_at"] == 1
+    last = train(_cfg(synth[0], synth[1], tmp_path / "last", selection="last", **cfg), progress=False)["runs"][0]
+    assert last["collapsed_at"] == 1 and "the kept weights are the collapsed ones" in last["warning"]
     # killed after its checkpoint at 10 and resumed: the collapse keeps its first iteration (not 11)
-    step, calls = tr.Trainer.train_step, {"n": 0}
-
-    def dying_step(self):
-        calls["n"] += 1
-        if calls["n"] > 12:
-            raise KeyboardInterrupt
-        return step(self)
-
-    monkeypatch.setattr(tr.Trainer, "train_step", dying_step)
-    with pytest.raises(KeyboardInterrupt):
-        train(_cfg(synth[0], synth[1], tmp_path / "resumed", **cfg), progress=False)
-    monkeypatch.setattr(tr.Trainer, "train_step", step)
+    train_killed_after(_cfg(synth[0], synth[1], tmp_path / "resumed", **cfg), 12, monkeypatch)
     resumed = train(_cfg(synth[0], synth[1], tmp_path / "resumed", **cfg), resume=True, progress=False)["runs"][0]
     assert resumed["collapsed_at"] == 1
