@@ -91,6 +91,16 @@ def ranking_loss(
     return RankingLoss(total=total, hinge=hinge, smooth=smooth, sparse=sparse)
 
 
+def logit_wall(logits: Tensor, bound: float = 6.0) -> Tensor:
+    """Mean over clips of ``relu(|z| - bound)^2`` for the head's pre-sigmoid outputs z (a declared departure).
+
+    Without Clip_A, wD = D = sigmoid(z) in (0, 1), so the ranking loss's margin of 1 pushes z towards
+    +-infinity, where the sigmoid passes no gradient: a video whose top clip sinks there is never learned again,
+    and a head whose every clip does collapses. The wall leaves |z| <= bound untouched (sigmoid(6) = 0.9975).
+    """
+    return torch.relu(logits.abs() - bound).pow(2).mean()
+
+
 def regularization(
     model: torch.nn.Module,
     outputs: dict[str, Tensor | None],

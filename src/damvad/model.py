@@ -232,7 +232,7 @@ class StreamState:
     clips_seen: int = 0
 
 
-OUTPUT_KEYS = ("score", "weighted", "clip_attention", "channel_attention", "dam_hidden")
+OUTPUT_KEYS = ("score", "weighted", "clip_attention", "channel_attention", "dam_hidden", "logit")
 
 
 class DAMModel(nn.Module):
@@ -241,7 +241,8 @@ class DAMModel(nn.Module):
     Outputs (dicts of tensors, ``None`` where a variant lacks the piece):
     ``score`` D (sigmoid of the MLP, the score the released code evaluates), ``weighted`` wD (what the
     ranking loss uses; equals D without Clip_A), ``clip_attention`` Clip_A, ``channel_attention``
-    Channel_A (hidden,), ``dam_hidden`` h, the DAM LSTM output (the activity regulariser needs it).
+    Channel_A (hidden,), ``dam_hidden`` h, the DAM LSTM output (the activity regulariser needs it),
+    ``logit`` the MLP's output before D's sigmoid (the optional logit wall of the loss needs it).
     """
 
     def __init__(self, config: DAMConfig) -> None:
@@ -344,8 +345,10 @@ class DAMModel(nn.Module):
             out["channel_attention"] = channel
             if self.clip_fc is not None:
                 out["clip_attention"] = torch.sigmoid(self.clip_fc(torch.tanh(h))).squeeze(-1)
-        score = torch.sigmoid(self.mlp(modulated)).squeeze(-1)
+        logit = self.mlp(modulated).squeeze(-1)
+        score = torch.sigmoid(logit)
         clip_att = out["clip_attention"]
+        out["logit"] = logit
         out["score"] = score
         out["weighted"] = score * clip_att + score if clip_att is not None else score
         if return_intermediates:

@@ -30,7 +30,7 @@ from damvad.contract import FeatureContract
 from damvad.datasets import Dataset, check_features, get_dataset
 from damvad.device import device_info, resolve_device
 from damvad.diagnostics import grad_norms, head_stats
-from damvad.losses import ranking_loss, regularization
+from damvad.losses import logit_wall, ranking_loss, regularization
 from damvad.metrics import video_level_auc
 from damvad.model import DAMConfig, DAMModel, count_parameters, dissimilarity
 from damvad.modelfile import ClipProtocol, ModelCard, Provenance, TrainResult, save_model_file
@@ -81,6 +81,8 @@ class TrainConfig:
     regularize: bool = False  # the released code's L2 on MLP weights and activity L2 (not in the paper)
     weight_l2: float = 1e-3
     activity_l2: float = 0.01
+    logit_penalty: float = 0.0  # > 0: a soft wall on the head's logits at +-logit_bound (losses.logit_wall)
+    logit_bound: float = 6.0
     crop_sampling: str = "center"  # center: crop 0 (the paper trains on it) | each: a random crop per sampled video
     val_fraction: float = 0.1  # held-out training videos (threshold calibration; selection with val_auc)
     selection: str = "average"  # average (weights averaged over the budget's tail) | last | val_auc
@@ -99,7 +101,8 @@ class TrainConfig:
     limits: ClassVar[dict[str, str | tuple]] = {
         "num_clips": "[1, inf)", "batch_anomalous": "[1, inf)", "batch_normal": "[1, inf)",
         "iterations": "[1, inf)", "lr": "(0, inf)", "lambda_smooth": "[0, inf)", "lambda_sparse": "[0, inf)",
-        "weight_l2": "[0, inf)", "activity_l2": "[0, inf)", "val_fraction": "[0, 1)", "eval_every": "[1, inf)",
+        "weight_l2": "[0, inf)", "activity_l2": "[0, inf)",
+        "logit_penalty": "[0, inf)", "logit_bound": "(0, inf)", "val_fraction": "[0, 1)", "eval_every": "[1, inf)",
         "checkpoint_every": "[1, inf)", "split_seed": "[0, inf)", "seeds": "[0, inf)", "threads": "[0, inf)",
         "pairing": ("all_pairs", "paired"), "crop_sampling": CROP_SAMPLING, "selection": SELECTIONS,
         "average_from": "[0, 1)",
@@ -352,6 +355,9 @@ class Trainer:
         if cfg.regularize:
             reg = regularization(self.model, out, cfg.weight_l2, cfg.activity_l2)
             total = total + reg
+        if cfg.logit_penalty > 0:
+            wall = cfg.logit_penalty * logit_wall(out["logit"], cfg.logit_bound)
+            reg, total = reg + wall, total + wall
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         if cfg.diagnostics and self.records(self.iteration + 1):  # only the steps whose row keeps them
