@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from damvad.losses import ranking_loss, regularization
+from damvad.losses import logit_wall, ranking_loss, regularization
 from damvad.model import build_model
 
 
@@ -123,3 +123,23 @@ def test_regularization_matches_numpy(variant: str) -> None:
     no_act = {"dam_hidden": None, "clip_attention": None}
     np.testing.assert_allclose(regularization(model, no_act, wl2, al2).item(),
                                wl2 * (np.sum(w1**2) + np.sum(w2**2)), rtol=1e-5)
+
+
+def test_logit_wall_is_zero_inside_the_bound_and_pulls_saturated_logits_back():
+    """relu(|z| - bound)^2 averaged over clips, against a loop; its gradient is nonzero exactly where the sigmoid's
+    is vanishing (|z| past the bound), and points back towards the bound."""
+    z = torch.tensor([[-40.0, -6.5, -2.0, 0.0], [3.0, 5.99, 7.0, 30.0]], requires_grad=True)
+    bound = 6.0
+    flat = [float(v) for v in z.detach().reshape(-1)]
+    expected = sum(max(0.0, abs(v) - bound) ** 2 for v in flat) / len(flat)
+    wall = logit_wall(z, bound)
+    assert float(wall.detach()) == pytest.approx(expected, rel=1e-6)
+    wall.backward()
+    grad = z.grad.reshape(-1).tolist()
+    for v, g in zip(flat, grad, strict=True):
+        if abs(v) <= bound:
+            assert g == 0.0
+        else:  # d/dz = 2 sign(z) (|z| - bound) / N: descent moves z towards the bound
+            assert g == pytest.approx(2 * np.sign(v) * (abs(v) - bound) / len(flat), rel=1e-6)
+    assert float(torch.sigmoid(torch.tensor(-40.0)) * (1 - torch.sigmoid(torch.tensor(-40.0)))) < 1e-16
+    assert float(logit_wall(torch.zeros(3, 5))) == 0.0

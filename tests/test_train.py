@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from damvad.evaluate import EvalConfig, evaluate
 from damvad.modelfile import load_model
@@ -189,3 +190,30 @@ def test_a_collapsed_run_is_warned_about_and_recorded(synth, tmp_path, monkeypat
     train_killed_after(_cfg(synth[0], synth[1], tmp_path / "resumed", **cfg), 12, monkeypatch)
     resumed = train(_cfg(synth[0], synth[1], tmp_path / "resumed", **cfg), resume=True, progress=False)["runs"][0]
     assert resumed["collapsed_at"] == 1
+
+
+def test_the_logit_wall_is_off_by_default_and_acts_on_a_head_past_it(synth, tmp_path, monkeypatch):
+    """logit_penalty=0 (the paper's loss) adds nothing; > 0 adds the wall's term for a head whose logits sit past
+    logit_bound, and the run's model.pt carries the setting."""
+    import damvad.train as tr
+
+    original = tr.DAMModel.reset_parameters
+
+    def past_the_wall(self, init="keras"):
+        original(self, init)
+        with torch.no_grad():  # every clip's logit at -10, four past the default bound of 6
+            self.mlp[3].weight.zero_()
+            self.mlp[3].bias.fill_(-10.0)
+
+    monkeypatch.setattr(tr.DAMModel, "reset_parameters", past_the_wall)
+    cfg = dict(variant="mlp", iterations=10, eval_every=1, checkpoint_every=10)
+    train(_cfg(synth[0], synth[1], tmp_path / "plain", **cfg), progress=False)
+    train(_cfg(synth[0], synth[1], tmp_path / "walled", logit_penalty=0.5, **cfg), progress=False)
+    history = {name: json.loads((tmp_path / name / "seed0" / "history.json").read_text())
+               for name in ("plain", "walled")}
+    wall = {name: [row["regularization"] for row in rows] for name, rows in history.items()}
+    assert wall["plain"] == [0.0] * 10
+    # step 1: 0.5 * (10 - 6)^2 = 8 exactly; the wall's gradient then pulls the head's logits back towards -6
+    assert wall["walled"][0] == pytest.approx(8.0, rel=1e-4) and wall["walled"][-1] < wall["walled"][0] / 4
+    saved = yaml.safe_load((tmp_path / "walled" / "seed0" / "config.yaml").read_text())
+    assert saved["logit_penalty"] == 0.5 and saved["logit_bound"] == 6.0
