@@ -194,7 +194,7 @@ def test_a_collapsed_run_is_warned_about_and_recorded(synth, tmp_path, monkeypat
 
 def test_the_logit_wall_is_off_by_default_and_acts_on_a_head_past_it(synth, tmp_path, monkeypatch):
     """logit_penalty=0 (the paper's loss) adds nothing; > 0 adds the wall's term for a head whose logits sit past
-    logit_bound, and the run's model.pt carries the setting."""
+    logit_bound (recorded in the history's regularization column), and the run's config.yaml keeps the setting."""
     import damvad.train as tr
 
     original = tr.DAMModel.reset_parameters

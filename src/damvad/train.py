@@ -81,7 +81,8 @@ class TrainConfig:
     regularize: bool = False  # the released code's L2 on MLP weights and activity L2 (not in the paper)
     weight_l2: float = 1e-3
     activity_l2: float = 0.01
-    logit_penalty: float = 0.0  # > 0: a soft wall on the head's logits at +-logit_bound (losses.logit_wall)
+    logit_penalty: float = 0.0  # > 0: a soft wall on the head's logits at +-logit_bound (losses.logit_wall;
+    #                              logged in the history's regularization column; cost lstm 7 dev points at 1.0)
     logit_bound: float = 6.0
     crop_sampling: str = "center"  # center: crop 0 (the paper trains on it) | each: a random crop per sampled video
     val_fraction: float = 0.1  # held-out training videos (threshold calibration; selection with val_auc)
