@@ -162,23 +162,28 @@ def test_gradient_norms_are_taken_only_on_the_steps_the_history_records(synth, t
         assert row["grad_mlp"] == norms["grad_mlp"]
 
 
-def test_a_collapsed_run_is_warned_about_and_recorded(synth, tmp_path, monkeypatch):
-    """A head that scores every clip the same (a saturated sigmoid: no gradient, no recovery) is found, warned
-    about in result.json and recorded in model.pt; a healthy run has neither."""
+def _pin_output_logit(monkeypatch, logit: float) -> None:
+    """Every model built from here on starts with an MLP output layer that gives every clip this logit."""
     import damvad.train as tr
 
     original = tr.DAMModel.reset_parameters
 
-    def saturated(self, init="keras"):
+    def pinned(self, init="keras"):
         original(self, init)
-        with torch.no_grad():  # the output layer pinned far into the sigmoid's flat tail
+        with torch.no_grad():
             self.mlp[3].weight.zero_()
-            self.mlp[3].bias.fill_(-100.0)
+            self.mlp[3].bias.fill_(logit)
 
+    monkeypatch.setattr(tr.DAMModel, "reset_parameters", pinned)
+
+
+def test_a_collapsed_run_is_warned_about_and_recorded(synth, tmp_path, monkeypatch):
+    """A head that scores every clip the same (a saturated sigmoid: no gradient, no recovery) is found, warned
+    about in result.json and recorded in model.pt; a healthy run has neither."""
     cfg = dict(variant="mlp", iterations=20, eval_every=10, checkpoint_every=10)
     healthy = train(_cfg(synth[0], synth[1], tmp_path / "healthy", **cfg), progress=False)["runs"][0]
     assert "collapsed_at" not in healthy and "warning" not in healthy
-    monkeypatch.setattr(tr.DAMModel, "reset_parameters", saturated)
+    _pin_output_logit(monkeypatch, -100.0)  # far into the sigmoid's flat tail
     run = train(_cfg(synth[0], synth[1], tmp_path / "collapsed", **cfg), progress=False)["runs"][0]
     assert run["collapsed_at"] == 1 and "collapsed at iteration 1" in run["warning"]
     assert "average 10 steps after it" in run["warning"]
@@ -195,17 +200,7 @@ def test_a_collapsed_run_is_warned_about_and_recorded(synth, tmp_path, monkeypat
 def test_the_logit_wall_is_off_by_default_and_acts_on_a_head_past_it(synth, tmp_path, monkeypatch):
     """logit_penalty=0 (the paper's loss) adds nothing; > 0 adds the wall's term for a head whose logits sit past
     logit_bound (recorded in the history's regularization column), and the run's config.yaml keeps the setting."""
-    import damvad.train as tr
-
-    original = tr.DAMModel.reset_parameters
-
-    def past_the_wall(self, init="keras"):
-        original(self, init)
-        with torch.no_grad():  # every clip's logit at -10, four past the default bound of 6
-            self.mlp[3].weight.zero_()
-            self.mlp[3].bias.fill_(-10.0)
-
-    monkeypatch.setattr(tr.DAMModel, "reset_parameters", past_the_wall)
+    _pin_output_logit(monkeypatch, -10.0)  # four past the default bound of 6
     cfg = dict(variant="mlp", iterations=10, eval_every=1, checkpoint_every=10)
     train(_cfg(synth[0], synth[1], tmp_path / "plain", **cfg), progress=False)
     train(_cfg(synth[0], synth[1], tmp_path / "walled", logit_penalty=0.5, **cfg), progress=False)
