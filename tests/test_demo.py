@@ -69,3 +69,15 @@ def test_demo_says_how_many_snippets_its_videos_have(tmp_path, capsys):
     data = _generate(QUICK, params, tmp_path, quick=True, progress=False, timings=timings)
     assert "videos of >= 2 snippets" in capsys.readouterr().out
     assert (data / "synth.json").exists() and timings["generate_s"] > 0
+
+
+def test_demo_names_the_cpu_and_its_measured_times_first(monkeypatch):
+    """A newcomer on an AVX2-only CPU (35 min measured) learns it before the first progress bar; the quick plan and
+    a GPU print the machine alone."""
+    from damvad.demo import EXPECTED_TIME, _machine_line
+
+    monkeypatch.setattr("damvad.device.cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    line = _machine_line("cpu", quick=False)
+    assert line.startswith("damvad demo on ") and "AVX2, no bf16, no VNNI, no AMX" in line
+    assert line.endswith(EXPECTED_TIME) and "35 min" in EXPECTED_TIME
+    assert EXPECTED_TIME not in _machine_line("cpu", quick=True)

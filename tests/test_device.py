@@ -41,7 +41,7 @@ def test_cuda_without_a_gpu_is_a_clear_error(no_cuda, spec):
 
 def test_device_info_names_the_cpu():
     info = device_info("cpu")
-    assert info["device"] == "cpu" and info["device_name"] and info["cpu_count"] >= 1
+    assert info["device"] == "cpu" and info["device_name"] and info["cpu_count"] >= 1 and info["cpu_isa"]
 
 
 def test_backend_defaults_on_cpu_equal_the_default_and_fp16_is_refused(no_cuda):
@@ -225,4 +225,21 @@ def test_cpu_flags_are_read_once_and_feed_the_int8_choice(monkeypatch):
     monkeypatch.setattr("damvad.device.cpu_flags", lambda: frozenset({"amx_bf16", "amx_int8", "sse2"}))
     assert cpu_name().endswith("AMX: amx_bf16 amx_int8") and openvino_ir.cpu_has_vnni()
     monkeypatch.setattr("damvad.device.cpu_flags", lambda: frozenset())
-    assert not openvino_ir.cpu_has_vnni() and cpu_name().endswith("no AMX")
+    assert not openvino_ir.cpu_has_vnni() and cpu_name().endswith(", unknown")
+
+
+@pytest.mark.parametrize(("flags", "words"), [
+    ({"avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni"}, "AVX-512, bf16, VNNI, no AMX"),  # AMD EPYC (Zen 4)
+    ({"avx2", "fma", "sse4_2"}, "AVX2, no bf16, no VNNI, no AMX"),  # AMD EPYC (Zen 3): the same model name
+    ({"avx2", "avx_vnni"}, "AVX2, no bf16, VNNI, no AMX"),
+    ({"avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_int8", "amx_bf16"},
+     "AVX-512, bf16, VNNI, AMX: amx_bf16 amx_int8 amx_tile"),  # Intel Xeon (Sapphire Rapids)
+])
+def test_cpu_isa_tells_apart_cpus_of_one_model_name(monkeypatch, flags, words):
+    """Two CPUs named "AMD EPYC" ran int8 I3D 4x apart here: what runs and speed figures record says why."""
+    from damvad.device import cpu_isa
+    from damvad.devtools.bench import cpu_name
+
+    monkeypatch.setattr("damvad.device.cpu_flags", lambda: frozenset(flags))
+    assert cpu_isa() == words and cpu_name().endswith(f" cores, {words}")
+    assert device_info("cpu")["cpu_isa"] == words

@@ -86,7 +86,7 @@ def device_info(device: DeviceSpec) -> dict[str, Any]:
         return {"device": str(device), "device_name": props.name,
                 "device_memory_gib": round(props.total_memory / 2**30, 1),
                 "cuda_version": str(torch.version.cuda)}
-    return {"device": "cpu", "device_name": _cpu_name(), "cpu_count": os.cpu_count() or 1}
+    return {"device": "cpu", "device_name": _cpu_name(), "cpu_count": os.cpu_count() or 1, "cpu_isa": cpu_isa()}
 
 
 def _cpu_name() -> str:
@@ -98,6 +98,21 @@ def cpu_flags() -> frozenset[str]:
     """This CPU's feature flags from /proc/cpuinfo (``amx_int8``, ``avx512_vnni`` ...); empty where it cannot be
     read (not Linux): the one place run-time CPU features are read."""
     return frozenset(_cpuinfo_field("flags").split())
+
+
+def cpu_isa() -> str:
+    """This CPU's units for I3D's int8 and bf16 arithmetic, in words ("AVX-512, bf16, VNNI, no AMX"): a model
+    name alone does not tell them apart (two "AMD EPYC" machines here ran OpenVINO int8 at ~320 and ~89
+    frames/s: AVX-512 with VNNI, and AVX2 only). Recorded with every run and speed figure."""
+    flags = cpu_flags()
+    if not flags:
+        return "unknown"
+    words = ["AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"]
+    for name, keys in (("bf16", {"avx512_bf16"}), ("VNNI", {"avx512_vnni", "avx_vnni"})):
+        words.append(name if keys & flags else f"no {name}")
+    amx = sorted(f for f in flags if f.startswith("amx"))
+    words.append("AMX: " + " ".join(amx) if amx else "no AMX")
+    return ", ".join(words)
 
 
 def _cpuinfo_field(name: str) -> str:
@@ -128,4 +143,4 @@ def synchronize(device: DeviceSpec) -> None:
         torch.cuda.synchronize(device)
 
 
-__all__ = ["SPECS", "DeviceSpec", "device_info", "free_memory", "is_cuda", "resolve_device", "synchronize"]
+__all__ = ["SPECS", "DeviceSpec", "cpu_isa", "device_info", "free_memory", "is_cuda", "resolve_device", "synchronize"]

@@ -126,13 +126,12 @@ def closing_line(values: dict[str, float]) -> str:
 
 
 def cpu_name() -> str:
-    """The CPU model (what runs record, :func:`damvad.device.device_info`) and its AMX units: every speed figure
-    names the CPU kind it was measured on."""
-    from damvad.device import cpu_flags, device_info
+    """The CPU model, cores and int8 / bf16 units (what runs record, :func:`damvad.device.device_info`): every
+    speed figure names the CPU kind it was measured on."""
+    from damvad.device import device_info
 
     info = device_info("cpu")
-    amx = sorted(f for f in cpu_flags() if f.startswith("amx"))
-    return f"{info['device_name']}, {info['cpu_count']} cores, {'AMX: ' + ' '.join(amx) if amx else 'no AMX'}"
+    return f"{info['device_name']}, {info['cpu_count']} cores, {info['cpu_isa']}"
 
 
 def camera_clip(height: int, source: Path | None = None) -> Path:
