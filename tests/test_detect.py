@@ -246,3 +246,30 @@ def test_report_of_a_variable_frame_rate_video_keeps_its_times(tmp_path, model_f
     with av.open(paths["video"]) as c:
         times = [f.time for f in c.decode(video=0)]
     np.testing.assert_allclose(times, VFR_TIMES, atol=1e-4)  # the annotated copy shows each frame when the source does
+
+
+def _frames_on_a_clock(n: int, clock: list[float], wall_per_frame: float):
+    """``_constant_frames`` whose every frame moves ``clock[0]``, the wall time detect reads, by ``wall_per_frame``."""
+    for frame in _constant_frames(n):
+        clock[0] += wall_per_frame
+        yield frame
+
+
+@pytest.mark.parametrize(("live", "pace", "warned"), [(True, 0.5, True), (True, 1.0, False), (False, 0.5, False)])
+def test_a_live_source_scored_slower_than_it_arrives_is_reported(model_file, monkeypatch, caplog, live, pace, warned):
+    """A camera scored at half its frame rate falls 60 s further behind every minute: said once, with what to do,
+    and recorded in the result; a camera kept up with, or a file scored slowly, is not (wall time is a fake clock
+    that the frames move: 25 frames/s of stream cost 1 / pace s each)."""
+    clock = [0.0]
+    monkeypatch.setattr(detect_mod, "time", SimpleNamespace(perf_counter=lambda: clock[0], sleep=lambda s: None,
+                                                            monotonic=lambda: clock[0]))
+    det = Detector(model_file, i3d=fake_features)
+    frames = _frames_on_a_clock(64 * 30, clock, 1.0 / (25.0 * pace))  # 77 s of stream
+    with caplog.at_level("WARNING", logger="damvad.detect"):
+        result = det.run(frames, fps=25, progress=False, keep_rows=False, live=live)
+    said = [r.getMessage() for r in caplog.records if "real time" in r.getMessage()]
+    if warned:
+        assert result.behind_real_time == pytest.approx(0.5, abs=0.05) and len(said) == 1
+        assert "falls 6" in said[0] and "--crops center" in said[0] and "crops center" in said[0]
+    else:
+        assert result.behind_real_time is None and not said

@@ -130,6 +130,7 @@ class DetectionResult:
     frame_times: array = field(default_factory=lambda: array("d"))  # each frame's time (s), kept with the rows
     timing: str = "pts"  # where times come from: "pts", or "declared rate" (frames without timestamps)
     variable_frame_rate: bool = False
+    behind_real_time: float | None = None  # a live source scored slower than it arrives: its pace (x real time)
 
     def times(self) -> np.ndarray:
         """Each frame's time in seconds (from the rows' frames at ``fps`` when the times were not kept)."""
@@ -345,16 +346,22 @@ class Detector:
         progress: bool = True,
         name: str | None = None,
         keep_rows: bool = True,
+        live: bool | None = None,
     ) -> DetectionResult:
         """Score one source (file, folder of frames, URL, webcam index, or an iterator of RGB frames). Times
         come from the frames' timestamps (:mod:`damvad.frametimes`); ``fps`` (default: the declared rate, else
-        25) is the fallback for frames without them (an iterator of frames, a folder of frames: always)."""
+        25) is the fallback for frames without them (an iterator of frames, a folder of frames: always).
+        ``live``: frames that arrive in real time, whose pace is watched (None: a camera URL or webcam index,
+        not a recording served over HTTP)."""
         try:
             label, frames, planar, info, clock = self._open(source, fps, name)
         except VideoError as exc:  # reported as this source's error; the caller goes on with the others
             log.error("%s", exc)
             return DetectionResult(name or str(source), known_rate(fps), error=str(exc))
-        run = _SourceRun(self, label, clock, writer, keep_rows, progress)
+        if live is None:
+            src = str(source)
+            live = isinstance(source, (str, Path)) and is_live_source(src) and not is_recording(src, info)
+        run = _SourceRun(self, label, clock, writer, keep_rows, progress, live)
         try:
             # extraction's own path from frames to I3D inputs, two snippets ahead in a background thread
             for snip, x in preprocessed_snippets(label, self.crops, SNIPPET_LEN, prefetch=2, dtype=self.input_dtype,
@@ -388,11 +395,17 @@ class Detector:
         return label, frames, True, info, clock
 
 
+# A live source is judged by its pace over windows of this many stream seconds (start-up excluded: the window
+# starts at the first scored snippet), and is behind when it is scored slower than this share of real time.
+PACE_WINDOW_S = 60.0
+BEHIND_PACE = 0.9
+
+
 class _SourceRun:
     """One source being scored: its rows, alerts and progress line, one snippet at a time."""
 
     def __init__(self, det: Detector, label: str, clock: FrameClock, writer: RowWriter | None, keep_rows: bool,
-                 progress: bool) -> None:
+                 progress: bool, live: bool = False) -> None:
         self.label, self.clock, self.writer, self.keep_rows, self.progress = label, clock, writer, keep_rows, progress
         self.result = DetectionResult(label, clock.fps, device=str(det.device))
         self.scorer = StreamScorer(det.model, crops=len(CROP_NAMES[det.crops]), snippets_per_clip=det.snippets_per_clip)
@@ -401,6 +414,8 @@ class _SourceRun:
         self.last_row: DetectionRow | None = None  # kept even when rows are not (constant memory)
         self.arrived = 0.0
         self.start = self.last_print = time.perf_counter()
+        self.live, self.pace_from = live, None  # (stream s, wall s) where the current pace window began
+        self.setup = f"crops {det.crops}, {det.backend.name or 'custom'} {det.backend.precision} on {det.device}"
 
     def snippet(self, snip: Snippet, maps: np.ndarray) -> None:
         """Score one snippet's maps; a row when that completes a clip."""
@@ -413,6 +428,8 @@ class _SourceRun:
         self.emit(self.scorer.push(maps, snip.start, snip.end))
         self.result.frames = snip.end
         now = time.perf_counter()
+        if self.live and self.result.behind_real_time is None:
+            self.watch_pace(end, now)
         r = self.last_row
         if self.progress and now - self.last_print > 1.0 and r is not None:
             self.last_print = now
@@ -421,6 +438,23 @@ class _SourceRun:
                              f"({end / (now - self.start):.1f}x real time), latency {r.latency_ms:.0f} ms, "
                              f"score {r.score:.3f}{' ALERT' if r.alert else ''}   ")
             sys.stderr.flush()
+
+    def watch_pace(self, stream_s: float, wall_s: float) -> None:
+        """Warn once when a live source is scored slower than it arrives: its frames then wait in the network
+        and decoder buffers, every alert comes later than the last, and a camera may drop the connection."""
+        if self.pace_from is None:
+            self.pace_from = (stream_s, wall_s)
+            return
+        stream, wall = stream_s - self.pace_from[0], wall_s - self.pace_from[1]
+        if stream < PACE_WINDOW_S or wall <= 0:
+            return
+        self.pace_from = (stream_s, wall_s)
+        pace = stream / wall
+        if pace < BEHIND_PACE:
+            self.result.behind_real_time = round(pace, 3)
+            log.warning("%s: scored at %.2fx real time, so this live source falls %.0f s further behind every minute "
+                        "(%s); keep up with --crops center, OpenVINO int8 (the CPU default), fewer cameras per "
+                        "machine, or a GPU", self.label, pace, 60.0 * (1.0 / pace - 1.0), self.setup)
 
     def emit(self, clip: ClipResult | None) -> None:
         if clip is None:

@@ -110,7 +110,7 @@ class Camera:
                       else until(source.frames, self._stop))
             self.state = "running"
             result = self.detector.run(self._tee(frames), fps=source.fps, writer=self, progress=False,
-                                       name=self.spec.name, keep_rows=False)
+                                       name=self.spec.name, keep_rows=False, live=source.live or self._realtime())
             if result.error is not None and not self._stop.is_set():
                 if not self._failed(result.error):
                     return
