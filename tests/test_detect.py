@@ -256,7 +256,8 @@ def _frames_on_a_clock(n: int, clock: list[float], wall_per_frame: float):
 
 
 @pytest.mark.parametrize(("live", "pace", "warned"), [(True, 0.5, True), (True, 1.0, False), (False, 0.5, False)])
-def test_a_live_source_scored_slower_than_it_arrives_is_reported(model_file, monkeypatch, caplog, live, pace, warned):
+def test_a_live_source_scored_slower_than_it_arrives_is_reported(tmp_path, model_file, monkeypatch, caplog, live, pace,
+                                                                  warned):
     """A camera scored at half its frame rate falls 60 s further behind every minute: said once, with what to do,
     and recorded in the result; a camera kept up with, or a file scored slowly, is not (wall time is a fake clock
     that the frames move: 25 frames/s of stream cost 1 / pace s each)."""
@@ -271,5 +272,7 @@ def test_a_live_source_scored_slower_than_it_arrives_is_reported(model_file, mon
     if warned:
         assert result.behind_real_time == pytest.approx(0.5, abs=0.05) and len(said) == 1
         assert "falls 6" in said[0] and "--crops center" in said[0] and "crops center" in said[0]
+        report = write_report(result, tmp_path / "report", det.threshold)
+        assert json.loads(Path(report["events"]).read_text())["behind_real_time"] == result.behind_real_time
     else:
         assert result.behind_real_time is None and not said

@@ -570,7 +570,8 @@ def write_report(result: DetectionResult, out_dir: str | Path, threshold: float,
     atomic_write_json(out / f"{stem}_events.json", {
         "source": result.source, "threshold": threshold, "frames": result.frames, "fps": result.fps,
         "timing": result.timing, "variable_frame_rate": result.variable_frame_rate,
-        "events": [asdict(e) for e in result.events], "error": result.error, "device": result.device})
+        "events": [asdict(e) for e in result.events], "error": result.error, "device": result.device,
+        "behind_real_time": result.behind_real_time})
     paths["events"] = str(out / f"{stem}_events.json")
     if video_path is not None and Path(video_path).exists() and result.frames:
         paths["video"] = str(annotate_video(video_path, result, out / f"{stem}_annotated.mp4", threshold))
