@@ -5,13 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from damvad.device import cpu_isa, cpu_runs_bf16
 from damvad.video import iter_frames, iter_snippets, snippet_to_input
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 VTEST = MEDIA / "vtest.avi"
 UCF = sorted((MEDIA / "ucf-crime").glob("*.mp4")) if (MEDIA / "ucf-crime").is_dir() else []
 GOLDEN = Path(__file__).parent / "data" / "i3d_golden_seed0_64f.npz"
+
+# torch bf16 I3D where the CPU runs it (AVX-512 or AMX); elsewhere torch refuses it (tests/test_backends_torch.py)
+needs_cpu_bf16 = pytest.mark.skipif(not cpu_runs_bf16(), reason=f"this CPU ({cpu_isa()}) has no bf16 convolutions: "
+                                    "torch refuses bf16 here; CPUs with AVX-512 or AMX run this test")
 
 
 def cosine(a, b) -> float:

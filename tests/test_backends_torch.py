@@ -20,3 +20,21 @@ def test_torch_backend_takes_uint8_like_float():
     assert f_u8.shape == (2, 1, 1024) and l_u8.shape == (2, 5)
     assert rel_l2(f_u8, f_fl) < 1e-6 and rel_l2(l_u8, l_fl) < 1e-6
     assert backend.info()["backend"] == "torch"
+
+
+def test_torch_bf16_is_refused_on_a_cpu_without_bf16_convolutions(monkeypatch):
+    """On an AVX2-only CPU torch's bf16 I3D is emulated (one snippet: over 6 min against 3 s in fp32): refused at
+    once, naming the CPU's units and the ways out; fp32 there, and bf16 where the CPU runs it, are built."""
+    import pytest
+
+    from damvad.backends.torch import FastI3D
+    from test_i3d import random_model
+
+    model = random_model(3, num_classes=5)
+    monkeypatch.setattr("damvad.backends.torch.cpu_runs_bf16", lambda: False)
+    monkeypatch.setattr("damvad.device.cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    with pytest.raises(ValueError, match=r"AVX-512 or AMX, and this one has AVX2, no bf16.*--precision fp32"):
+        FastI3D(model, precision="bf16", compile=False)
+    assert FastI3D(model, precision="fp32", compile=False).precision == "fp32"
+    monkeypatch.setattr("damvad.backends.torch.cpu_runs_bf16", lambda: True)
+    assert FastI3D(model, precision="bf16", compile=False).precision == "bf16"

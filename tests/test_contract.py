@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from backendtools import needs_cpu_bf16
 from damvad.backends import FunctionBackend
 from damvad.calibrate import calibrate_model
 from damvad.contract import ContractError, FeatureContract, check_contract, contract_of_records
@@ -129,6 +130,7 @@ def test_old_model_files_without_a_contract_load_with_a_warning(tmp_path, caplog
     assert contract == FeatureContract("d" * 64, "5", 64, "bf16", "") and "provenance implies" in caplog.text
 
 
+@needs_cpu_bf16
 def test_precision_difference_moves_scores_by_a_measured_bound(tmp_path):
     """fp32 vs bf16 I3D features of the same snippets, scored by one DAM head: the effect a warned precision
     difference has. Measured on vtest.avi (2 snippets, torch 2.13 CPU eager): max relative feature difference

@@ -15,6 +15,7 @@ import pytest
 import torch
 from torch._dynamo.utils import counters
 
+from backendtools import needs_cpu_bf16
 from damvad import i3d
 from damvad.backends.torch import FastI3D
 from damvad.i3d import InceptionI3d, Unit3D, feature_steps, fold_batchnorm, tf_same_padding
@@ -335,6 +336,7 @@ def test_fast_compiles_once_per_process(fast_fp32, i3d_model, golden_input) -> N
 
 
 @pytest.mark.slow
+@needs_cpu_bf16
 def test_fast_bf16_close_to_fp32(fast_bf16, golden_input, golden) -> None:
     feats, logits = fast_bf16.features_and_logits(golden_input)
     assert feats.dtype == torch.float32 and feats.shape == (1, 7, 1024)

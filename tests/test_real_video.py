@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from backendtools import needs_cpu_bf16
 from damvad.cli import main
 from damvad.store import FeatureStore
 from damvad.video import iter_frames, iter_snippets, snippet_to_input
@@ -40,6 +41,7 @@ def test_extract_cli_on_vtest(tmp_path, i3d_model, capsys):
     assert "skipped 1" in capsys.readouterr().out
 
 
+@needs_cpu_bf16
 def test_top_class_stable_across_crops_and_precisions(snippets, i3d_model):
     """Pedestrians are no Kinetics action and the corner crops see other parts of the street, so a crop may
     disagree (snippet 6: fp32 crops 227/156/227/92/227). The snippet's class (top-1 of the crop-averaged

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from damvad.backends import check_batch
 from damvad.choices import FP16_NEEDS_CUDA
-from damvad.device import device_info, model_device, resolve_device
+from damvad.device import cpu_isa, cpu_runs_bf16, device_info, model_device, resolve_device
 from damvad.i3d import INPUT_SIZE, InceptionI3d, check_video_input, fold_batchnorm, load_i3d, weights_fingerprint
 
 log = logging.getLogger(__name__)
@@ -295,6 +295,10 @@ class FastI3D:
         if precision == "fp16" and self.device.type != "cuda":
             raise ValueError("precision fp16 runs on a CUDA device (no fast fp16 convolutions on the CPU); "
                              "use bf16 on the CPU")
+        if precision == "bf16" and self.device.type == "cpu" and not cpu_runs_bf16():
+            raise ValueError(f"torch bf16 needs a CPU with AVX-512 or AMX, and this one has {cpu_isa()}: its bf16 "
+                             "convolutions are emulated, over 100x slower than fp32 (an I3D snippet: over 6 min "
+                             "against 3 s); use --precision fp32, or --backend openvino (int8, the CPU default)")
         self.weights_key = model.weights_sha256 or weights_fingerprint(model)
         self.num_classes = model.num_classes
         self.compile_seconds: dict[int, float] = {}  # T -> seconds spent on the first call (compile)
