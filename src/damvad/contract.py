@@ -120,3 +120,21 @@ def check_contract(expected: FeatureContract, actual: FeatureContract, expected_
 
 def _differ(a: Any, b: Any) -> bool:
     return a != UNKNOWN and b != UNKNOWN and a != b
+
+
+def contract_backend(expected: FeatureContract | None, backend: str | None,
+                     precision: str | None) -> tuple[str | None, str | None]:
+    """The backend and precision to build: those given, else the training features' (when the model
+    records a single one that fits), else ``None`` (the backend's default)."""
+    from damvad.choices import CPU_PRECISIONS, DEFAULT_BACKEND
+
+    if expected is None:
+        return backend, precision
+    single = {k: v for k, v in (("backend", expected.backend), ("precision", expected.precision))
+              if v and "," not in v}
+    backend = backend if backend is not None else single.get("backend")
+    if precision is None and single.get("precision"):
+        candidate = single["precision"]
+        if candidate in CPU_PRECISIONS.get(str(backend or DEFAULT_BACKEND).lower(), ()):
+            precision = candidate
+    return backend, precision

@@ -26,8 +26,8 @@ import numpy as np
 from damvad.backends import I3DBackend, as_backend, run_batch
 from damvad.choices import CLOSE_AFTER, ROW_FORMATS, UNCALIBRATED_THRESHOLD
 from damvad.clips import clip_scores_to_frames
-from damvad.contract import FeatureContract
-from damvad.frametimes import FrameClock, known_rate, timed_frames
+from damvad.contract import FeatureContract, contract_backend
+from damvad.frametimes import FrameClock, LivePace, known_rate, timed_frames
 from damvad.scoring import ClipResult, StreamScorer
 from damvad.snippets import check_stride
 from damvad.stages import DetectConfig, LiveConfig
@@ -299,7 +299,7 @@ class Detector:
 
             name, precision = cfg.backend, cfg.precision
             if self.device.type == "cpu":  # a GPU runs its own default (torch fp16); the difference is reported
-                name, precision = _contract_backend(expected, name, precision)
+                name, precision = contract_backend(expected, name, precision)
             # one compiled shape (batch 1) for every crop mode
             backend = open_backend(backend=name, precision=precision, device=self.device, compile=cfg.compile,
                                    calibration=cfg.calibration, batch_size=1)
@@ -395,12 +395,6 @@ class Detector:
         return label, frames, True, info, clock
 
 
-# A live source is judged by its pace over windows of this many stream seconds (start-up excluded: the window
-# starts at the first scored snippet), and is behind when it is scored slower than this share of real time.
-PACE_WINDOW_S = 60.0
-BEHIND_PACE = 0.9
-
-
 class _SourceRun:
     """One source being scored: its rows, alerts and progress line, one snippet at a time."""
 
@@ -414,7 +408,7 @@ class _SourceRun:
         self.last_row: DetectionRow | None = None  # kept even when rows are not (constant memory)
         self.arrived = 0.0
         self.start = self.last_print = time.perf_counter()
-        self.live, self.pace_from = live, None  # (stream s, wall s) where the current pace window began
+        self.pace = LivePace() if live else None
         self.setup = f"crops {det.crops}, {det.backend.name or 'custom'} {det.backend.precision} on {det.device}"
 
     def snippet(self, snip: Snippet, maps: np.ndarray) -> None:
@@ -428,8 +422,11 @@ class _SourceRun:
         self.emit(self.scorer.push(maps, snip.start, snip.end))
         self.result.frames = snip.end
         now = time.perf_counter()
-        if self.live and self.result.behind_real_time is None:
-            self.watch_pace(end, now)
+        if self.pace is not None and (behind := self.pace.behind(end, now)) is not None:
+            self.result.behind_real_time = behind
+            log.warning("%s: scored at %.2fx real time, so this live source falls %.0f s further behind every minute "
+                        "(%s); keep up with --crops center, OpenVINO int8 (the CPU default), fewer cameras per "
+                        "machine, or a GPU", self.label, behind, 60.0 * (1.0 / behind - 1.0), self.setup)
         r = self.last_row
         if self.progress and now - self.last_print > 1.0 and r is not None:
             self.last_print = now
@@ -438,23 +435,6 @@ class _SourceRun:
                              f"({end / (now - self.start):.1f}x real time), latency {r.latency_ms:.0f} ms, "
                              f"score {r.score:.3f}{' ALERT' if r.alert else ''}   ")
             sys.stderr.flush()
-
-    def watch_pace(self, stream_s: float, wall_s: float) -> None:
-        """Warn once when a live source is scored slower than it arrives: its frames then wait in the network
-        and decoder buffers, every alert comes later than the last, and a camera may drop the connection."""
-        if self.pace_from is None:
-            self.pace_from = (stream_s, wall_s)
-            return
-        stream, wall = stream_s - self.pace_from[0], wall_s - self.pace_from[1]
-        if stream < PACE_WINDOW_S or wall <= 0:
-            return
-        self.pace_from = (stream_s, wall_s)
-        pace = stream / wall
-        if pace < BEHIND_PACE:
-            self.result.behind_real_time = round(pace, 3)
-            log.warning("%s: scored at %.2fx real time, so this live source falls %.0f s further behind every minute "
-                        "(%s); keep up with --crops center, OpenVINO int8 (the CPU default), fewer cameras per "
-                        "machine, or a GPU", self.label, pace, 60.0 * (1.0 / pace - 1.0), self.setup)
 
     def emit(self, clip: ClipResult | None) -> None:
         if clip is None:
@@ -488,24 +468,6 @@ class _SourceRun:
         self.result.seconds = time.perf_counter() - self.start
         if self.progress:
             sys.stderr.write("\n")
-
-
-def _contract_backend(expected: FeatureContract | None, backend: str | None,
-                      precision: str | None) -> tuple[str | None, str | None]:
-    """The backend and precision to build: those given, else the training features' (when the model
-    records a single one that fits), else ``None`` (the backend's default)."""
-    from damvad.choices import CPU_PRECISIONS, DEFAULT_BACKEND
-
-    if expected is None:
-        return backend, precision
-    single = {k: v for k, v in (("backend", expected.backend), ("precision", expected.precision))
-              if v and "," not in v}
-    backend = backend if backend is not None else single.get("backend")
-    if precision is None and single.get("precision"):
-        candidate = single["precision"]
-        if candidate in CPU_PRECISIONS.get(str(backend or DEFAULT_BACKEND).lower(), ()):
-            precision = candidate
-    return backend, precision
 
 
 def detect(cfg: DetectConfig, *, progress: bool = True, log_to: TextIO | None = None) -> int:

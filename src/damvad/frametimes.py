@@ -109,3 +109,26 @@ def timed_frames(frames: Iterable[Any], clock: FrameClock) -> Iterator[Any]:
     for frame in frames:
         clock.tick()
         yield frame
+
+
+class LivePace:
+    """Whether a live source is scored slower than it arrives (its frames then wait in network and decoder
+    buffers, every alert comes later than the last, and a camera may drop the connection): judged over windows
+    of ``window`` stream seconds from the first score on (start-up excluded), once."""
+
+    def __init__(self, window: float = 60.0, slowest: float = 0.9) -> None:
+        self.window, self.slowest = window, slowest
+        self.since: tuple[float, float] | None = None  # (stream s, wall s) where the current window began
+        self.said = False
+
+    def behind(self, stream_s: float, wall_s: float) -> float | None:
+        """The pace (x real time) the first time a window ends below ``slowest``, else None."""
+        if self.said or self.since is None:
+            self.since = self.since or (stream_s, wall_s)
+            return None
+        stream, wall = stream_s - self.since[0], wall_s - self.since[1]
+        if stream < self.window or wall <= 0:
+            return None
+        self.since = (stream_s, wall_s)
+        self.said = stream / wall < self.slowest
+        return round(stream / wall, 3) if self.said else None
