@@ -100,6 +100,9 @@ def cpu_flags() -> frozenset[str]:
     return frozenset(_cpuinfo_field("flags").split())
 
 
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni"})  # int8 dot products without saturation (AMX has its own)
+
+
 def cpu_isa() -> str:
     """This CPU's units for I3D's int8 and bf16 arithmetic, in words ("AVX-512, bf16, VNNI, no AMX"): a model
     name alone does not tell them apart (two "AMD EPYC" machines here ran OpenVINO int8 at ~320 and ~89
@@ -108,7 +111,7 @@ def cpu_isa() -> str:
     if not flags:
         return "unknown"
     words = ["AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"]
-    for name, keys in (("bf16", {"avx512_bf16"}), ("VNNI", {"avx512_vnni", "avx_vnni"})):
+    for name, keys in (("bf16", {"avx512_bf16"}), ("VNNI", VNNI_FLAGS)):
         words.append(name if keys & flags else f"no {name}")
     amx = sorted(f for f in flags if f.startswith("amx"))
     words.append("AMX: " + " ".join(amx) if amx else "no AMX")
@@ -153,5 +156,5 @@ def synchronize(device: DeviceSpec) -> None:
         torch.cuda.synchronize(device)
 
 
-__all__ = ["SPECS", "DeviceSpec", "cpu_isa", "cpu_runs_bf16", "device_info", "free_memory", "is_cuda",
+__all__ = ["SPECS", "VNNI_FLAGS", "DeviceSpec", "cpu_isa", "cpu_runs_bf16", "device_info", "free_memory", "is_cuda",
            "resolve_device", "synchronize"]

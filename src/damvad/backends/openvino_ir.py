@@ -91,9 +91,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
 def cpu_has_vnni() -> bool:
     """Whether this CPU has VNNI int8 dot products (AVX512-VNNI, AVX-VNNI or AMX); False when unknown (not
     Linux): NNCF's cautious default."""
-    from damvad.device import cpu_flags
+    from damvad.device import VNNI_FLAGS, cpu_flags
 
-    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags())
+    return bool((VNNI_FLAGS | {"amx_int8"}) & cpu_flags())
 
 
 # Settings that, at these values, leave NNCF's own behaviour unchanged: left out of the cache key, so a
