@@ -123,8 +123,10 @@ class LivePace:
 
     def behind(self, stream_s: float, wall_s: float) -> float | None:
         """The pace (x real time) the first time a window ends below ``slowest``, else None."""
-        if self.said or self.since is None:
-            self.since = self.since or (stream_s, wall_s)
+        if self.said:
+            return None
+        if self.since is None:  # the first score: the window starts here
+            self.since = (stream_s, wall_s)
             return None
         stream, wall = stream_s - self.since[0], wall_s - self.since[1]
         if stream < self.window or wall <= 0:
