@@ -120,3 +120,42 @@ def test_a_backend_runs_any_ir_folder(ov_backends, tmp_path):
     assert mine.request("uint8") is mine.request("uint8")  # compiled once, public for profiling
     with pytest.raises(FileNotFoundError, match="no model.xml"):
         OpenVINOBackend.from_ir(tmp_path / "nowhere")
+
+
+@pytest.mark.slow
+def test_bf16_on_a_cpu_without_bf16_units_runs_and_records_fp32(ov_backends, monkeypatch, caplog):
+    """OpenVINO's plugin drops a bf16 hint on a CPU without bf16 units and runs fp32: the backend (built directly,
+    or resolved by name) says so and records fp32 (the features' contract); where the plugin lists BF16 the hint
+    stays."""
+    import logging
+
+    from damvad.backends import resolve
+
+    folder = ov_backends("fp32").folder
+    monkeypatch.setattr("damvad.backends.openvino.cpu_capabilities", lambda: ["FP32", "INT8"])
+    with caplog.at_level(logging.WARNING, logger="damvad.backends"):
+        plain = OpenVINOBackend.from_ir(folder, "bf16")
+    assert plain.precision == "fp32" and plain.config["INFERENCE_PRECISION_HINT"] == "f32"
+    assert plain.info()["precision"] == "fp32" and "running fp32 and recording fp32" in caplog.text
+    assert resolve("openvino", "bf16") == ("openvino", "fp32") and resolve("openvino", "int8")[1] == "int8"
+    monkeypatch.setattr("damvad.backends.openvino.cpu_capabilities", lambda: ["FP32", "BF16", "INT8"])
+    native = OpenVINOBackend.from_ir(folder, "bf16")
+    assert native.precision == "bf16" and native.config["INFERENCE_PRECISION_HINT"] == "bf16"
+    assert resolve("openvino", "bf16") == ("openvino", "bf16")
+
+
+@pytest.mark.slow
+def test_bf16_asked_where_fp32_runs_is_resumed_not_redone(ov_backends, tmp_path, monkeypatch):
+    """Features recorded as fp32 (bf16 asked for, the CPU has no bf16 units) are what a second run with the same
+    command finds: skipped, not extracted again, nothing reported as redone."""
+    from damvad.extract import extract
+    from damvad.store import FeatureStore
+    from videotools import write_video
+
+    ov_backends("fp32")  # converted once per session
+    monkeypatch.setattr("damvad.backends.openvino.cpu_capabilities", lambda: ["FP32", "INT8"])
+    video = write_video(tmp_path / "cam.mp4", 70, width=160, height=120, seed=4)
+    first = extract([video], tmp_path / "feats", backend="openvino", precision="bf16", progress=False)
+    assert first.ok and FeatureStore(tmp_path / "feats").load("cam").record.precision == "fp32"
+    again = extract([video], tmp_path / "feats", backend="openvino", precision="bf16", progress=False)
+    assert again.ok and again.skipped == ["cam"] and not again.redone, again.summary()

@@ -12,7 +12,7 @@ import torch
 from backendtools import needs_cpu_bf16
 from damvad.backends import FunctionBackend
 from damvad.calibrate import calibrate_model
-from damvad.contract import ContractError, FeatureContract, check_contract, contract_of_records
+from damvad.contract import ContractError, FeatureContract, check_contract, contract_backend, contract_of_records
 from damvad.detect import Detector
 from damvad.evaluate import EvalConfig, evaluate
 from damvad.model import build_model
@@ -68,6 +68,21 @@ def trained(tmp_path_factory):
     train(cfg, progress=False)
     return data, feats, root / "run" / "seed0" / "model.pt"
 
+
+
+def test_detection_builds_the_training_precision_only_where_this_cpu_runs_it(monkeypatch):
+    """A model trained on torch bf16 features, detected on a CPU without bf16 units (torch would emulate bf16,
+    over 100x slower): the backend's default precision instead (the contract check warns about the rounding);
+    int8 and fp32 contracts, and bf16 where the CPU runs it, are built as trained; a precision asked for wins."""
+    bf16 = FeatureContract("a" * 64, "center", 64, "bf16", "torch")
+    monkeypatch.setattr("damvad.device.cpu_runs_bf16", lambda: False)
+    assert contract_backend(bf16, None, None) == ("torch", None)
+    assert contract_backend(bf16, None, "fp32") == ("torch", "fp32")
+    int8 = FeatureContract("a" * 64, "center", 64, "int8", "openvino")
+    assert contract_backend(int8, None, None) == ("openvino", "int8")
+    monkeypatch.setattr("damvad.device.cpu_runs_bf16", lambda: True)
+    assert contract_backend(bf16, None, None) == ("torch", "bf16")
+    assert contract_backend(None, "openvino", None) == ("openvino", None)
 
 def test_model_file_carries_the_contract_and_calibration_defaults_to_it(trained, tmp_path):
     data, feats, model_path = trained

@@ -124,8 +124,10 @@ def _differ(a: Any, b: Any) -> bool:
 
 def contract_backend(expected: FeatureContract | None, backend: str | None,
                      precision: str | None) -> tuple[str | None, str | None]:
-    """The backend and precision to build: those given, else the training features' (when the model
-    records a single one that fits), else ``None`` (the backend's default)."""
+    """The backend and precision to build on the CPU: those given, else the training features' (when the model
+    records a single one that fits and this CPU runs it natively: not bf16 without bf16 units), else ``None``
+    (the backend's default; the contract check then reports the difference)."""
+    from damvad.backends import cpu_runs_natively
     from damvad.choices import CPU_PRECISIONS, DEFAULT_BACKEND
 
     if expected is None:
@@ -134,7 +136,7 @@ def contract_backend(expected: FeatureContract | None, backend: str | None,
               if v and "," not in v}
     backend = backend if backend is not None else single.get("backend")
     if precision is None and single.get("precision"):
-        candidate = single["precision"]
-        if candidate in CPU_PRECISIONS.get(str(backend or DEFAULT_BACKEND).lower(), ()):
+        candidate, name = single["precision"], str(backend or DEFAULT_BACKEND).lower()
+        if candidate in CPU_PRECISIONS.get(name, ()) and cpu_runs_natively(name, candidate):
             precision = candidate
     return backend, precision

@@ -1,7 +1,8 @@
 """The OpenVINO backend: an I3D IR run by the OpenVINO CPU plugin.
 
 * fp32: the converted model as is (features equal eager torch to ~1e-6 relative);
-* bf16: the same IR compiled with ``INFERENCE_PRECISION_HINT=bf16`` (avx512_bf16 / AMX);
+* bf16: the same IR compiled with ``INFERENCE_PRECISION_HINT=bf16`` (avx512_bf16 / AMX; on a CPU without
+  bf16 units the plugin drops the hint, so the backend runs and records fp32, with a warning);
 * int8: the NNCF-quantized IR, what stays unquantized runs in bf16.
 
 The IRs are made and cached by :mod:`damvad.backends.openvino_ir` (a warm start is a read + compile, ~1 s);
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from damvad.backends import check_batch
+from damvad.backends import check_batch, runnable_cpu_precision
 from damvad.backends.openvino_ir import (
     FEATURES,
     LOGITS,
@@ -107,6 +108,7 @@ class OpenVINOBackend:
               threads: int | None, hint: str) -> None:
         if precision not in CPU_PRECISIONS[self.name]:
             raise ValueError(f"precision must be one of {', '.join(CPU_PRECISIONS[self.name])}, got {precision!r}")
+        precision = runnable_cpu_precision(self.name, precision)  # bf16 without bf16 units: fp32, said
         self.precision, self.num_frames, self.batch = precision, num_frames, batch
         self.folder, self.meta = folder, meta
         self.weights_sha256 = str(meta.get("weights_sha256") or "")

@@ -223,6 +223,7 @@ def plan_videos(store: FeatureStore, names: dict[str, Path], spec: ExtractorSpec
     for name, path in names.items():
         if name in report.failed:
             continue
+        report.redone.pop(name, None)  # planned again with what the backend runs: this plan's reason only
         status = video_status(store, name, path, spec, overwrite)
         if status.action == "skip":
             report.skipped.append(name)
