@@ -298,7 +298,8 @@ class FastI3D:
         if precision == "bf16" and self.device.type == "cpu" and not cpu_runs_bf16():
             raise ValueError(f"torch bf16 needs a CPU with AVX-512 or AMX, and this one has {cpu_isa()}: its bf16 "
                              "convolutions are emulated, over 100x slower than fp32 (an I3D snippet: over 6 min "
-                             "against 3 s); use --precision fp32, or --backend openvino (int8, the CPU default)")
+                             "against 3 s); use fp32 (--precision fp32; in a benchmark or config: precision=fp32), or "
+                             "the openvino backend (int8, the CPU default)")
         self.weights_key = model.weights_sha256 or weights_fingerprint(model)
         self.num_classes = model.num_classes
         self.compile_seconds: dict[int, float] = {}  # T -> seconds spent on the first call (compile)
