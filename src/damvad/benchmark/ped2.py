@@ -177,9 +177,11 @@ def _pct(stat: dict[str, float] | None) -> str:
 def markdown(results: dict[str, Any]) -> str:
     """The table: frame AUC (and AP) mean ± std over splits per row, the published anchor beside them."""
     cfg, summary = results["config"], results["summary"]
+    made = results.get("features") or {"backend": "", "precision": cfg["precision"]}  # older records: the config's
+    i3d = " ".join(v for v in (made["backend"], made["precision"]) if v)
     lines = [
         f"UCSD Ped2, weakly-supervised protocol ({PROTOCOL}); {len(results['splits'])} splits (seeds "
-        f"{', '.join(map(str, results['splits']))}) x {len(cfg['seeds'])} training seed(s); I3D {cfg['precision']} "
+        f"{', '.join(map(str, results['splits']))}) x {len(cfg['seeds'])} training seed(s); I3D {i3d} "
         f"{cfg['crops']} crop, snippets every {cfg['stride']} frames; mean ± std over splits, each split's frame "
         "AUC over its 18 test videos' frames.",
         "",
@@ -193,6 +195,15 @@ def markdown(results: dict[str, Any]) -> str:
                      f"{_pct(o.get('frame_ap'))} | {_pct(n.get('frame_ap'))} |")
     lines.append(f"| {ANCHOR['row']} | | {100 * ANCHOR['frame_auc']:.1f} | | | |")
     return "\n".join(lines) + "\n"
+
+
+def _features_run(store: Any) -> dict[str, str]:
+    """What the features were made with, read from their records (not the config: OpenVINO runs and records
+    fp32 where bf16 was asked for on a CPU without bf16 units)."""
+    from damvad.contract import contract_of_records
+
+    contract = contract_of_records((store.record(n) for n in store.names()), f"{store.root} (UCSD Ped2)")
+    return {"backend": contract.backend, "precision": contract.precision}
 
 
 def run_ped2(cfg: Ped2Config, progress: bool = True, feature_fn: Any = None,
@@ -227,6 +238,7 @@ def run_ped2(cfg: Ped2Config, progress: bool = True, feature_fn: Any = None,
         "config": dataclasses.asdict(cfg),
         "provenance": {**provenance(), "features": str(features), "features_key": _load(features / "key.json"),
                        "features_manifest_sha256": store.manifest_hash()},
+        "features": _features_run(store),
         "anchor": ANCHOR,
         "summary": summarize(runs),
         "timing": {"seconds_this_invocation": time.perf_counter() - start,
