@@ -56,6 +56,7 @@ def test_every_split_row_and_seed_is_run_summarised_and_a_killed_benchmark_resum
     # the precision the features were made in, from their records, not the config's (bf16 asked for here)
     assert config.precision == "bf16" and saved["features"]["precision"] == "fp32"
     assert "I3D fp32 center crop" in table and "bf16" not in table
+    assert "One training seed per split" in table  # a one-seed table says it cannot rank rows
     assert first["paths"]["table"] == str(out / "table.md")
 
     kept = {p: p.stat().st_mtime_ns for p in out.glob("*/split*/seed*/ped2.json") if "dist/split1" not in str(p)}

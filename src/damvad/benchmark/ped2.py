@@ -168,6 +168,11 @@ def summarize(runs: dict[str, dict[int, dict[int, Any]]]) -> dict[str, Any]:
     return out
 
 
+ONE_SEED = ("One training seed per split: enough to see the rows learn, not to rank them (Dist-DAM's training seeds "
+            "differ by 3-5 points within a split here; benchmarks/README.md): seeds=[0,1,2] for differences "
+            "between rows.")
+
+
 def _pct(stat: dict[str, float] | None) -> str:
     if not stat:
         return "-"
@@ -194,6 +199,8 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {desc} | `{row}` | {_pct(o.get('frame_auc'))} | {_pct(n.get('frame_auc'))} | "
                      f"{_pct(o.get('frame_ap'))} | {_pct(n.get('frame_ap'))} |")
     lines.append(f"| {ANCHOR['row']} | | {100 * ANCHOR['frame_auc']:.1f} | | | |")
+    if len(cfg["seeds"]) == 1:
+        lines += ["", ONE_SEED]
     return "\n".join(lines) + "\n"
 
 
