@@ -229,6 +229,7 @@ def run_ped2(cfg: Ped2Config, progress: bool = True, feature_fn: Any = None,
     features = prepare_features(cfg, dataset, progress, feature_fn, weights_sha256)
     prepared = time.perf_counter()
     store = FeatureStore(features)
+    made = _features_run(store)
     runs: dict[str, dict[int, dict[int, Any]]] = {}
     bar = tqdm(total=len(cfg.splits) * len(cfg.variants) * len(cfg.seeds), desc="ped2 runs", unit="run",
                disable=not progress)
@@ -245,7 +246,7 @@ def run_ped2(cfg: Ped2Config, progress: bool = True, feature_fn: Any = None,
         "config": dataclasses.asdict(cfg),
         "provenance": {**provenance(), "features": str(features), "features_key": _load(features / "key.json"),
                        "features_manifest_sha256": store.manifest_hash()},
-        "features": _features_run(store),
+        "features": made,
         "anchor": ANCHOR,
         "summary": summarize(runs),
         "timing": {"seconds_this_invocation": time.perf_counter() - start,
