@@ -169,7 +169,7 @@ def summarize(runs: dict[str, dict[int, dict[int, Any]]]) -> dict[str, Any]:
 
 
 ONE_SEED = ("One training seed per split: enough to see the rows learn, not to rank them (Dist-DAM's training seeds "
-            "differ by 3-5 points within a split here; benchmarks/README.md): seeds=[0,1,2] for differences "
+            "differ by 3-5 points within a split on Ped2; benchmarks/README.md): seeds=[0,1,2] for differences "
             "between rows.")
 
 
