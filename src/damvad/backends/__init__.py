@@ -25,6 +25,7 @@ stay far below fp16's range). The names come from :mod:`damvad.choices`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -39,6 +40,8 @@ from damvad.choices import (
     DEFAULT_CUDA_PRECISION,
     FP16_NEEDS_CUDA,
 )
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import torch
@@ -148,13 +151,10 @@ def runnable_cpu_precision(backend: str, precision: str) -> str:
     without bf16 units and runs fp32, so that is what is said (a warning) and recorded (the features'
     contract, the resume check). torch's emulated bf16 is refused by its backend instead (too slow to run)."""
     if backend == "openvino" and precision == "bf16" and not cpu_runs_natively(backend, precision):
-        import logging
-
         from damvad.device import cpu_isa
 
-        logging.getLogger(__name__).warning(
-            "OpenVINO runs bf16 on CPUs with bf16 units (AVX-512 bf16 or AMX); this one has %s: running fp32 and "
-            "recording fp32", cpu_isa())
+        log.warning("OpenVINO runs bf16 on CPUs with bf16 units (AVX-512 bf16 or AMX); this one has %s: running "
+                    "fp32 and recording fp32", cpu_isa())
         return "fp32"
     return precision
 
