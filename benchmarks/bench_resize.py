@@ -8,7 +8,13 @@ costs beyond a bare decode. Cheaper ways, each changing pixels:
 * ``window_bilinear``, ``window_fast_bilinear``: only the source window that becomes the centre crop (its
   edges rounded to even pixels, for 4:2:0 chroma) copied into a new frame and scaled straight to 224 x 224;
   the crop lands up to half a source pixel off and the scale differs by the rounding;
-* ``graph_bilinear``: the same window through FFmpeg's crop filter (no copy) and scale filter.
+* ``graph_bilinear``: the same window through FFmpeg's crop filter (no copy) and scale filter;
+* ``openvino_graph``: swscale skipped: the decoded 4:2:0 planes copied as they are (64 frames a batch) into an
+  OpenVINO graph that scales each plane to the 256-short-side size (``Interpolate``, linear, half-pixel, the
+  same geometry as swscale's), crops the centre and converts BT.601 YUV to RGB -- moving the conversion into
+  the model's graph, as issue 24 suggested, with the model's two threads (CPU time of the whole process);
+* ``floor_yuv420p`` (timed only, its frames unusable as they are): swscale's bilinear scale of the whole frame to
+  4:2:0 YUV, no colour conversion at all -- the least any swscale conversion with today's geometry can cost.
 
 Per file (vtest.avi; the 720p h264 clip of ``bench_extract.py``): CPU ms per frame of each conversion on frames
 decoded beforehand (round-robin, medians of ``--reps``), the pixel difference from today's (mean, 99th
@@ -114,22 +120,87 @@ def graph(frames: list) -> Iterator[np.ndarray]:
         yield _planes(g.pull())
 
 
+GRAPH_BATCH = 64  # frames per call of the graph: one snippet, as the model takes them
+_graphs: dict[tuple[int, int], object] = {}
+
+
+def _conversion_graph(width: int, height: int):
+    """The compiled OpenVINO graph: (T, H, W) Y, (T, H/2, W/2) U and V, uint8 -> (3, T, 224, 224) RGB, float."""
+    if (width, height) not in _graphs:
+        import openvino as ov
+        import openvino.opset11 as ops
+
+        out_w, out_h = resized_size(width, height)
+        (top, left, _), = crop_offsets(out_h, out_w, "center")
+        shapes = [(GRAPH_BATCH, height, width)] + [(GRAPH_BATCH, height // 2, width // 2)] * 2
+        inputs = [ops.parameter(s, ov.Type.u8, name=n) for s, n in zip(shapes, "yuv", strict=True)]
+
+        def plane(x):
+            scaled = ops.interpolate(ops.convert(x, ov.Type.f32), np.array([out_h, out_w], np.int64), mode="linear",
+                                     shape_calculation_mode="sizes", axes=np.array([1, 2], np.int64),
+                                     coordinate_transformation_mode="half_pixel", antialias=True)
+            return ops.slice(scaled, np.array([top, left]), np.array([top + CROP, left + CROP]), np.array([1, 1]),
+                             np.array([1, 2]))
+
+        y, u, v = (plane(x) for x in inputs)
+        y = ops.multiply(ops.subtract(y, np.float32(16)), np.float32(255 / 219))  # BT.601, limited range
+        u, v = (ops.multiply(ops.subtract(c, np.float32(128)), np.float32(255 / 224)) for c in (u, v))
+        r = ops.add(y, ops.multiply(v, np.float32(1.402)))
+        g = ops.subtract(ops.subtract(y, ops.multiply(u, np.float32(0.344136))), ops.multiply(v, np.float32(0.714136)))
+        b = ops.add(y, ops.multiply(u, np.float32(1.772)))
+        rgb = ops.clamp(ops.concat([ops.unsqueeze(c, np.int64(0)) for c in (r, g, b)], 0), 0.0, 255.0)
+        _graphs[width, height] = ov.Core().compile_model(ov.Model([rgb], inputs), "CPU",
+                                                         {"INFERENCE_NUM_THREADS": os.cpu_count() or 1})
+    return _graphs[width, height]
+
+
+def openvino_graph(frames: list) -> Iterator[np.ndarray]:
+    f0 = frames[0]
+    if f0.format.name not in ("yuv420p", "yuvj420p"):
+        raise ValueError(f"openvino_graph takes 4:2:0 frames, got {f0.format.name}")
+    request = _conversion_graph(f0.width, f0.height).create_infer_request()
+    sizes = [(f0.height, f0.width)] + [(f0.height // 2, f0.width // 2)] * 2
+    for start in range(0, len(frames), GRAPH_BATCH):
+        batch = frames[start : start + GRAPH_BATCH]
+        planes = [np.empty((GRAPH_BATCH, h, w), np.uint8) for h, w in sizes]
+        for i in range(GRAPH_BATCH):
+            f = batch[min(i, len(batch) - 1)]  # a short last batch repeats its last frame
+            for out, q, (h, w) in zip(planes, f.planes, sizes, strict=True):
+                out[i] = np.frombuffer(q, np.uint8).reshape(-1, q.line_size)[:h, :w]
+        request.infer(planes)
+        rgb = np.rint(request.get_output_tensor(0).data).astype(np.uint8)  # (3, T, 224, 224)
+        yield from rgb.transpose(1, 0, 2, 3)[: len(batch)]
+
+
+def floor_yuv420p(frames: list) -> Iterator[None]:
+    from av.video.reformatter import VideoReformatter
+
+    reformatter = VideoReformatter()
+    w, h = resized_size(frames[0].width, frames[0].height)
+    for f in frames:
+        reformatter.reformat(f, width=w, height=h, format="yuv420p", interpolation="BILINEAR", threads=1)
+        yield None
+
+
+FLOORS = {"floor_yuv420p": floor_yuv420p}  # timed, no pixels to compare
 CONVERSIONS = {"today": today, "full_area": full("AREA"), "full_fast_bilinear": full("FAST_BILINEAR"),
                "window_bilinear": window("BILINEAR"), "window_fast_bilinear": window("FAST_BILINEAR"),
-               "graph_bilinear": graph}
+               "graph_bilinear": graph, "openvino_graph": openvino_graph}
 
 
 def costs(frames: list, reps: int) -> tuple[dict[str, float], dict[str, tuple[float, float, float]]]:
-    """Median CPU ms per frame of each conversion, and its pixel difference from today's (mean, p99, max)."""
-    times: dict[str, list[float]] = {k: [] for k in CONVERSIONS}
+    """Median CPU ms per frame of each conversion (and floor), and its pixel difference from today's (mean, p99,
+    max; none for a floor)."""
+    timed = {**CONVERSIONS, **FLOORS}
+    times: dict[str, list[float]] = {k: [] for k in timed}
     diffs = {}
     reference = np.stack(list(today(frames))).astype(np.int16)
     for rep in range(reps):
-        for name, fn in CONVERSIONS.items():
+        for name, fn in timed.items():
             c0 = time.process_time()
             out = list(fn(frames))
             times[name].append(1000 * (time.process_time() - c0) / len(frames))
-            if rep == 0:
+            if rep == 0 and name in CONVERSIONS:
                 d = np.abs(np.stack(out).astype(np.int16) - reference)
                 diffs[name] = (float(d.mean()), float(np.percentile(d, 99)), float(d.max()))
     return {k: statistics.median(v) for k, v in times.items()}, diffs
@@ -177,12 +248,13 @@ def main() -> None:
         x, y, w, h = source_window(frames[0].width, frames[0].height)
         print(f"{video.name} ({frames[0].width}x{frames[0].height}; window {w}x{h} at {x},{y}): CPU ms/frame "
               "beyond decoding, and pixel difference from today's (mean / p99 / max)", flush=True)
-        for name in CONVERSIONS:
-            print(f"  {name:21s} {ms[name]:.3f} ({ms[name] / ms['today']:.2f}x today)   "
-                  f"{diffs[name][0]:.2f} / {diffs[name][1]:.0f} / {diffs[name][2]:.0f}", flush=True)
+        for name in ms:
+            pixels = " / ".join(f"{v:.{n}f}" for v, n in zip(diffs[name], (2, 0, 0), strict=True)) if name in diffs \
+                else "(timed only)"
+            print(f"  {name:21s} {ms[name]:.3f} ({ms[name] / ms['today']:.2f}x today)   {pixels}", flush=True)
             results[f"{key}{name}_ms"] = ms[name]
         if args.features:
-            change = feature_change(video, ["full_area", "window_bilinear"])
+            change = feature_change(video, ["full_area", "window_bilinear", "openvino_graph"])
             for name, (cos, rel) in change.items():
                 print(f"  I3D maps, {name:16s} against today's fp32: min cosine {cos:.4f}, median relative L2 "
                       f"{rel:.4f}", flush=True)
