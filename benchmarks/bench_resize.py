@@ -58,6 +58,11 @@ def _planes(frame, top: int = 0, left: int = 0) -> np.ndarray:
     return _rgb_planes(frame, top, left, CROP, CROP)
 
 
+def _lines(plane) -> np.ndarray:
+    """A decoded plane as (rows, line_size) uint8, padding included (slice off what the frame's width uses)."""
+    return np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+
+
 def source_window(width: int, height: int) -> tuple[int, int, int, int]:
     """(x, y, w, h) of the decoded frame that the 256-short-side resize turns into the centre crop, even-rounded."""
     out_w, out_h = resized_size(width, height)
@@ -93,7 +98,7 @@ def window(interpolation: str) -> Callable[[list], Iterator[np.ndarray]]:
         reformatter = VideoReformatter()
         x, y, w, h = source_window(frames[0].width, frames[0].height)
         for f in frames:
-            p = [np.frombuffer(q, np.uint8).reshape(-1, q.line_size) for q in f.planes]
+            p = [_lines(q) for q in f.planes]
             yuv = np.concatenate([p[0][y : y + h, x : x + w].ravel(),
                                   p[1][y // 2 : (y + h) // 2, x // 2 : (x + w) // 2].ravel(),
                                   p[2][y // 2 : (y + h) // 2, x // 2 : (x + w) // 2].ravel()]).reshape(-1, w)
@@ -166,7 +171,7 @@ def openvino_graph(frames: list) -> Iterator[np.ndarray]:
         for i in range(GRAPH_BATCH):
             f = batch[min(i, len(batch) - 1)]  # a short last batch repeats its last frame
             for out, q, (h, w) in zip(planes, f.planes, sizes, strict=True):
-                out[i] = np.frombuffer(q, np.uint8).reshape(-1, q.line_size)[:h, :w]
+                out[i] = _lines(q)[:h, :w]
         request.infer(planes)
         rgb = np.rint(request.get_output_tensor(0).data).astype(np.uint8)  # (3, T, 224, 224)
         yield from rgb.transpose(1, 0, 2, 3)[: len(batch)]
