@@ -59,7 +59,7 @@ class DemoPlan:
 FULL = DemoPlan()
 QUICK = DemoPlan(benchmark="synth-demo-v2",
                  overrides=(("n_train_normal", 3), ("n_train_anomalous", 3), ("n_test_normal", 2),
-                            ("n_test_anomalous", 2), ("num_frames", (1024, 1056)), ("size", (224, 168)),
+                            ("n_test_anomalous", 2), ("num_frames", (512, 544)), ("size", (224, 168)),
                             ("cameras", 2)),
                  iterations=40, batch=3, hidden=128, val_fraction=0.25)  # 1 + 1 of 3 + 3 held out
 
