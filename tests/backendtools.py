@@ -78,8 +78,9 @@ if __name__ == "__main__":  # rewrite the stored reference (see VTEST_FP32_LOGIT
     from damvad.extraction import open_backend
 
     inputs = vtest_5crop_inputs()
+    sha = inputs_sha256(inputs)
     backend = open_backend(backend="openvino", precision="fp32", progress=False)
     logits = np.stack([backend.logits(x).numpy() for x in inputs]).astype(np.float32)
-    np.savez_compressed(VTEST_FP32_LOGITS, logits=logits, inputs_sha256=inputs_sha256(inputs),
+    np.savez_compressed(VTEST_FP32_LOGITS, logits=logits, inputs_sha256=sha,
                         made_with=f"damvad {__version__}, OpenVINO fp32, {cpu_isa()}")
-    print(f"{VTEST_FP32_LOGITS}: {logits.shape} logits, inputs sha256 {inputs_sha256(inputs)[:16]}...")
+    print(f"{VTEST_FP32_LOGITS}: {logits.shape} logits, inputs sha256 {sha[:16]}...")
