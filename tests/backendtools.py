@@ -61,10 +61,10 @@ def inputs_sha256(inputs: list[np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def fp32_logits(inputs: list[np.ndarray], fp32_backend: Callable) -> tuple[list[torch.Tensor], str]:
-    """fp32 logits of ``inputs`` and where they came from: the stored reference when it was made from these very
-    inputs (same sha256), else computed now with ``fp32_backend()`` (decoding or cropping changed, or this
-    CPU's swscale rounds differently)."""
+def vtest_fp32_reference(inputs: list[np.ndarray], fp32_backend: Callable) -> tuple[list[torch.Tensor], str]:
+    """fp32 logits of ``inputs`` (vtest's 5-crop snippets) and where they came from: the stored reference when it
+    was made from these very inputs (same sha256), else computed now with ``fp32_backend()`` (decoding or
+    cropping changed, or this CPU's swscale rounds differently)."""
     if VTEST_FP32_LOGITS.exists():
         with np.load(VTEST_FP32_LOGITS) as stored:
             if str(stored["inputs_sha256"]) == inputs_sha256(inputs):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from backendtools import GOLDEN, MEDIA, UCF, VTEST, cosine, fp32_logits, real_snippets, rel_l2, vtest_5crop_inputs
+from backendtools import GOLDEN, MEDIA, UCF, VTEST, cosine, real_snippets, rel_l2, vtest_5crop_inputs
 from damvad.backends import openvino_ir as ovb
 from damvad.backends.openvino import OpenVINOBackend
 from damvad.extraction import open_backend
@@ -69,16 +69,31 @@ def test_int8_gate_same_kinetics_top1_on_vtest_crops(ov_backends):
     (:func:`damvad.devtools.int8.top1_gate`). Near-ties are not gated: pedestrians are no Kinetics class;
     snippet 6's two top classes are 0.034 logits apart in fp32 (int8 flips it 227 -> 156; bf16 does not),
     snippet 0's centre crop 0.405 (int8 ranks it 4th)."""
+    from backendtools import vtest_fp32_reference
     from damvad.devtools.int8 import top1_gate
 
     inputs = vtest_5crop_inputs()
-    reference, source = fp32_logits(inputs, lambda: ov_backends("fp32"))
+    reference, source = vtest_fp32_reference(inputs, lambda: ov_backends("fp32"))
     gate = top1_gate([ov_backends("int8").logits(x) for x in inputs], reference)
     gate["fp32_reference"] = source
     if source == "stored":  # the stored reference is still what fp32 gives (checked on one snippet: ~9 s)
         assert rel_l2(ov_backends("fp32").logits(inputs[0]), reference[0]) < 1e-3
     assert len(gate["gated"]) >= len(inputs) // 2, gate  # most snippets are a real test of the class
     assert gate["passed"], gate
+
+
+def test_the_stored_fp32_reference_serves_only_the_inputs_it_was_made_from():
+    """Inputs other than the stored ones (a decoding or cropping change) get fp32 computed now, not stale logits."""
+    from backendtools import vtest_fp32_reference
+
+    other = [np.zeros((5, 3, 64, 8, 8), np.uint8)]
+
+    class Fp32:
+        def logits(self, x):
+            return torch.full((x.shape[0], 400), 7.0)
+
+    logits, source = vtest_fp32_reference(other, Fp32)
+    assert source == "computed" and len(logits) == 1 and float(logits[0][0, 0]) == 7.0
 
 
 @pytest.mark.slow
