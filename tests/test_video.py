@@ -123,6 +123,38 @@ def test_zero_frame_and_truncated_videos(tmp_path):
     assert "cut.mp4" in str(info.value)
 
 
+def test_a_file_cut_inside_its_last_packet_keeps_the_frames_before_the_cut(tmp_path):
+    """MPEG-4 part 2 in AVI, cut at a third: the demuxer flags the last packet corrupt and the decoder rejects it
+    (whether it does depends on how the file was encoded: here one encoder thread). A local file ends there with
+    every whole frame kept; the same bytes as a live source (a URL) still raise, so a cut stream is resumed."""
+    import av
+
+    full = write_video(tmp_path / "full.avi", 200, seed=2)
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 3])
+    with av.open(str(cut)) as container:
+        packets = [p for p in container.demux(video=0) if p.size]
+        assert packets[-1].is_corrupt
+        with pytest.raises(av.error.FFmpegError):  # the case this test is about: the decoder refuses it
+            for p in packets:
+                p.decode()
+    kept = list(iter_frames(cut))
+    whole = list(iter_frames(full))
+    assert 0 < len(kept) < len(packets) < 200
+    assert all(np.array_equal(a, b) for a, b in zip(kept, whole[: len(kept)], strict=True))
+    with pytest.raises(VideoError, match=f"decoding failed after {len(kept)} frames"):
+        list(iter_frames(f"file://{cut}"))
+
+
+def test_only_an_end_of_stream_packet_may_follow_a_cut():
+    from types import SimpleNamespace
+
+    from damvad.video import _nothing_after
+
+    assert _nothing_after(iter([])) and _nothing_after(iter([SimpleNamespace(size=0)]))
+    assert not _nothing_after(iter([SimpleNamespace(size=0), SimpleNamespace(size=7)]))
+
+
 def test_background_iterator_propagates_errors_and_order():
     def gen():
         yield from range(5)

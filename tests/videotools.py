@@ -25,6 +25,7 @@ def write_video(
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        stream.codec_context.thread_count = 1  # the same bytes on every machine (threads change the packets)
         if num_frames == 0:
             container.start_encoding()  # header with a video stream and no frame at all
         base = rng.integers(0, 255, size=(height, width, 3), dtype=np.uint8)

@@ -173,7 +173,8 @@ def iter_frames(
             raise VideoError(source, "video stream has no frame size (corrupt header?)")
         convert = FrameConverter(short_side, planar, crops)
         try:
-            for frame in _whole_frames(container.decode(stream)):
+            cut_ends_file = not is_live_source(source)  # a stream cut is reconnected, not taken as its end
+            for frame in _whole_frames(_decode_to_cut(container, stream, cut_ends_file)):
                 count += 1
                 if clock is not None:
                     clock.stamp(frame.time, _duration(frame))
@@ -187,6 +188,35 @@ def iter_frames(
             ) from exc
     finally:
         container.close()
+
+
+def _decode_to_cut(container: Any, stream: Any, cut_ends_file: bool = True) -> Iterator[Any]:
+    """The stream's frames as ``container.decode`` gives them, packet by packet, except at a cut: a truncated
+    file's last packet is incomplete (the demuxer flags it corrupt), and some decoders reject it outright where
+    others conceal it (which one depends even on how many threads encoded the file). When the rejected packet
+    is the file's last, the frames before it are all there is: they are kept, the decoder is drained, and the
+    frame-count warning says what is missing. A decoding error anywhere else (or anywhere, without
+    ``cut_ends_file``: live sources, whose cuts :func:`damvad.detect.reconnecting_frames` resumes) is raised."""
+    import av
+
+    packets = container.demux(stream)
+    for packet in packets:
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError:
+            if not (cut_ends_file and packet.is_corrupt and _nothing_after(packets)):
+                raise
+            try:
+                yield from stream.codec_context.decode(None)  # frames still inside a threaded decoder
+            except av.error.FFmpegError:
+                pass
+            return
+        yield from frames
+
+
+def _nothing_after(packets: Iterator[Any]) -> bool:
+    """Whether the demuxer has no packet left but its end-of-stream (empty) one."""
+    return all(packet.size == 0 for packet in packets)
 
 
 def _whole_frames(decoded: Iterable[Any]) -> Iterator[Any]:
