@@ -2,7 +2,32 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (pyproject's addopts): one worker per core, at most 4; each holds its own I3D, backends and
+    Ray or browser processes (gigabytes at its peak), so a many-core machine does not start dozens."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(4, cores))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``-n N``), give each worker its own share of the cores before torch, OpenVINO or
+    FFmpeg start: they size their thread pools from the affinity mask, and N workers each using every core
+    oversubscribe a small machine. It also runs every test as a one-core machine would (decoder threads,
+    encoder threads, thread pools)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker.startswith("gw") or count < 2 or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    share = cores[int(worker[2:]) % count::count]
+    if share:
+        os.sched_setaffinity(0, share)
 
 
 @pytest.fixture(scope="session")
