@@ -170,3 +170,40 @@ def test_cache_entry_is_atomic(tmp_path):
     ovb.write_entry(final, model, {"n": 2})  # lost the race: no error, first entry kept
     assert json.loads((final / "meta.json").read_text()) == {"n": 1}
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_processes_needing_one_missing_entry_build_it_once(tmp_path, monkeypatch):
+    """Two builders of one cache entry at once (here two threads, each with its own lock file handle, as two
+    processes have): the second waits for the first and reads its entry instead of converting again."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    built = []
+
+    def slow_convert(net, num_frames, batch):
+        built.append(threading.get_ident())
+        time.sleep(0.5)
+        return "ir"
+
+    def fake_write(final, ov_model, meta):
+        final.mkdir(parents=True, exist_ok=True)
+        for name in ("model.xml", "model.bin"):
+            (final / name).write_text(ov_model)
+        (final / "meta.json").write_text(json.dumps(meta))
+
+    monkeypatch.setattr(ovb, "model_cache_root", lambda: tmp_path)
+    monkeypatch.setattr(ovb, "convert_i3d", slow_convert)
+    monkeypatch.setattr(ovb, "write_entry", fake_write)
+    monkeypatch.setattr(ovb, "_versions", lambda: {})
+    model = SimpleNamespace(weights_sha256="ab" * 32)
+    results: list = []
+    workers = [threading.Thread(target=lambda: results.append(ovb.cached_model_dir("fp32", model=model)))
+               for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(30)
+    assert len(results) == 2 and results[0] == results[1]
+    assert len(built) == 1, "the entry was built twice"
+    assert (results[0][0] / "model.xml").read_text() == "ir"

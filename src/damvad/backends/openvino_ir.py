@@ -8,7 +8,9 @@
 The cache (``<damvad cache>/openvino/<key>/``: ``model.xml``, ``model.bin``, ``meta.json``) is keyed by the
 weights' sha256, the precision, the input shape, the conversion code's version and, for int8, the
 calibration set and quantization settings; each entry is written to a temporary folder and renamed into
-place, so a killed run never leaves half a model and a warm start is a read + compile (~1 s). The runtime
+place, so a killed run never leaves half a model and a warm start is a read + compile (~1 s); processes that
+need the same missing entry at once (Ray workers on one node, parallel extractions) build it once, the others
+wait for it (:func:`building`). The runtime
 that runs an entry is :mod:`damvad.backends.openvino`.
 """
 
@@ -22,6 +24,8 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -344,9 +348,47 @@ def cached_model_dir(
     name, ident = cache_key(sha, precision, shape, calib_key, settings)
     folder = model_cache_root() / name
     meta_path = folder / "meta.json"
-    if meta_path.is_file() and (folder / "model.xml").is_file() and (folder / "model.bin").is_file():
+    if _complete(folder):
         return folder, json.loads(meta_path.read_text())
+    with building(folder):
+        if _complete(folder):  # another process built it while this one waited
+            return folder, json.loads(meta_path.read_text())
+        return _build_entry(folder, precision, ident, checkpoint=checkpoint, model=model, num_frames=num_frames,
+                            batch=batch, settings=settings, calibration_data=calibration_data, progress=progress)
 
+
+def _complete(folder: Path) -> bool:
+    return all((folder / f).is_file() for f in ("meta.json", "model.xml", "model.bin"))
+
+
+@contextmanager
+def building(folder: Path) -> Iterator[None]:
+    """Hold the build lock of one cache entry (``folder`` + ``.lock``, an exclusive ``flock``; the system drops
+    it when its process dies, so a killed build never blocks the next). Without ``fcntl`` (Windows): no lock,
+    and two builders both build, the second keeping the first's entry (:func:`write_entry`)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f"{folder.name}.lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("waiting for another process that is building %s", folder)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _build_entry(folder: Path, precision: str, ident: dict[str, Any], *, checkpoint: str | Path | None,
+                 model: Any, num_frames: int, batch: int, settings: QuantizationSettings,
+                 calibration_data: CalibrationData | None, progress: bool) -> tuple[Path, dict[str, Any]]:
+    """Convert (fp32) or quantize (int8, from the fp32 entry) I3D into ``folder``; returns it and its meta."""
+    meta_path = folder / "meta.json"
     say = log.warning if progress else log.info
     t0 = time.perf_counter()
     if calibration_data is not None and precision == "int8":
