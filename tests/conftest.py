@@ -30,6 +30,15 @@ def pytest_configure(config: pytest.Config) -> None:
         os.sched_setaffinity(0, share)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files with a ``slow`` test first (each file's own order kept): with ``--dist loadfile
+    --no-loadscope-reorder`` the workers take whole files in this order, so the long ones (the demo, the Ray
+    cluster, the int8 gates) start early and short files fill the end, instead of one long file running alone
+    at the end."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)
+
+
 @pytest.fixture(scope="session")
 def i3d_model():
     """The pretrained Kinetics-400 I3D (eager fp32, eval, frozen), loaded once per test session.

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from damvad.cli import main
 from damvad.demo import QUICK
 
 
+@pytest.mark.slow
 def test_quick_demo_runs_end_to_end(tmp_path, i3d_model, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--quick", "--quiet"]) == 0
