@@ -18,8 +18,8 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist (``-n N``), give each worker its own share of the cores before torch, OpenVINO or
     FFmpeg start: they size their thread pools from the affinity mask, and N workers each using every core
-    oversubscribe a small machine. It also runs every test as a one-core machine would (decoder threads,
-    encoder threads, thread pools)."""
+    oversubscribe a small machine. Each test then runs as on a machine with that many cores (decoder and
+    encoder threads, thread pools): on 2 cores, as on one."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if not worker.startswith("gw") or count < 2 or not hasattr(os, "sched_setaffinity"):
