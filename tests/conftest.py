@@ -11,8 +11,9 @@ import pytest
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto`` (pyproject's addopts): one worker per core, at most 4; each holds its own I3D, backends and
     Ray or browser processes (gigabytes at its peak), so a many-core machine does not start dozens."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(4, cores))
+    from damvad.utils import usable_cores
+
+    return min(4, usable_cores())
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -21,6 +21,12 @@ import numpy as np
 CACHE_ENV = "DAMVAD_CACHE"
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask: a container's or ``taskset``'s limit, not the
+    machine's count), read at run time; thread pools and worker counts are sized from it."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
 def cache_dir() -> Path:
     """Where downloaded weights live; ``$DAMVAD_CACHE`` moves it (default ``~/.cache/damvad``)."""
     root = os.environ.get(CACHE_ENV)

@@ -130,8 +130,9 @@ def decoder_threads() -> int:
         if not env.isdigit() or int(env) < 1:
             raise ValueError(f"DAMVAD_DECODER_THREADS must be a whole number >= 1, got {env!r}")
         return int(env)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // 2)
+    from damvad.utils import usable_cores
+
+    return max(1, usable_cores() // 2)
 
 
 def iter_frames(
@@ -190,7 +191,7 @@ def iter_frames(
         container.close()
 
 
-def _decode_to_cut(container: Any, stream: Any, cut_ends_file: bool = True) -> Iterator[Any]:
+def _decode_to_cut(container: Any, stream: Any, cut_ends_file: bool) -> Iterator[Any]:
     """The stream's frames as ``container.decode`` gives them, packet by packet, except at a cut: a truncated
     file's last packet is incomplete (the demuxer flags it corrupt), and some decoders reject it outright where
     others conceal it (which one depends even on how many threads encoded the file). When the rejected packet

@@ -23,7 +23,7 @@ from damvad.synth.specs import (
     make_video_spec,
     min_anomalous_frames,
 )
-from damvad.utils import atomic_write_json, atomic_write_text
+from damvad.utils import atomic_write_json, atomic_write_text, usable_cores
 from damvad.video import video_codec, write_video
 
 _SPLITS = tuple((s, lab) for s in SPLITS for lab in ("normal", "anomalous"))
@@ -202,12 +202,6 @@ def _render_one(path: Path, spec: VideoSpec) -> int:
     return spec.num_frames
 
 
-def _default_workers() -> int:
-    import os
-
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
-
-
 def generate_dataset(root: str | Path, progress: bool = True, *, overwrite: bool = False,
                      splits: Sequence[str] | None = None, workers: int | None = None, **params: Any) -> Path:
     """Write a synthetic dataset (layout below) and return ``root``; reruns reuse finished videos.
@@ -316,7 +310,7 @@ def _render_videos(chosen: list[tuple[Path, VideoSpec]], workers: int | None, pr
 
     total = sum(s.num_frames for _, s in chosen)
     todo = [(path, spec) for path, spec in chosen if not (path.exists() and _frame_count(path) == spec.num_frames)]
-    n_workers = min(workers or _default_workers(), max(len(todo), 1))
+    n_workers = min(workers or usable_cores(), max(len(todo), 1))
     with tqdm(total=total, unit="frame", desc="synthetic videos", disable=not progress) as bar:
         bar.update(total - sum(s.num_frames for _, s in todo))
         if n_workers == 1:
