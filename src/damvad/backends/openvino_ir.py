@@ -347,14 +347,12 @@ def cached_model_dir(
         calib_key = calibration_data.key(settings)
     name, ident = cache_key(sha, precision, shape, calib_key, settings)
     folder = model_cache_root() / name
-    meta_path = folder / "meta.json"
-    if _complete(folder):
-        return folder, json.loads(meta_path.read_text())
-    with building(folder):
-        if _complete(folder):  # another process built it while this one waited
-            return folder, json.loads(meta_path.read_text())
-        return _build_entry(folder, precision, ident, checkpoint=checkpoint, model=model, num_frames=num_frames,
-                            batch=batch, settings=settings, calibration_data=calibration_data, progress=progress)
+    if not _complete(folder):
+        with building(folder):
+            if not _complete(folder):  # else another process built it while this one waited
+                _build_entry(folder, precision, ident, checkpoint=checkpoint, model=model, num_frames=num_frames,
+                             batch=batch, settings=settings, calibration_data=calibration_data, progress=progress)
+    return folder, json.loads((folder / "meta.json").read_text())
 
 
 def _complete(folder: Path) -> bool:
@@ -386,9 +384,8 @@ def building(folder: Path) -> Iterator[None]:
 
 def _build_entry(folder: Path, precision: str, ident: dict[str, Any], *, checkpoint: str | Path | None,
                  model: Any, num_frames: int, batch: int, settings: QuantizationSettings,
-                 calibration_data: CalibrationData | None, progress: bool) -> tuple[Path, dict[str, Any]]:
-    """Convert (fp32) or quantize (int8, from the fp32 entry) I3D into ``folder``; returns it and its meta."""
-    meta_path = folder / "meta.json"
+                 calibration_data: CalibrationData | None, progress: bool) -> None:
+    """Convert (fp32) or quantize (int8, from the fp32 entry) I3D and write it to ``folder``."""
     say = log.warning if progress else log.info
     t0 = time.perf_counter()
     if calibration_data is not None and precision == "int8":
@@ -410,5 +407,4 @@ def _build_entry(folder: Path, precision: str, ident: dict[str, Any], *, checkpo
     meta = {**ident, **extra, "versions": _versions(), "seconds": round(time.perf_counter() - t0, 1),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     write_entry(folder, ov_model, meta)
-    return folder, json.loads(meta_path.read_text())
 # ------------------------------------------------------------------------------------------- backend
