@@ -98,3 +98,29 @@ def test_specs_written_beside_the_files(exported):
     assert specs["dam_head"]["threshold"]["value"] == 0.7
     text = (folder / "INPUT_SPECS.md").read_text()
     assert "(1, 3, 64, 224, 224)" in text and "[-1, 1]" in text and "zeros before" in text
+
+
+@pytest.mark.parametrize("variant", ["mlp", "lstm"])
+def test_heads_that_never_read_the_previous_clip_keep_it_as_an_input(variant, tmp_path):
+    """Every exported head has the interface of HEAD_SPECS (current, previous), also the variants without a DAM
+    (the exporters drop an unread input: a client written for one variant failed on these)."""
+    import openvino as ov
+
+    from damvad.backends.export import export_ir, export_onnx, head_step_module
+
+    torch.manual_seed(5)
+    head = build_model(variant, hidden=32, mlp_hidden=8).eval()
+    step, pair = head_step_module(head), (torch.zeros(1, 7, 1024), torch.zeros(1, 7, 1024))
+    onnx_path = export_onnx(step, pair, tmp_path / "h.onnx", ["current", "previous"], ["score", "weighted"])
+    ir_path = export_ir(step, pair, tmp_path / "h.xml", ["current", "previous"], ["score", "weighted"])
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in sess.get_inputs()] == ["current", "previous"]
+    clip = np.random.default_rng(6).gamma(2.0, 0.3, size=(1, 7, 1024)).astype(np.float32)
+    other = np.random.default_rng(7).gamma(2.0, 0.3, size=(1, 7, 1024)).astype(np.float32)
+    with torch.no_grad():
+        ref = head.score_pairs(torch.from_numpy(clip), torch.from_numpy(other))["score"].numpy()
+    score, _ = sess.run(["score", "weighted"], {"current": clip, "previous": other})
+    np.testing.assert_allclose(score, ref, rtol=1e-5, atol=1e-6)
+    compiled = ov.Core().compile_model(str(ir_path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    assert sorted(next(iter(p.get_names())) for p in compiled.inputs) == ["current", "previous"]
+    np.testing.assert_allclose(compiled({"current": clip, "previous": other})["score"], ref, rtol=1e-5, atol=1e-6)

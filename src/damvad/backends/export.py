@@ -67,6 +67,11 @@ def head_step_module(head: Any) -> Any:
 
         def forward(self, current: torch.Tensor, previous: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             out = self.net.score_pairs(current, previous)
+            if self.net.config.dissimilarity_kind is None:
+                # mlp / lstm never read `previous`, and the exporters drop an unread input; a zero-weighted
+                # read keeps every variant's file the same interface (HEAD_SPECS), so one client runs any
+                zero = 0.0 * previous.sum(dim=(1, 2))
+                return out["score"] + zero, out["weighted"] + zero
             return out["score"], out["weighted"]
 
     return DAMStep(head).eval()
