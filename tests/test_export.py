@@ -124,3 +124,20 @@ def test_heads_that_never_read_the_previous_clip_keep_it_as_an_input(variant, tm
     compiled = ov.Core().compile_model(str(ir_path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     assert sorted(next(iter(p.get_names())) for p in compiled.inputs) == ["current", "previous"]
     np.testing.assert_allclose(compiled({"current": clip, "previous": other})["score"], ref, rtol=1e-5, atol=1e-6)
+def test_an_ensemble_exports_as_one_step_scoring_the_mean(tmp_path):
+    """A model file of K heads exports as one ONNX step whose score is the heads' mean."""
+    from damvad.backends.export import export_onnx, head_step_module
+    from damvad.model import HeadEnsemble
+
+    torch.manual_seed(4)
+    ensemble = HeadEnsemble([build_model("lstm", hidden=32, mlp_hidden=8) for _ in range(3)]).eval()
+    pair = (torch.zeros(1, 7, 1024), torch.zeros(1, 7, 1024))
+    path = export_onnx(head_step_module(ensemble), pair, tmp_path / "dam_head.onnx", ["current", "previous"],
+                       ["score", "weighted"])
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    clip = np.random.default_rng(3).gamma(2.0, 0.3, size=(1, 7, 1024)).astype(np.float32)
+    previous = np.zeros_like(clip)
+    score, _ = sess.run(["score", "weighted"], {"current": clip, "previous": previous})
+    with torch.no_grad():
+        heads = [m.score_pairs(torch.from_numpy(clip), torch.from_numpy(previous))["score"] for m in ensemble.members]
+    np.testing.assert_allclose(score, torch.stack(heads).mean(0).numpy(), rtol=1e-4, atol=1e-6)

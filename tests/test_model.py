@@ -372,3 +372,29 @@ def test_gradients_reach_every_parameter() -> None:
     out["weighted"].sum().backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and torch.count_nonzero(p.grad) > 0, name
+
+
+def test_an_ensemble_scores_the_mean_of_its_heads_whole_and_streamed() -> None:
+    """HeadEnsemble: D, wD and Clip_A are the heads' means, the per-head pieces None; a stream equals the whole
+    video, as for one head; heads of different configs are refused."""
+    from damvad.model import HeadEnsemble
+
+    torch.manual_seed(21)
+    heads = [build_model("dist", **SMALL).double().eval() for _ in range(3)]
+    ensemble = HeadEnsemble(heads).eval()
+    clips = torch.rand(2, 6, 4, 12, dtype=torch.float64)
+    with torch.no_grad():
+        whole = ensemble(clips)
+        alone = [h(clips) for h in heads]
+        state, steps = ensemble.init_state(batch=2), []
+        for i in range(6):
+            out, state = ensemble.step(clips[:, i], state)
+            steps.append(out)
+    for key in ("score", "weighted", "clip_attention"):
+        torch.testing.assert_close(whole[key], torch.stack([a[key] for a in alone]).mean(0), rtol=1e-12, atol=0)
+        torch.testing.assert_close(torch.stack([s[key] for s in steps], dim=1), whole[key], rtol=1e-12, atol=1e-15)
+    assert whole["logit"] is None and whole["dam_hidden"] is None
+    with pytest.raises(ValueError, match="share one config"):
+        HeadEnsemble([build_model("dist", **SMALL), build_model("cov", **SMALL)])
+    with pytest.raises(ValueError, match="at least 2"):
+        HeadEnsemble(heads[:1])

@@ -155,3 +155,22 @@ def test_records_round_trip_through_their_stored_form():
     assert SelectionRule.from_dict(rule.to_dict()) == rule
     th = Threshold.from_dict({"value": 0.5, "features": None, "later": True})
     assert th.extra == {"later": True} and Threshold.from_dict(th.to_dict()) == th
+
+
+def test_an_ensemble_file_keeps_its_heads_through_updates(tmp_path):
+    """A file of K heads loads as the same HeadEnsemble, also after a threshold update; a file of one head has no
+    ``heads`` entry (files written before ensembles read as they always did)."""
+    from damvad.model import HeadEnsemble
+
+    torch.manual_seed(2)
+    heads = [build_model("lstm", hidden=16, mlp_hidden=8, feature_dim=24, temporal=7) for _ in range(2)]
+    path = save_model_file(tmp_path / "model.pt", HeadEnsemble(heads), CARD)
+    assert torch.load(path, weights_only=True)["heads"] == 2
+    update_model_file(path, threshold=Threshold(value=0.4, far_target=0.05))
+    loaded, card = load_model(path)
+    assert isinstance(loaded, HeadEnsemble) and len(loaded.members) == 2 and card.threshold.value == 0.4
+    for head, got in zip(heads, loaded.members, strict=True):
+        pairs = zip(head.state_dict().values(), got.state_dict().values(), strict=True)
+        assert all(torch.equal(a, b) for a, b in pairs)
+    single = save_model_file(tmp_path / "one.pt", heads[0], CARD)
+    assert "heads" not in torch.load(single, weights_only=True)

@@ -212,3 +212,37 @@ def test_the_logit_wall_is_off_by_default_and_acts_on_a_head_past_it(synth, tmp_
     assert wall["walled"][0] == pytest.approx(8.0, rel=1e-4) and wall["walled"][-1] < wall["walled"][0] / 4
     saved = yaml.safe_load((tmp_path / "walled" / "seed0" / "config.yaml").read_text())
     assert saved["logit_penalty"] == 0.5 and saved["logit_bound"] == 6.0
+
+
+def test_heads_train_apart_and_score_as_their_mean(synth, tmp_path, monkeypatch):
+    """heads=2: head k is the single-head run of seed head_seed(seed, k), the model file holds both, and every
+    score is their mean; a run killed in its second head resumes there and ends as an uninterrupted one."""
+    from damvad.model import HeadEnsemble
+    from damvad.scoring import score_clips
+    from damvad.train import head_seed
+
+    data, feats = synth
+    kw = dict(iterations=40, eval_every=20, checkpoint_every=20, variant="lstm")
+    for k in range(2):
+        train(_cfg(data, feats, tmp_path / f"single{k}", seeds=[head_seed(3, k)], **kw), progress=False)
+    ensemble = _cfg(data, feats, tmp_path / "ens", seeds=[3], heads=2, **kw)
+    train_killed_after(ensemble, 40 + 25, monkeypatch)  # head 0 done, head 1 killed after its checkpoint at 20
+    assert (tmp_path / "ens" / "seed3" / "head0" / "model.pt").is_file()
+    assert not (tmp_path / "ens" / "seed3" / "model.pt").exists()
+    summary = train(ensemble, resume=True, progress=False)
+    run = summary["runs"][0]
+    assert run["seed"] == 3 and [h["seed"] for h in run["heads"]] == [3, head_seed(3, 1)] != [3, 4]
+    assert 0 <= run["val_video_auc"] <= 1 and "val_video_auc_mean" in summary
+
+    model, card = load_model(tmp_path / "ens" / "seed3" / "model.pt")
+    assert isinstance(model, HeadEnsemble) and len(model.members) == 2
+    assert card.train.extra["heads"][1]["seed"] == head_seed(3, 1) and card.provenance.seed == 3
+    heads = [load_model(tmp_path / f"single{k}" / f"seed{head_seed(3, k)}" / "model.pt")[0] for k in range(2)]
+    for member, alone in zip(model.members, heads, strict=True):  # each head is its seed's own run, bit for bit
+        for (name, a), b in zip(member.state_dict().items(), alone.state_dict().values(), strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+    clips = torch.randn(5, 1, 7, 1024) + torch.linspace(0, 2, 5)[:, None, None, None]
+    got = score_clips(model, clips)[0]
+    want = np.mean([score_clips(h, clips)[0] for h in heads], axis=0)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert not np.allclose(score_clips(heads[0], clips)[0], score_clips(heads[1], clips)[0])  # the seeds differ

@@ -235,7 +235,77 @@ class StreamState:
 OUTPUT_KEYS = ("score", "weighted", "clip_attention", "channel_attention", "dam_hidden", "logit")
 
 
-class DAMModel(nn.Module):
+class ClipScorer(nn.Module):
+    """What scoring, streaming and export use of a head: :meth:`score_pairs` (defined by a subclass) and,
+    built on it, :meth:`forward` (whole videos) and :meth:`init_state` / :meth:`step` (streams)."""
+
+    config: DAMConfig
+
+    def score_pairs(
+        self, current: Tensor, previous: Tensor, return_intermediates: bool = False
+    ) -> dict[str, Tensor | None]:
+        raise NotImplementedError
+
+    def _as_input(self, x: Tensor | np.ndarray, name: str, ndim: int) -> Tensor:
+        param = next(self.parameters())
+        x = torch.as_tensor(x).to(device=param.device, dtype=param.dtype)
+        if x.ndim != ndim or x.shape[-1] != self.config.feature_dim:
+            dims = {3: "(N, t, n)", 4: "(B, C, t, n)"}[ndim]
+            raise ValueError(f"{name}: expected shape {dims} with n = {self.config.feature_dim}, "
+                             f"got {tuple(x.shape)}")
+        if x.shape[-2] == 0:
+            raise ValueError(f"{name}: clip maps need at least one row (t >= 1), got {tuple(x.shape)}")
+        return x
+
+    def forward(
+        self, clips: Tensor, previous: Tensor | None = None, return_intermediates: bool = False
+    ) -> dict[str, Tensor | None]:
+        """Score every clip of B videos, clips (B, C, t, n) -> outputs of shape (B, C, ...).
+
+        Clip i is paired with clip i-1; the first clip with ``previous`` (B, t, n) when continuing a
+        video scored in pieces, else zeros. One :meth:`score_pairs` call on the flattened batch.
+        """
+        clips = self._as_input(clips, "clips", 4)
+        b, n_clips, t, n = clips.shape
+        first = torch.zeros_like(clips[:, :1]) if previous is None else self._check_previous(previous, clips)
+        prev = torch.cat([first, clips[:, :-1]], dim=1)
+        flat = self.score_pairs(clips.reshape(b * n_clips, t, n), prev.reshape(b * n_clips, t, n),
+                                return_intermediates)
+        return {k: (v.reshape(b, n_clips, *v.shape[1:]) if v is not None else None) for k, v in flat.items()}
+
+    def _check_previous(self, previous: Tensor, clips: Tensor) -> Tensor:
+        previous = torch.as_tensor(previous).to(device=clips.device, dtype=clips.dtype)
+        if previous.shape != (clips.shape[0], *clips.shape[2:]):
+            raise ValueError(f"previous: expected shape {(clips.shape[0], *clips.shape[2:])} for clips "
+                             f"{tuple(clips.shape)}, got {tuple(previous.shape)}")
+        return previous.unsqueeze(1)
+
+    # ---------------------------------------------------------------- streaming
+    def init_state(self, batch: int = 1) -> StreamState:
+        """State of B fresh streams: the previous clip map is zeros, as before a video's first clip."""
+        if batch <= 0:
+            raise ValueError(f"batch must be positive, got {batch}")
+        param = next(self.parameters())
+        zeros = torch.zeros(batch, self.config.temporal, self.config.feature_dim,
+                            dtype=param.dtype, device=param.device)
+        return StreamState(previous=zeros, clips_seen=0)
+
+    def step(self, clip: Tensor, state: StreamState) -> tuple[dict[str, Tensor | None], StreamState]:
+        """Score the next clip (B, t, n) of B streams; outputs have shape (B, ...).
+
+        Gives the same scores as :meth:`forward` on the whole video (same function, same pairs). The
+        new state keeps the clip detached: a stream never backpropagates into past inputs.
+        """
+        clip = self._as_input(clip, "clip", 3)
+        if clip.shape != state.previous.shape:
+            raise ValueError(f"clip shape {tuple(clip.shape)} does not match the stream state "
+                             f"{tuple(state.previous.shape)} (batch, t, n); build it with init_state(batch) "
+                             f"and a config whose temporal/feature_dim match the features")
+        out = self.score_pairs(clip, state.previous)
+        return out, StreamState(previous=clip.detach(), clips_seen=state.clips_seen + 1)
+
+
+class DAMModel(ClipScorer):
     """The scoring head of one Table 1 variant; see the module docstring for the equations.
 
     Outputs (dicts of tensors, ``None`` where a variant lacks the piece):
@@ -283,17 +353,6 @@ class DAMModel(nn.Module):
         return [m.weight for m in self.mlp if isinstance(m, nn.Linear)]
 
     # ------------------------------------------------------------------ scoring
-    def _as_input(self, x: Tensor | np.ndarray, name: str, ndim: int) -> Tensor:
-        param = next(self.parameters())
-        x = torch.as_tensor(x).to(device=param.device, dtype=param.dtype)
-        if x.ndim != ndim or x.shape[-1] != self.config.feature_dim:
-            dims = {3: "(N, t, n)", 4: "(B, C, t, n)"}[ndim]
-            raise ValueError(f"{name}: expected shape {dims} with n = {self.config.feature_dim}, "
-                             f"got {tuple(x.shape)}")
-        if x.shape[-2] == 0:
-            raise ValueError(f"{name}: clip maps need at least one row (t >= 1), got {tuple(x.shape)}")
-        return x
-
     def score_pairs(
         self, current: Tensor, previous: Tensor, return_intermediates: bool = False
     ) -> dict[str, Tensor | None]:
@@ -361,52 +420,31 @@ class DAMModel(nn.Module):
             out["dam_gates"] = torch.stack(dam_z, dim=1) if dam_z else None
         return {k: (v[:rows] if v is not None else None) for k, v in out.items()}
 
-    def forward(
-        self, clips: Tensor, previous: Tensor | None = None, return_intermediates: bool = False
+
+class HeadEnsemble(ClipScorer):
+    """K heads of one variant trained apart (each with its own seed), scoring as one: D and wD are the mean of
+    the heads' D and wD, Clip_A the mean of theirs. Why: which event kinds a head generalises to depends on its
+    seed (benchmarks/lstm-seed-study.md); averaging independently trained heads (a deep ensemble) outvotes one
+    that missed a kind. Everything that scores a head (evaluate, calibrate, detect, export) scores an ensemble."""
+
+    def __init__(self, members: list[DAMModel]) -> None:
+        super().__init__()
+        if len(members) < 2:
+            raise ValueError(f"an ensemble needs at least 2 heads, got {len(members)}")
+        if any(m.config != members[0].config for m in members[1:]):
+            raise ValueError("the heads of an ensemble must share one config")
+        self.members = nn.ModuleList(members)
+        self.config = members[0].config
+
+    def score_pairs(
+        self, current: Tensor, previous: Tensor, return_intermediates: bool = False
     ) -> dict[str, Tensor | None]:
-        """Score every clip of B videos, clips (B, C, t, n) -> outputs of shape (B, C, ...).
-
-        Clip i is paired with clip i-1; the first clip with ``previous`` (B, t, n) when continuing a
-        video scored in pieces, else zeros. One :meth:`score_pairs` call on the flattened batch.
-        """
-        clips = self._as_input(clips, "clips", 4)
-        b, n_clips, t, n = clips.shape
-        first = torch.zeros_like(clips[:, :1]) if previous is None else self._check_previous(previous, clips)
-        prev = torch.cat([first, clips[:, :-1]], dim=1)
-        flat = self.score_pairs(clips.reshape(b * n_clips, t, n), prev.reshape(b * n_clips, t, n),
-                                return_intermediates)
-        return {k: (v.reshape(b, n_clips, *v.shape[1:]) if v is not None else None) for k, v in flat.items()}
-
-    def _check_previous(self, previous: Tensor, clips: Tensor) -> Tensor:
-        previous = torch.as_tensor(previous).to(device=clips.device, dtype=clips.dtype)
-        if previous.shape != (clips.shape[0], *clips.shape[2:]):
-            raise ValueError(f"previous: expected shape {(clips.shape[0], *clips.shape[2:])} for clips "
-                             f"{tuple(clips.shape)}, got {tuple(previous.shape)}")
-        return previous.unsqueeze(1)
-
-    # ---------------------------------------------------------------- streaming
-    def init_state(self, batch: int = 1) -> StreamState:
-        """State of B fresh streams: the previous clip map is zeros, as before a video's first clip."""
-        if batch <= 0:
-            raise ValueError(f"batch must be positive, got {batch}")
-        param = next(self.parameters())
-        zeros = torch.zeros(batch, self.config.temporal, self.config.feature_dim,
-                            dtype=param.dtype, device=param.device)
-        return StreamState(previous=zeros, clips_seen=0)
-
-    def step(self, clip: Tensor, state: StreamState) -> tuple[dict[str, Tensor | None], StreamState]:
-        """Score the next clip (B, t, n) of B streams; outputs have shape (B, ...).
-
-        Gives the same scores as :meth:`forward` on the whole video (same function, same pairs). The
-        new state keeps the clip detached: a stream never backpropagates into past inputs.
-        """
-        clip = self._as_input(clip, "clip", 3)
-        if clip.shape != state.previous.shape:
-            raise ValueError(f"clip shape {tuple(clip.shape)} does not match the stream state "
-                             f"{tuple(state.previous.shape)} (batch, t, n); build it with init_state(batch) "
-                             f"and a config whose temporal/feature_dim match the features")
-        out = self.score_pairs(clip, state.previous)
-        return out, StreamState(previous=clip.detach(), clips_seen=state.clips_seen + 1)
+        """The heads' mean ``score``, ``weighted`` and ``clip_attention``; the per-head pieces (logits, hidden
+        states, intermediates) have no single value and are None."""
+        outs = [m.score_pairs(current, previous) for m in self.members]
+        mean = {k: (torch.stack([o[k] for o in outs]).mean(0) if outs[0][k] is not None else None)  # type: ignore[misc]
+                for k in ("score", "weighted", "clip_attention")}
+        return {**dict.fromkeys(OUTPUT_KEYS), **mean}
 
 
 def build_model(variant: str = "dist", **kwargs: Any) -> DAMModel:

@@ -27,7 +27,7 @@ import torch
 from damvad import __version__
 from damvad.choices import NUM_CLIPS, SNIPPETS_PER_CLIP
 from damvad.contract import UNKNOWN, FeatureContract
-from damvad.model import DAMConfig, DAMModel
+from damvad.model import ClipScorer, DAMConfig, DAMModel, HeadEnsemble
 from damvad.snippets import SNIPPET_LEN
 from damvad.utils import LoadError, atomic_write_bytes, load_torch_file
 
@@ -280,14 +280,19 @@ def _features_of(payload: dict[str, Any], where: str, warn: bool = True) -> Feat
 # ---------------------------------------------------------------------------------- writer and reader
 
 
-def save_model_file(path: str | Path, model: DAMModel, card: ModelCard | None = None) -> Path:
-    """Write ``model`` and its card to ``path`` (atomically): the one writer of model files."""
+def save_model_file(path: str | Path, model: ClipScorer, card: ModelCard | None = None) -> Path:
+    """Write ``model`` (a head, or an ensemble of heads) and its card to ``path`` (atomically): the one writer of
+    model files."""
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    return _write(Path(path), model.config.to_dict(), state, card or ModelCard())
+    heads = len(model.members) if isinstance(model, HeadEnsemble) else 1
+    return _write(Path(path), model.config.to_dict(), state, card or ModelCard(), heads)
 
 
-def _write(path: Path, model_config: dict[str, Any], state_dict: dict[str, torch.Tensor], card: ModelCard) -> Path:
+def _write(path: Path, model_config: dict[str, Any], state_dict: dict[str, torch.Tensor], card: ModelCard,
+           heads: int = 1) -> Path:
     payload = {**card.to_payload(), "model_config": model_config, "state_dict": state_dict}
+    if heads > 1:  # a file of one head stays as it always was
+        payload["heads"] = heads
     buf = io.BytesIO()
     torch.save(payload, buf)
     atomic_write_bytes(path, buf.getvalue())
@@ -337,7 +342,7 @@ def read_model_card(path: str | Path) -> ModelCard:
     return ModelCard.from_payload(payload, str(real))
 
 
-def load_model(path: str | Path, device: Any = "cpu") -> tuple[DAMModel, ModelCard]:
+def load_model(path: str | Path, device: Any = "cpu") -> tuple[ClipScorer, ModelCard]:
     """The model in eval mode on ``device`` (``auto | cpu | cuda[:N]``) and its card (contract, threshold,
     provenance...). Files are read onto the CPU first, so a model trained on any device loads on any other."""
     from damvad.device import resolve_device
@@ -346,7 +351,10 @@ def load_model(path: str | Path, device: Any = "cpu") -> tuple[DAMModel, ModelCa
     real, payload = _read(path)
     card = ModelCard.from_payload(payload, str(real))
     try:
-        model = DAMModel(DAMConfig.from_dict(payload["model_config"]))
+        config = DAMConfig.from_dict(payload["model_config"])
+        heads = int(payload.get("heads", 1))
+        model: ClipScorer = (HeadEnsemble([DAMModel(config) for _ in range(heads)]) if heads > 1
+                             else DAMModel(config))
         model.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise LoadError(f"{real}: damaged damvad model file ({type(exc).__name__}: {exc})") from exc
@@ -359,5 +367,5 @@ def update_model_file(path: str | Path, **changes: Any) -> ModelCard:
     file is written back as format 2. Returns the new card."""
     real, payload = _read(path)
     card = dataclasses.replace(ModelCard.from_payload(payload, str(real), warn=False), **changes)
-    _write(real, payload["model_config"], payload["state_dict"], card)
+    _write(real, payload["model_config"], payload["state_dict"], card, int(payload.get("heads", 1)))
     return card

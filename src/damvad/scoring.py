@@ -28,7 +28,7 @@ from damvad.clips import (
     pool_clips,
 )
 from damvad.device import model_device
-from damvad.model import DAMModel, StreamState
+from damvad.model import ClipScorer, StreamState
 
 Protocol = Literal["offline", "online"]
 
@@ -90,7 +90,7 @@ def clip_snippet_bounds(
 
 @torch.no_grad()
 def score_video(
-    model: DAMModel,
+    model: ClipScorer,
     features: np.ndarray | torch.Tensor,
     num_frames: int,
     protocol: Protocol = "offline",
@@ -114,7 +114,7 @@ def score_video(
 
 
 @torch.no_grad()
-def score_clips(model: DAMModel, clips: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def score_clips(model: ClipScorer, clips: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(D, wD, Clip_A) per clip of one video's (K, crops, t, n) clip maps, each crop a stream, crops averaged.
 
     Also what training's held-out selection scores, on the clips it pooled once."""
@@ -147,7 +147,7 @@ class StreamScorer:
     Memory is constant: the state is one clip map per crop, the buffer at most k snippet maps.
     """
 
-    model: DAMModel
+    model: ClipScorer
     crops: int = 1
     snippets_per_clip: int = 1
     _state: StreamState | None = field(default=None, init=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import logging
 import math
 import time
@@ -32,8 +33,8 @@ from damvad.device import device_info, resolve_device
 from damvad.diagnostics import grad_norms, head_stats
 from damvad.losses import logit_wall, ranking_loss, regularization
 from damvad.metrics import video_level_auc
-from damvad.model import DAMConfig, DAMModel, count_parameters, dissimilarity
-from damvad.modelfile import ClipProtocol, ModelCard, Provenance, TrainResult, save_model_file
+from damvad.model import ClipScorer, DAMConfig, DAMModel, HeadEnsemble, count_parameters, dissimilarity
+from damvad.modelfile import ClipProtocol, ModelCard, Provenance, TrainResult, load_model, save_model_file
 from damvad.scoring import score_clips
 from damvad.store import FeatureStore
 from damvad.utils import (
@@ -55,6 +56,7 @@ Monitor = Callable[[DAMModel, int], dict[str, Any]]  # (model, iteration) -> ext
 # of held-out training videos (the released code selected on the test set; this is its honest form, and
 # noise below MIN_VAL_PER_CLASS held-out videos of each class -- see benchmarks/README.md).
 SELECTIONS = ("average", "last", "val_auc")
+HEAD_SEED_STRIDE = 1000  # head k of seed s trains with seed s + 1000 k (head_seed)
 MIN_VAL_PER_CLASS = 25
 # A batch whose every clip scores within this of one another: the head has collapsed to a constant (a saturated
 # sigmoid passes no gradient, and such a run never recovers; seen in an `lstm` seed at ~1,600 iterations,
@@ -97,6 +99,7 @@ class TrainConfig:
     diagnostics: bool = False  # record attention, gate saturation and gradient norms at each evaluation
     threads: int = 0  # torch threads; 0 keeps torch's default
     device: str | None = None  # auto | cpu | cuda[:N]; None: auto. Saved, not compared on resume (any device)
+    heads: int = 1  # > 1: that many heads trained apart (seeds: head_seed) and scored by their mean (HeadEnsemble)
 
     # ranges and choices checked (with the types above) by damvad.config before anything is written
     limits: ClassVar[dict[str, str | tuple]] = {
@@ -107,7 +110,7 @@ class TrainConfig:
         "checkpoint_every": "[1, inf)", "split_seed": "[0, inf)", "seeds": "[0, inf)", "threads": "[0, inf)",
         "pairing": ("all_pairs", "paired"), "crop_sampling": CROP_SAMPLING, "selection": SELECTIONS,
         "average_from": "[0, 1)",
-        "reduction": ("mean", "released"), "max_train_videos": "[0, inf)",
+        "reduction": ("mean", "released"), "max_train_videos": "[0, inf)", "heads": "[1, inf)",
     }
     renamed: ClassVar[dict[str, str]] = {"crops": "crop_sampling"}  # crops is extract's crop set (center|5|10)
 
@@ -412,15 +415,8 @@ class Trainer:
         idx = self.val_idx if len(self.val_idx) else self.train_idx
         return head_stats(self.model, self.data.clips[torch.as_tensor(idx), :, 0].to(self.device))
 
-    @torch.no_grad()
     def validate(self) -> float:
-        """Video-level AUC of the held-out videos: the offline protocol on the clips pooled at load time."""
-        scores, labels = {}, {}
-        for i in self.val_idx:
-            name = self.data.names[i]
-            scores[name] = score_clips(self.model, self.data.clips[i])[0]
-            labels[name] = int(self.data.labels[i])
-        return float(video_level_auc(scores, labels))
+        return held_out_auc(self.model, self.data, self.val_idx)
 
     def run(self, progress: bool = True) -> dict[str, Any]:
         from tqdm import tqdm
@@ -509,6 +505,66 @@ class Trainer:
         return result
 
 
+@torch.no_grad()
+def held_out_auc(model: ClipScorer, data: TrainData, val_idx: np.ndarray) -> float:
+    """Video-level AUC of the held-out videos: the offline protocol on the clips pooled at load time."""
+    scores, labels = {}, {}
+    for i in val_idx:
+        name = data.names[i]
+        scores[name] = score_clips(model, data.clips[i])[0]
+        labels[name] = int(data.labels[i])
+    return float(video_level_auc(scores, labels))
+
+
+def head_seed(seed: int, head: int) -> int:
+    """The training seed of head ``head`` of seed ``seed``'s ensemble: head 0 is the seed's own single-head run, and
+    the heads of seeds 0-999 never share a seed."""
+    return seed + HEAD_SEED_STRIDE * head
+
+
+def train_seed(cfg: TrainConfig, data: TrainData, run_dir: Path, seed: int, meta: dict[str, Any],
+               monitor: Monitor | None = None, device: Any = "cpu", progress: bool = True) -> dict[str, Any]:
+    """One seed's model in ``run_dir/model.pt`` and its ``result.json``; a finished seed is read back, a started one
+    resumed. With ``cfg.heads`` > 1, head k trains as a run of its own in ``run_dir/head{k}`` with seed
+    ``head_seed(seed, k)``, and the model file holds every head (:class:`damvad.model.HeadEnsemble`)."""
+    run_dir = Path(run_dir)
+    if (run_dir / "result.json").is_file() and (run_dir / "model.pt").is_file():
+        return json.loads((run_dir / "result.json").read_text())
+    if cfg.heads == 1:
+        return Trainer(cfg, data, run_dir, seed, meta, monitor, device=device).run(progress)
+    heads = []
+    for k in range(cfg.heads):
+        head_dir = run_dir / f"head{k}"
+        if (head_dir / "result.json").is_file() and (head_dir / "model.pt").is_file():
+            heads.append(json.loads((head_dir / "result.json").read_text()))
+        else:
+            trainer = Trainer(cfg, data, head_dir, head_seed(seed, k), meta, monitor, device=device)
+            heads.append(trainer.run(progress))
+    models, cards = zip(*(load_model(run_dir / f"head{k}" / "model.pt") for k in range(cfg.heads)), strict=True)
+    ensemble = HeadEnsemble(list(models))
+    first = heads[0]
+    warnings = [f"head {k}: {r['warning']}" for k, r in enumerate(heads) if r.get("warning")]
+    result = {
+        "seed": seed, "variant": cfg.variant, "parameters": count_parameters(ensemble),
+        "iterations": first["iterations"], "seconds": float(sum(r["seconds"] for r in heads)),
+        "device": first["device"], "devices": first["devices"], "selection": first["selection"],
+        "iteration": first["iteration"], "rule": first["rule"],
+        "heads": [{"seed": r["seed"], **{k: r[k] for k in ("val_video_auc", "collapsed_at", "warning") if k in r}}
+                  for r in heads],
+        **({"warning": "; ".join(warnings)} if warnings else {}),
+    }
+    val_idx = holdout_split(data.labels, cfg.val_fraction, cfg.split_seed)[1]  # every head's held-out videos
+    if len(set(data.labels[val_idx])) == 2:  # a diagnostic, as for one head
+        result["val_video_auc"] = held_out_auc(ensemble.to(resolve_device(device)), data, val_idx)
+    provenance_ = {**cards[0].provenance.to_dict(), "seed": seed, "head_seeds": [r["seed"] for r in heads]} \
+        if cards[0].provenance is not None else None
+    save_model_file(run_dir / "model.pt", ensemble, dataclasses.replace(
+        cards[0], train=TrainResult.from_dict(result),
+        provenance=Provenance.from_dict(provenance_) if provenance_ else None))
+    atomic_write_json(run_dir / "result.json", result)
+    return result
+
+
 def training_meta(dataset: Dataset, store: FeatureStore, data: TrainData) -> dict[str, Any]:
     """Provenance every run records: package, dataset, features (manifest hash, weights, crops, precision),
     and the feature contract of every training video (refused when they disagree, see damvad.contract)."""
@@ -581,9 +637,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     results = []
     for seed in cfg.seeds:
         trainer = Trainer(cfg, data, out / f"seed{seed}", seed, meta, monitor, device=dev)
-        log.info("seed %d: %d training videos (%d anomalous), %d held out; selection: %s", seed,
-                 len(trainer.train_idx), len(trainer.anom), len(trainer.val_idx), trainer.selection)
-        results.append(trainer.run(progress))
+        log.info("seed %d: %d training videos (%d anomalous), %d held out; selection: %s%s", seed,
+                 len(trainer.train_idx), len(trainer.anom), len(trainer.val_idx), trainer.selection,
+                 f"; {cfg.heads} heads" if cfg.heads > 1 else "")
+        if cfg.heads == 1:
+            results.append(trainer.run(progress))
+        else:
+            results.append(train_seed(cfg, data, out / f"seed{seed}", seed, meta, monitor, dev, progress))
     summary = summarize_seeds(results)
     summary["provenance"] = {**meta, **device_info(dev)}
     summary["config"] = dataclasses.asdict(cfg)

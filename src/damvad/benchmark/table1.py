@@ -338,21 +338,13 @@ def eval_target(cfg: Table1Config, prepared, dataset, store, progress: bool) -> 
     return EvalTarget(dataset, store, cfg.split, tag, events, groups)
 
 
-def _train_or_load(trainer, run_dir: Path) -> dict[str, Any]:
-    """A finished run's result (kept), else train (resuming from its checkpoint)."""
-    done = run_dir / "result.json"
-    if done.is_file() and (run_dir / "model.pt").is_file():
-        return json.loads(done.read_text())
-    return trainer.run(progress=False)
-
-
 def run_table1(cfg: Table1Config, progress: bool = True) -> dict[str, Any]:
     """Prepare the benchmark (cached), train every row x seed that is not done yet, evaluate, summarise."""
     from tqdm import tqdm
 
     from damvad.benchmark.changedet import ChangeDetector
     from damvad.modelfile import load_model
-    from damvad.train import Trainer
+    from damvad.train import Trainer, train_seed
     from damvad.utils import atomic_write_json, atomic_write_text, provenance
 
     out = Path(cfg.out or f"runs/table1-{cfg.benchmark}-{cfg.split}")
@@ -379,7 +371,7 @@ def run_table1(cfg: Table1Config, progress: bool = True) -> dict[str, Any]:
             runs.setdefault(label, {})[seed] = json.loads(result_path.read_text())
             bar.update(1)
             continue
-        train_result = _train_or_load(trainer, run_dir)
+        train_result = train_seed(tcfg, data, run_dir, seed, meta, progress=False)  # a finished one is kept
         model, _ = load_model(run_dir / "model.pt")
         metrics, frames = evaluate_run(model, target, store, calib_normals, tcfg.num_clips, cfg.far)
         record = {"row": label, "seed": seed, "train": train_result, "metrics": metrics,
