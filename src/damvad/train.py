@@ -439,24 +439,28 @@ def head_seed(seed: int, head: int) -> int:
     return seed + HEAD_SEED_STRIDE * head
 
 
+def _finished(run_dir: Path) -> dict[str, Any] | None:
+    """The result of a run that wrote its model file and result, else None."""
+    done = run_dir / "result.json"
+    return json.loads(done.read_text()) if done.is_file() and (run_dir / "model.pt").is_file() else None
+
+
 def train_seed(cfg: TrainConfig, data: TrainData, run_dir: Path, seed: int, meta: dict[str, Any],
                monitor: Monitor | None = None, device: Any = "cpu", progress: bool = True) -> dict[str, Any]:
     """One seed's model in ``run_dir/model.pt`` and its ``result.json``; a finished seed is read back, a started one
     resumed. With ``cfg.heads`` > 1, head k trains as a run of its own in ``run_dir/head{k}`` with seed
     ``head_seed(seed, k)``, and the model file holds every head (:class:`damvad.model.HeadEnsemble`)."""
     run_dir = Path(run_dir)
-    if (run_dir / "result.json").is_file() and (run_dir / "model.pt").is_file():
-        return json.loads((run_dir / "result.json").read_text())
+    if (done := _finished(run_dir)) is not None:
+        return done
     if cfg.heads == 1:
         return Trainer(cfg, data, run_dir, seed, meta, monitor, device=device).run(progress)
     heads = []
     for k in range(cfg.heads):
         head_dir = run_dir / f"head{k}"
-        if (head_dir / "result.json").is_file() and (head_dir / "model.pt").is_file():
-            heads.append(json.loads((head_dir / "result.json").read_text()))
-        else:
-            trainer = Trainer(cfg, data, head_dir, head_seed(seed, k), meta, monitor, device=device)
-            heads.append(trainer.run(progress))
+        done = _finished(head_dir)
+        heads.append(done if done is not None else
+                     Trainer(cfg, data, head_dir, head_seed(seed, k), meta, monitor, device=device).run(progress))
     models, cards = zip(*(load_model(run_dir / f"head{k}" / "model.pt") for k in range(cfg.heads)), strict=True)
     ensemble = HeadEnsemble(list(models))
     first = heads[0]
