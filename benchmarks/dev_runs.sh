@@ -10,6 +10,8 @@
 # Runs go to OUT/sSEED (one torch thread each: run two at a time on 2 cores), dev reports to OUT/eval-dev/seedSEED; a
 # finished run is only scored again. Data: $SYNTH_UCF_V2 (default: `damvad benchmark prepare synth-ucf-v2`'s cache),
 # features: $FEATURES (default: the one features-* folder there).
+# Since 2026-12-04 that config trains three heads (`heads: 3`); the dev studies before it used one head: add heads=1
+# to repeat them.
 set -euo pipefail
 out=$1 variant=$2 seeds=$3
 shift 3
