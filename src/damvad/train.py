@@ -433,6 +433,12 @@ class Trainer:
         return result
 
 
+def log_split(trainer: Trainer, what: str) -> None:
+    """One log line per trained model: its videos and selection rule."""
+    log.info("%s: %d training videos (%d anomalous), %d held out; selection: %s", what, len(trainer.train_idx),
+             len(trainer.anom), len(trainer.val_idx), trainer.selection)
+
+
 def head_seed(seed: int, head: int) -> int:
     """The training seed of head ``head`` of seed ``seed``'s ensemble: head 0 is the seed's own single-head run, and
     the heads of seeds 0-999 never share a seed."""
@@ -458,9 +464,11 @@ def train_seed(cfg: TrainConfig, data: TrainData, run_dir: Path, seed: int, meta
     heads = []
     for k in range(cfg.heads):
         head_dir = run_dir / f"head{k}"
-        done = _finished(head_dir)
-        heads.append(done if done is not None else
-                     Trainer(cfg, data, head_dir, head_seed(seed, k), meta, monitor, device=device).run(progress))
+        if (done := _finished(head_dir)) is None:
+            trainer = Trainer(cfg, data, head_dir, head_seed(seed, k), meta, monitor, device=device)
+            log_split(trainer, f"seed {seed} head {k} (training seed {head_seed(seed, k)})")
+            done = trainer.run(progress)
+        heads.append(done)
     models, cards = zip(*(load_model(run_dir / f"head{k}" / "model.pt") for k in range(cfg.heads)), strict=True)
     ensemble = HeadEnsemble(list(models))
     first = heads[0]
@@ -536,13 +544,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     atomic_write_text(saved, dump_config(cfg))
     results = []
     for seed in cfg.seeds:
-        trainer = Trainer(cfg, data, out / f"seed{seed}", seed, meta, monitor, device=dev)
-        log.info("seed %d: %d training videos (%d anomalous), %d held out; selection: %s%s", seed,
-                 len(trainer.train_idx), len(trainer.anom), len(trainer.val_idx), trainer.selection,
-                 f"; {cfg.heads} heads" if cfg.heads > 1 else "")
         if cfg.heads == 1:
+            trainer = Trainer(cfg, data, out / f"seed{seed}", seed, meta, monitor, device=dev)
+            log_split(trainer, f"seed {seed}")
             results.append(trainer.run(progress))
-        else:
+        else:  # each head's Trainer logs its own split
             results.append(train_seed(cfg, data, out / f"seed{seed}", seed, meta, monitor, dev, progress))
     summary = summarize_seeds(results)
     summary["provenance"] = {**meta, **device_info(dev)}
