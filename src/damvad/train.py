@@ -466,7 +466,7 @@ def train_seed(cfg: TrainConfig, data: TrainData, run_dir: Path, seed: int, meta
         head_dir = run_dir / f"head{k}"
         if (done := _finished(head_dir)) is None:
             trainer = Trainer(cfg, data, head_dir, head_seed(seed, k), meta, monitor, device=device)
-            log_split(trainer, f"seed {seed} head {k} (training seed {head_seed(seed, k)})")
+            log_split(trainer, f"seed {seed} head {k} (training seed {trainer.seed})")
             done = trainer.run(progress)
         heads.append(done)
     models, cards = zip(*(load_model(run_dir / f"head{k}" / "model.pt") for k in range(cfg.heads)), strict=True)
