@@ -30,6 +30,9 @@ TRAIN40 = (("n_train_normal", 40), ("n_train_anomalous", 40))
 # fourth round: half-length videos (8-10 snippets), so that 90 + 90 training videos fit the demo's time
 SHORT = (("num_frames", (512, 640)), ("n_train_normal", 90), ("n_train_anomalous", 90),
          ("n_test_normal", 8), ("n_test_anomalous", 8))
+# fifth round: quarter-length videos (4-5 snippets), sized for ~12 min on an AVX2-only CPU (slow int8 I3D)
+QUARTER = (("num_frames", (256, 320)), ("n_train_normal", 36), ("n_train_anomalous", 36),
+           ("n_test_normal", 8), ("n_test_anomalous", 8))
 # The plans the runs used, spelled out (not derived from damvad.demo.FULL, which each adopted round changed).
 # Before the study: 12 + 12 training videos of synth-demo-v2, 1,000 iterations, val_fraction 0.25, DAMConfig's dropout.
 BEFORE = DemoPlan(benchmark="synth-demo-v2", val_fraction=0.25, dropout=None, iterations=1000, hidden=256, batch=10)
@@ -42,8 +45,10 @@ CANDIDATES = {
     "E": replace(ROUND1, overrides=TRAIN40, dropout=0.5),  # D with 40 + 40 training videos (third round)
     "F": replace(ROUND1, overrides=SHORT, dropout=0.5),  # D on 512-640-frame videos, 90 + 90 training, 8 + 8 test
     "G": replace(ROUND1, overrides=SHORT, dropout=0.5, val_fraction=0.1),  # F holding out 9 + 9: FULL since 12-03
+    "K": replace(ROUND1, overrides=QUARTER, dropout=0.5, val_fraction=0.1),  # G on 256-320 frames, 36 + 36 training
+    "L": replace(ROUND1, overrides=QUARTER, dropout=0.5, val_fraction=0.1, iterations=500),  # K's data, 500 iterations
 }
-SHARES = {"B": "A", "C": "B", "D": "B", "E": "B", "G": "F"}  # candidate -> the run whose data it reuses
+SHARES = {"B": "A", "C": "B", "D": "B", "E": "B", "G": "F", "L": "K"}  # candidate -> the run whose data it reuses
 TEST_ONLY = {"B", "E"}  # candidates that reuse only the test split (their training split is their own)
 
 
@@ -99,7 +104,7 @@ def _videos(name: str, splits: tuple[str, ...] = ("train", "test")) -> int:
     return sum(params[f"n_{split}_{label}"] for split in splits for label in ("normal", "anomalous"))
 
 
-VIDEOS = {name: _videos(name) for name in CANDIDATES}  # A 36, B-D 60, E 92, F-G 196
+VIDEOS = {name: _videos(name) for name in CANDIDATES}  # A 36, B-D 60, E 92, F-G 196, K-L 88
 
 
 def _data_maker(name: str) -> str:
