@@ -33,6 +33,7 @@ SHORT = (("num_frames", (512, 640)), ("n_train_normal", 90), ("n_train_anomalous
 # fifth round: quarter-length videos (4-5 snippets), sized for ~12 min on an AVX2-only CPU (slow int8 I3D)
 QUARTER = (("num_frames", (256, 320)), ("n_train_normal", 36), ("n_train_anomalous", 36),
            ("n_test_normal", 8), ("n_test_anomalous", 8))
+QUARTER64 = (("n_train_normal", 64), ("n_train_anomalous", 64))  # sixth round: K's videos and test split, more training
 # The plans the runs used, spelled out (not derived from damvad.demo.FULL, which each adopted round changed).
 # Before the study: 12 + 12 training videos of synth-demo-v2, 1,000 iterations, val_fraction 0.25, DAMConfig's dropout.
 BEFORE = DemoPlan(benchmark="synth-demo-v2", val_fraction=0.25, dropout=None, iterations=1000, hidden=256, batch=10)
@@ -47,9 +48,11 @@ CANDIDATES = {
     "G": replace(ROUND1, overrides=SHORT, dropout=0.5, val_fraction=0.1),  # F holding out 9 + 9: FULL since 12-03
     "K": replace(ROUND1, overrides=QUARTER, dropout=0.5, val_fraction=0.1),  # G on 256-320 frames, 36 + 36 training
     "L": replace(ROUND1, overrides=QUARTER, dropout=0.5, val_fraction=0.1, iterations=500),  # K's data, 500 iterations
+    "M": replace(ROUND1, overrides=QUARTER + QUARTER64, dropout=0.5, val_fraction=0.1, iterations=500),  # 64 + 64
 }
-SHARES = {"B": "A", "C": "B", "D": "B", "E": "B", "G": "F", "L": "K"}  # candidate -> the run whose data it reuses
-TEST_ONLY = {"B", "E"}  # candidates that reuse only the test split (their training split is their own)
+# candidate -> the run whose data it reuses
+SHARES = {"B": "A", "C": "B", "D": "B", "E": "B", "G": "F", "L": "K", "M": "K"}
+TEST_ONLY = {"B", "E", "M"}  # candidates that reuse only the test split (their training split is their own)
 
 
 def _link_tree(src: Path, dst: Path) -> None:
@@ -104,7 +107,7 @@ def _videos(name: str, splits: tuple[str, ...] = ("train", "test")) -> int:
     return sum(params[f"n_{split}_{label}"] for split in splits for label in ("normal", "anomalous"))
 
 
-VIDEOS = {name: _videos(name) for name in CANDIDATES}  # A 36, B-D 60, E 92, F-G 196, K-L 88
+VIDEOS = {name: _videos(name) for name in CANDIDATES}  # A 36, B-D 60, E 92, F-G 196, K-L 88, M 144
 
 
 def _data_maker(name: str) -> str:
