@@ -49,9 +49,11 @@ CANDIDATES = {
     "K": replace(ROUND1, overrides=QUARTER, dropout=0.5, val_fraction=0.1),  # G on 256-320 frames, 36 + 36 training
     "L": replace(ROUND1, overrides=QUARTER, dropout=0.5, val_fraction=0.1, iterations=500),  # K's data, 500 iterations
     "M": replace(ROUND1, overrides=QUARTER + QUARTER64, dropout=0.5, val_fraction=0.1, iterations=500),  # 64 + 64
+    "N": replace(ROUND1, overrides=QUARTER + QUARTER64, dropout=0.5, val_fraction=0.1, iterations=500,
+                 mlp_iterations=1000),  # M's data, the MLP at 1,000 iterations
 }
 # candidate -> the run whose data it reuses
-SHARES = {"B": "A", "C": "B", "D": "B", "E": "B", "G": "F", "L": "K", "M": "K"}
+SHARES = {"B": "A", "C": "B", "D": "B", "E": "B", "G": "F", "L": "K", "M": "K", "N": "M"}
 TEST_ONLY = {"B", "E", "M"}  # candidates that reuse only the test split (their training split is their own)
 
 
@@ -107,7 +109,7 @@ def _videos(name: str, splits: tuple[str, ...] = ("train", "test")) -> int:
     return sum(params[f"n_{split}_{label}"] for split in splits for label in ("normal", "anomalous"))
 
 
-VIDEOS = {name: _videos(name) for name in CANDIDATES}  # A 36, B-D 60, E 92, F-G 196, K-L 88, M 144
+VIDEOS = {name: _videos(name) for name in CANDIDATES}  # A 36, B-D 60, E 92, F-G 196, K-L 88, M-N 144
 
 
 def _data_maker(name: str) -> str:

@@ -1,8 +1,9 @@
-"""``damvad demo``: the whole system on a small slice of the synthetic benchmark, in 13-35 minutes on 2 CPU cores.
+"""``damvad demo``: the whole system on a small slice of the synthetic benchmark, in ~13 minutes on 2 CPU cores.
 
 1. generate ``synth-demo-v4`` (the recipe of ``synth-ucf-v2``: a few cameras shared by normal and
    anomalous videos, events and near misses of every kind, on half-length videos of 8-10 snippets so that
-   90 + 90 training videos fit; chosen on other draws of the recipe: benchmarks/demo-dev-study.md);
+   90 + 90 training videos fit; chosen on other draws of the recipe: benchmarks/demo-dev-study.md), or on a
+   CPU without fast int8 units ``synth-demo-v5`` (quarter-length videos, 36 + 36 training: the same minutes);
 2. extract real I3D features (pretrained Kinetics-400 weights, the CPU's fastest backend, centre crop);
 3. train Dist-DAM and the MLP baseline (Table 1's l1) from video-level labels only, with one config
    that differs only in the variant and ``damvad train``'s default selection rule;
@@ -27,8 +28,12 @@ from damvad.utils import atomic_write_json, provenance
 
 # Fresh demos measured on 2 cores (README.md, "The demo"): most of the time is I3D extraction, whose speed
 # depends on the CPU's int8 units, not its model name (both machines were "AMD EPYC").
-EXPECTED_TIME = ("a fresh demo took 13 min on 2 cores with AVX-512 and VNNI (I3D int8 ~320 frames/s) and 35 min "
-                 "on 2 AVX2-only cores (~89 frames/s); most of it is I3D feature extraction")
+EXPECTED_TIME = {
+    "full": "a fresh demo took 13 min on 2 cores with AVX-512 and VNNI (I3D int8 ~320 frames/s) and 35 min on 2 "
+            "AVX2-only cores (~89 frames/s); most of it is I3D feature extraction",
+    "small": "a fresh demo took SMALL_MIN min on 2 AVX2-only cores (I3D int8 ~89 frames/s; the full plan took 35 "
+             "there); most of it is I3D feature extraction",
+}
 
 SIZE_CAVEAT = (
     "A demo of {videos} test videos and one seed shows that the pipeline works end to end; it cannot "
@@ -47,6 +52,7 @@ class DemoPlan:
                                       # benchmarks/demo-dev-study.md, fourth round)
     overrides: tuple[tuple[str, Any], ...] = ()  # generator parameters changed (the quick test's size)
     iterations: int = 1000
+    mlp_iterations: int | None = None  # the MLP baseline's budget where it differs (None: ``iterations``)
     batch: int = 10  # anomalous and normal bags per mini-batch (the paper's)
     hidden: int = 256
     precision: str | None = None  # None: the CPU's fastest (damvad.backends.default_precision)
@@ -57,11 +63,32 @@ class DemoPlan:
 
 
 FULL = DemoPlan()
+# CPUs without fast int8 units: a quarter of FULL's frames (benchmarks/demo-dev-study.md, fifth round)
+SMALL = DemoPlan(benchmark="synth-demo-v5")
 QUICK = DemoPlan(benchmark="synth-demo-v2",
                  overrides=(("n_train_normal", 3), ("n_train_anomalous", 3), ("n_test_normal", 2),
                             ("n_test_anomalous", 2), ("num_frames", (512, 544)), ("size", (224, 168)),
                             ("cameras", 2)),
                  iterations=40, batch=3, hidden=128, val_fraction=0.25)  # 1 + 1 of 3 + 3 held out
+PLANS = {"full": FULL, "small": SMALL, "quick": QUICK}
+
+
+def choose_plan(device: Any) -> str:
+    """The plan that fits ~15 minutes here: ``full`` on a CUDA device or a CPU with fast int8 units (AVX-512 VNNI
+    or AMX), ``small`` elsewhere, where int8 I3D runs ~4x slower (``full`` took 35 min on an AVX2-only EPYC)."""
+    from damvad.device import cpu_int8_fast, is_cuda
+
+    return "full" if is_cuda(device) or cpu_int8_fast() else "small"
+
+
+def resolve_plan(plan: DemoPlan | str, device: Any) -> tuple[str, DemoPlan]:
+    """(name, plan) for a plan, a name in PLANS or ``auto`` (:func:`choose_plan`); another plan is ``custom``."""
+    if isinstance(plan, DemoPlan):
+        return next((k for k, v in PLANS.items() if v == plan), "custom"), plan
+    name = choose_plan(device) if plan == "auto" else plan
+    if name not in PLANS:
+        raise ValueError(f"unknown demo plan {plan!r}: choose auto, {', '.join(PLANS)}")
+    return name, PLANS[name]
 
 
 @dataclass(frozen=True)
@@ -91,22 +118,24 @@ def demo_params(plan: DemoPlan, draw_seed: int | None = None) -> dict[str, Any]:
 
 
 def run_demo(out: str | Path = "demo_out", quick: bool = False, progress: bool = True,
-             device: Any = None, draw_seed: int | None = None, plan: DemoPlan | None = None) -> dict[str, Any]:
+             device: Any = None, draw_seed: int | None = None, plan: DemoPlan | str = "auto") -> dict[str, Any]:
     """Every stage on ``device`` (``None`` / ``auto``: a CUDA device when torch sees one).
 
     ``draw_seed``: another draw of the same recipe (the generator's ``seed``; ``None``: the benchmark's own, the
-    shipped draw), for deciding settings on draws nobody reports. ``plan``: another plan than FULL / QUICK."""
+    shipped draw), for deciding settings on draws nobody reports. ``plan``: ``auto`` (sized for this machine:
+    :func:`choose_plan`), a name in PLANS or a DemoPlan; ``quick`` is the plan ``quick``."""
     from damvad.device import device_info, resolve_device
 
-    plan = plan or (QUICK if quick else FULL)
     dev = resolve_device(device)
+    name, plan = resolve_plan("quick" if quick else plan, dev)
+    quick = name == "quick"
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
     params = demo_params(plan, draw_seed)
-    print(_machine_line(dev, quick), flush=True)
+    print(_machine_line(dev, name), flush=True)
     data = _generate(plan, params, out, quick, progress, timings)
     _extract(plan, data, out, dev, progress, timings)
     for variant in ("dist", "mlp"):
@@ -122,7 +151,7 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, progress: bool =
         "provenance": {**provenance(), **device_info(dev)},
         "benchmark": plan.benchmark,
         "draw_seed": draw_seed,  # None: the benchmark's own draw
-        "plan": {k: v for k, v in plan.__dict__.items() if k != "overrides"},
+        "plan": {"name": name, **{k: v for k, v in plan.__dict__.items() if k != "overrides"}},
         "generator": params,
         "timings": timings,
         "threshold": threshold,
@@ -143,15 +172,16 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, progress: bool =
     return summary
 
 
-def _machine_line(dev: Any, quick: bool) -> str:
-    """What the demo runs on and how long it took on the machines it was measured on: a newcomer on a slower
-    CPU knows before the first progress bar."""
+def _machine_line(dev: Any, plan: str) -> str:
+    """What the demo runs on, its plan, and how long that plan took on the machines it was measured on: a
+    newcomer knows before the first progress bar."""
     from damvad.device import device_info
 
     info = device_info(dev)
     where = (f"{info['device_name']} ({info['device']})" if info["device"] != "cpu" else
              f"{info['device_name']}, {info['cpu_count']} cores, {info['cpu_isa']}")
-    return f"damvad demo on {where}" + ("" if quick or info["device"] != "cpu" else f": {EXPECTED_TIME}")
+    timing = EXPECTED_TIME.get(plan) if info["device"] == "cpu" else None
+    return f"damvad demo on {where}, plan {plan}" + (f": {timing}" if timing else "")
 
 
 def _generate(plan: DemoPlan, params: dict[str, Any], out: Path, quick: bool, progress: bool,
@@ -188,11 +218,12 @@ def _train(plan: DemoPlan, variant: str, data: Path, out: Path, dev: Any, progre
     from damvad.train import TrainConfig, train
 
     name = "Dist-DAM" if variant == "dist" else "the MLP baseline (Table 1's l1)"
-    t = _step(f"3/6 training {name} ({plan.iterations} iterations, video-level labels only)")
+    iterations = plan.mlp_iterations if variant == "mlp" and plan.mlp_iterations else plan.iterations
+    t = _step(f"3/6 training {name} ({iterations} iterations, video-level labels only)")
     cfg = TrainConfig(dataset=str(data), features=str(out / "features"), out=str(out / "runs" / variant),
-                      variant=variant, model=_model_keys(plan), iterations=plan.iterations,
+                      variant=variant, model=_model_keys(plan), iterations=iterations,
                       batch_anomalous=plan.batch, batch_normal=plan.batch, val_fraction=plan.val_fraction,
-                      eval_every=max(10, plan.iterations // 10), checkpoint_every=max(10, plan.iterations // 10))
+                      eval_every=max(10, iterations // 10), checkpoint_every=max(10, iterations // 10))
     # the default selection rule (damvad.train.SELECTIONS); the held-out videos calibrate the threshold
     train(cfg, resume=True, progress=progress, device=dev)
     timings[f"train_{variant}_s"] = time.perf_counter() - t
