@@ -245,7 +245,8 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from damvad.demo import run_demo
 
-    run_demo(args.out, quick=args.quick, progress=not args.quiet, device=args.device, draw_seed=args.draw_seed)
+    run_demo(args.out, quick=args.quick, progress=not args.quiet, device=args.device, draw_seed=args.draw_seed,
+             plan=args.plan)
     return 0
 
 
@@ -489,6 +490,9 @@ def _tool_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the whole pipeline on a generated dataset (no download)")
     p.add_argument("--out", default="demo_out")
     p.add_argument("--quick", action="store_true", help="a smaller dataset and budget (for tests)")
+    p.add_argument("--plan", choices=("auto", "full", "small"), default="auto",
+                   help="auto (default): full on a GPU or a CPU with AVX-512 VNNI or AMX, small (a quarter of "
+                        "the frames) elsewhere")
     p.add_argument("--draw-seed", type=int, default=None,
                    help="another draw of the same recipe (generator seed; default: the shipped draw)")
     _device_option(p)

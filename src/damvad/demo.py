@@ -3,7 +3,7 @@
 1. generate ``synth-demo-v4`` (the recipe of ``synth-ucf-v2``: a few cameras shared by normal and
    anomalous videos, events and near misses of every kind, on half-length videos of 8-10 snippets so that
    90 + 90 training videos fit; chosen on other draws of the recipe: benchmarks/demo-dev-study.md), or on a
-   CPU without fast int8 units ``synth-demo-v5`` (quarter-length videos, 36 + 36 training: the same minutes);
+   CPU without fast int8 units ``synth-demo-v5`` (quarter-length videos, 64 + 64 training: the same minutes);
 2. extract real I3D features (pretrained Kinetics-400 weights, the CPU's fastest backend, centre crop);
 3. train Dist-DAM and the MLP baseline (Table 1's l1) from video-level labels only, with one config
    that differs only in the variant and ``damvad train``'s default selection rule;
@@ -31,7 +31,7 @@ from damvad.utils import atomic_write_json, provenance
 EXPECTED_TIME = {
     "full": "a fresh demo took 13 min on 2 cores with AVX-512 and VNNI (I3D int8 ~320 frames/s) and 35 min on 2 "
             "AVX2-only cores (~89 frames/s); most of it is I3D feature extraction",
-    "small": "a fresh demo took SMALL_MIN min on 2 AVX2-only cores (I3D int8 ~89 frames/s; the full plan took 35 "
+    "small": "a fresh demo took 12.5 min on 2 AVX2-only cores (I3D int8 ~89 frames/s; the full plan took 35 min "
              "there); most of it is I3D feature extraction",
 }
 
@@ -45,8 +45,9 @@ SIZE_CAVEAT = (
 
 @dataclass(frozen=True)
 class DemoPlan:
-    """Sized for ~13 minutes on 2 CPU cores with AVX-512 and VNNI (~35 on AVX2-only cores) and a 256-unit head
-    (`damvad train` defaults to the paper's 1024: 4x the LSTM width, ~10x slower)."""
+    """What the demo generates and trains; the defaults (FULL) are sized for ~13 minutes on 2 CPU cores with AVX-512
+    and VNNI (35 on AVX2-only cores: SMALL there) and a 256-unit head (`damvad train` defaults to the paper's 1024:
+    4x the LSTM width, ~10x slower)."""
 
     benchmark: str = "synth-demo-v4"  # 90 + 90 half-length training videos (v3: 24 + 24 of full length;
                                       # benchmarks/demo-dev-study.md, fourth round)
@@ -63,8 +64,9 @@ class DemoPlan:
 
 
 FULL = DemoPlan()
-# CPUs without fast int8 units: a quarter of FULL's frames (benchmarks/demo-dev-study.md, fifth round)
-SMALL = DemoPlan(benchmark="synth-demo-v5")
+# CPUs without fast int8 units: ~a third of FULL's frames, Dist-DAM at half the budget (its training is most of the
+# time left), the MLP at the whole (~5 s): benchmarks/demo-dev-study.md, seventh round (N)
+SMALL = DemoPlan(benchmark="synth-demo-v5", iterations=500, mlp_iterations=1000)
 QUICK = DemoPlan(benchmark="synth-demo-v2",
                  overrides=(("n_train_normal", 3), ("n_train_anomalous", 3), ("n_test_normal", 2),
                             ("n_test_anomalous", 2), ("num_frames", (512, 544)), ("size", (224, 168)),

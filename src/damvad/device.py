@@ -118,6 +118,13 @@ def cpu_isa() -> str:
     return ", ".join(words)
 
 
+def cpu_int8_fast() -> bool:
+    """Whether this CPU has the units that run int8 I3D ~4x faster than AVX2 alone (AVX-512 VNNI or AMX: ~320
+    against ~89 frames/s on 2 cores here); unknown flags count as fast (nothing is made smaller on a guess)."""
+    flags = cpu_flags()
+    return not flags or bool({"avx512_vnni", "amx_int8"} & flags)
+
+
 def cpu_runs_bf16() -> bool:
     """Whether torch's CPU convolutions run bf16 natively (oneDNN: AVX-512 or AMX). Where they do not (AVX2 only),
     bf16 is emulated: an I3D snippet took over 6 minutes against 3 s in fp32 on an AVX2-only AMD EPYC."""
@@ -156,5 +163,5 @@ def synchronize(device: DeviceSpec) -> None:
         torch.cuda.synchronize(device)
 
 
-__all__ = ["SPECS", "VNNI_FLAGS", "DeviceSpec", "cpu_isa", "cpu_runs_bf16", "device_info", "free_memory", "is_cuda",
-           "resolve_device", "synchronize"]
+__all__ = ["SPECS", "VNNI_FLAGS", "DeviceSpec", "cpu_int8_fast", "cpu_isa", "cpu_runs_bf16", "device_info",
+           "free_memory", "is_cuda", "resolve_device", "synchronize"]

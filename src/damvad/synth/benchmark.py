@@ -105,6 +105,10 @@ BENCHMARKS: dict[str, dict[str, Any]] = {
     # training videos fit the demo's minutes; 8 + 8 test videos (benchmarks/demo-dev-study.md, fourth round).
     "synth-demo-v4": dict(_DEMO, num_frames=(512, 640), n_train_normal=90, n_train_anomalous=90, n_test_normal=8,
                           n_test_anomalous=8),
+    # The demo on CPUs without fast int8 units since 2026-12-05 (issue 19): quarter-length videos (256-320 frames,
+    # 4-5 snippets), 64 + 64 training, 8 + 8 test (benchmarks/demo-dev-study.md, seventh round: N).
+    "synth-demo-v5": dict(_DEMO, num_frames=(256, 320), n_train_normal=64, n_train_anomalous=64, n_test_normal=8,
+                          n_test_anomalous=8),
     # The former demo: a small slice made by the same generator (every video >= 16 snippets), sized for ~10 min.
     "synth-demo-v1": dict(
         _UCF_SHAPED,
