@@ -491,8 +491,8 @@ def _tool_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="demo_out")
     p.add_argument("--quick", action="store_true", help="a smaller dataset and budget (for tests)")
     p.add_argument("--plan", choices=("auto", "full", "small"), default="auto",
-                   help="auto (default): full on a GPU or a CPU with AVX-512 VNNI or AMX, small (a quarter of "
-                        "the frames) elsewhere")
+                   help="auto (default): full on a GPU or a CPU with AVX-512 VNNI or AMX, small (~37 %% of the "
+                        "frames, shorter videos; benchmarks/demo-dev-study.md) elsewhere")
     p.add_argument("--draw-seed", type=int, default=None,
                    help="another draw of the same recipe (generator seed; default: the shipped draw)")
     _device_option(p)

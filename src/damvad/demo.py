@@ -6,7 +6,8 @@
    CPU without fast int8 units ``synth-demo-v5`` (quarter-length videos, 64 + 64 training: the same minutes);
 2. extract real I3D features (pretrained Kinetics-400 weights, the CPU's fastest backend, centre crop);
 3. train Dist-DAM and the MLP baseline (Table 1's l1) from video-level labels only, with one config
-   that differs only in the variant and ``damvad train``'s default selection rule;
+   that differs only in the variant (and, in the small plan, the budget: Dist-DAM 500 iterations, the cheap
+   MLP 1,000) and ``damvad train``'s default selection rule;
 4. evaluate both on the test split (frame AUC, AP; ROC and timelines), per variant, beside a
    training-free change detector (what "something changed" alone scores);
 5. calibrate Dist-DAM's alert threshold on its held-out normal training videos (a false-alarm rate per
