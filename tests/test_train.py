@@ -35,6 +35,17 @@ def test_holdout_is_stratified_and_disjoint():
     assert labels[va].sum() == 2 and (labels[va] == 0).sum() == 2  # round(0.25*6), round(0.25*10)
 
 
+def test_a_configs_holdout_is_its_fraction_and_split_seed():
+    """TrainConfig.holdout: the split every user of a config reads (its runs, an ensemble's held-out AUC, a
+    benchmark's calibration videos); another split_seed holds out other videos."""
+    labels = np.array([0] * 10 + [1] * 6)
+    cfg = TrainConfig(val_fraction=0.25, split_seed=3)
+    tr, va = cfg.holdout(labels)
+    ref_tr, ref_va = holdout_split(labels, 0.25, seed=3)
+    assert np.array_equal(tr, ref_tr) and np.array_equal(va, ref_va)
+    assert not np.array_equal(TrainConfig(val_fraction=0.25, split_seed=4).holdout(labels)[1], va)
+
+
 @pytest.mark.parametrize("variant", ["dist", "mlp"])
 def test_training_on_shifted_clips_reaches_high_frame_auc(synth, tmp_path, variant):
     data, feats = synth

@@ -137,6 +137,11 @@ class TrainConfig:
         extra = {"feature_dim": feature_dim, "temporal": temporal, **self.model}
         return DAMConfig(variant=self.variant, **extra)
 
+    def holdout(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(training, held-out) video indices of this config's runs: the one split a run trains on, an ensemble's
+        held-out AUC reads and a benchmark calibrates its threshold on."""
+        return holdout_split(labels, self.val_fraction, self.split_seed)
+
 
 class Trainer:
     """One seed's run in ``run_dir``; :meth:`run` resumes from ``checkpoint.pt`` when present."""
@@ -152,7 +157,7 @@ class Trainer:
         self.monitor = monitor
         self._grads: dict[str, float] = {}
         t, n = data.clips.shape[-2:]
-        self.train_idx, self.val_idx = holdout_split(data.labels, cfg.val_fraction, cfg.split_seed)
+        self.train_idx, self.val_idx = cfg.holdout(data.labels)
         if cfg.max_train_videos:
             self.train_idx = stratified_subset(self.train_idx, data.labels, cfg.max_train_videos, cfg.split_seed)
         model_config = cfg.model_config(int(n), int(t))
@@ -482,7 +487,7 @@ def train_seed(cfg: TrainConfig, data: TrainData, run_dir: Path, seed: int, meta
                   for r in heads],
         **({"warning": "; ".join(warnings)} if warnings else {}),
     }
-    val_idx = holdout_split(data.labels, cfg.val_fraction, cfg.split_seed)[1]  # every head's held-out videos
+    val_idx = cfg.holdout(data.labels)[1]  # every head's held-out videos
     if len(set(data.labels[val_idx])) == 2:  # a diagnostic, as for one head
         result["val_video_auc"] = held_out_auc(ensemble.to(resolve_device(device)), data, val_idx)
     provenance_ = {**cards[0].provenance.to_dict(), "seed": seed, "head_seeds": [r["seed"] for r in heads]} \

@@ -345,7 +345,6 @@ def run_table1(cfg: Table1Config, progress: bool = True) -> dict[str, Any]:
     from damvad.benchmark.changedet import ChangeDetector
     from damvad.modelfile import load_model
     from damvad.train import train_seed
-    from damvad.traindata import holdout_split
     from damvad.utils import atomic_write_json, atomic_write_text, provenance
 
     out = Path(cfg.out or f"runs/table1-{cfg.benchmark}-{cfg.split}")
@@ -362,8 +361,7 @@ def run_table1(cfg: Table1Config, progress: bool = True) -> dict[str, Any]:
         spec = specs[label]
         run_dir = out / label / f"seed{seed}"
         tcfg = _train_config(cfg, spec, prepared.data, prepared.features, out / label, seed)
-        held_out = holdout_split(data.labels, tcfg.val_fraction, tcfg.split_seed)[1]  # what the run holds out
-        calib_normals = [data.names[i] for i in held_out if data.labels[i] == 0]
+        calib_normals = [data.names[i] for i in tcfg.holdout(data.labels)[1] if data.labels[i] == 0]
         if not calib_normals:
             raise ValueError("no held-out normal training videos to calibrate on: raise train.val_fraction")
         result_path, frames_path = run_dir / f"{target.tag}.json", run_dir / f"{target.tag}-frames.npz"
