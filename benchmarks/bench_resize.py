@@ -13,8 +13,18 @@ costs beyond a bare decode. Cheaper ways, each changing pixels:
   OpenVINO graph that scales each plane to the 256-short-side size (``Interpolate``, linear, half-pixel, the
   same geometry as swscale's), crops the centre and converts BT.601 YUV to RGB -- moving the conversion into
   the model's graph, as issue 24 suggested, with the model's two threads (CPU time of the whole process);
+* ``yuv_then_rgb24``: swscale scales in 4:2:0 YUV (bilinear, today's geometry), then converts the small frame to
+  packed RGB unscaled (swscale's SIMD ``yuv2rgb`` path: chroma not interpolated), the centre window copied out;
 * ``floor_yuv420p`` (timed only, its frames unusable as they are): swscale's bilinear scale of the whole frame to
-  4:2:0 YUV, no colour conversion at all -- the least any swscale conversion with today's geometry can cost.
+  4:2:0 YUV, no colour conversion at all -- the least any swscale conversion with today's geometry can cost;
+* ``floor_gray`` (timed only): the luma plane alone scaled (grayscale out): the least any resize of this
+  geometry costs with swscale, whatever happens to colour.
+
+Beside them, per file and in the same run, what decoding itself costs (streamed, frames not kept): ``bare``, a
+bare PyAV decode (one decoder thread, as damvad's rule gives 2 cores), the budget the issue allows beyond it
+(0.3 x bare: decode + preprocessing <= 1.3 x bare), and ``lowres``: the same decode at half resolution
+(FFmpeg's ``lowres=1``; only MPEG-4-class and MJPEG decoders offer it, h264 ignores it) -- decoding fewer pixels
+as the way to a cheaper resize.
 
 Per file (vtest.avi; the 720p h264 clip of ``bench_extract.py``): CPU ms per frame of each conversion on frames
 decoded beforehand (round-robin, medians of ``--reps``), the pixel difference from today's (mean, 99th
@@ -187,10 +197,49 @@ def floor_yuv420p(frames: list) -> Iterator[None]:
         yield None
 
 
-FLOORS = {"floor_yuv420p": floor_yuv420p}  # timed, no pixels to compare
+def yuv_then_rgb24(frames: list) -> Iterator[np.ndarray]:
+    from av.video.reformatter import VideoReformatter
+
+    scaler, colour = VideoReformatter(), VideoReformatter()
+    w, h = resized_size(frames[0].width, frames[0].height)
+    (top, left, _), = crop_offsets(h, w, "center")
+    for f in frames:
+        small = scaler.reformat(f, width=w, height=h, format="yuv420p", interpolation="BILINEAR", threads=1)
+        rgb = colour.reformat(small, format="rgb24", threads=1).to_ndarray()
+        yield np.ascontiguousarray(rgb[top : top + CROP, left : left + CROP].transpose(2, 0, 1))
+
+
+def floor_gray(frames: list) -> Iterator[None]:
+    from av.video.reformatter import VideoReformatter
+
+    reformatter = VideoReformatter()
+    w, h = resized_size(frames[0].width, frames[0].height)
+    for f in frames:
+        reformatter.reformat(f, width=w, height=h, format="gray", interpolation="BILINEAR", threads=1)
+        yield None
+
+
+def decode_ms(video: Path, lowres: bool = False) -> tuple[float, tuple[int, int]]:
+    """CPU ms per frame of a streamed decode (frames dropped as they come, one decoder thread), and the decoded
+    size (smaller than the file's when ``lowres`` took)."""
+    import av
+
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = 1
+        if lowres:
+            stream.codec_context.options = {"lowres": "1"}
+        n, size, c0 = 0, (0, 0), time.process_time()
+        for frame in container.decode(stream):
+            n, size = n + 1, (frame.width, frame.height)
+        return 1000 * (time.process_time() - c0) / max(n, 1), size
+
+
+FLOORS = {"floor_yuv420p": floor_yuv420p, "floor_gray": floor_gray}  # timed, no pixels to compare
 CONVERSIONS = {"today": today, "full_area": full("AREA"), "full_fast_bilinear": full("FAST_BILINEAR"),
                "window_bilinear": window("BILINEAR"), "window_fast_bilinear": window("FAST_BILINEAR"),
-               "graph_bilinear": graph, "openvino_graph": openvino_graph}
+               "graph_bilinear": graph, "openvino_graph": openvino_graph,
+               "yuv_then_rgb24": yuv_then_rgb24}
 
 
 def costs(frames: list, reps: int) -> tuple[dict[str, float], dict[str, tuple[float, float, float]]]:
@@ -250,6 +299,17 @@ def main() -> None:
     for key, video in videos.items():
         frames = decode(video, args.frames)
         ms, diffs = costs(frames, args.reps)
+        decoded = {mode: [decode_ms(video, lowres) for _ in range(args.reps)] for mode, lowres in
+                   (("bare", False), ("lowres", True))}
+        bare = statistics.median(t for t, _ in decoded["bare"])
+        lowres, lowres_size = statistics.median(t for t, _ in decoded["lowres"]), decoded["lowres"][0][1]
+        smaller = lowres_size[0] < frames[0].width
+        print(f"{video.name}: bare decode {bare:.3f} CPU ms/frame (streamed), so <= {0.3 * bare:.3f} beyond it for "
+              f"1.3x; lowres=1 decode " + (f"{lowres:.3f} ({lowres / bare:.2f}x bare, frames "
+              f"{lowres_size[0]}x{lowres_size[1]})" if smaller else "not offered by this codec"), flush=True)
+        results[f"{key}bare_decode_ms"] = bare
+        if smaller:
+            results[f"{key}lowres_decode_ms"] = lowres
         x, y, w, h = source_window(frames[0].width, frames[0].height)
         print(f"{video.name} ({frames[0].width}x{frames[0].height}; window {w}x{h} at {x},{y}): CPU ms/frame "
               "beyond decoding, and pixel difference from today's (mean / p99 / max)", flush=True)
@@ -258,8 +318,9 @@ def main() -> None:
                 else "(timed only)"
             print(f"  {name:21s} {ms[name]:.3f} ({ms[name] / ms['today']:.2f}x today)   {pixels}", flush=True)
             results[f"{key}{name}_ms"] = ms[name]
+        results[f"{key}floor_gray_of_budget"] = ms["floor_gray"] / (0.3 * bare)
         if args.features:
-            change = feature_change(video, ["full_area", "window_bilinear", "openvino_graph"])
+            change = feature_change(video, ["full_area", "window_bilinear", "openvino_graph", "yuv_then_rgb24"])
             for name, (cos, rel) in change.items():
                 print(f"  I3D maps, {name:16s} against today's fp32: min cosine {cos:.4f}, median relative L2 "
                       f"{rel:.4f}", flush=True)
