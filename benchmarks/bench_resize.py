@@ -187,14 +187,17 @@ def openvino_graph(frames: list) -> Iterator[np.ndarray]:
         yield from rgb.transpose(1, 0, 2, 3)[: len(batch)]
 
 
-def floor_yuv420p(frames: list) -> Iterator[None]:
-    from av.video.reformatter import VideoReformatter
+def floor(pix_fmt: str) -> Callable[[list], Iterator[None]]:
+    """swscale's bilinear scale of the whole frame to ``pix_fmt`` with today's geometry, the frames dropped."""
+    def run(frames: list) -> Iterator[None]:
+        from av.video.reformatter import VideoReformatter
 
-    reformatter = VideoReformatter()
-    w, h = resized_size(frames[0].width, frames[0].height)
-    for f in frames:
-        reformatter.reformat(f, width=w, height=h, format="yuv420p", interpolation="BILINEAR", threads=1)
-        yield None
+        reformatter = VideoReformatter()
+        w, h = resized_size(frames[0].width, frames[0].height)
+        for f in frames:
+            reformatter.reformat(f, width=w, height=h, format=pix_fmt, interpolation="BILINEAR", threads=1)
+            yield None
+    return run
 
 
 def yuv_then_rgb24(frames: list) -> Iterator[np.ndarray]:
@@ -207,16 +210,6 @@ def yuv_then_rgb24(frames: list) -> Iterator[np.ndarray]:
         small = scaler.reformat(f, width=w, height=h, format="yuv420p", interpolation="BILINEAR", threads=1)
         rgb = colour.reformat(small, format="rgb24", threads=1).to_ndarray()
         yield np.ascontiguousarray(rgb[top : top + CROP, left : left + CROP].transpose(2, 0, 1))
-
-
-def floor_gray(frames: list) -> Iterator[None]:
-    from av.video.reformatter import VideoReformatter
-
-    reformatter = VideoReformatter()
-    w, h = resized_size(frames[0].width, frames[0].height)
-    for f in frames:
-        reformatter.reformat(f, width=w, height=h, format="gray", interpolation="BILINEAR", threads=1)
-        yield None
 
 
 def decode_ms(video: Path, lowres: bool = False) -> tuple[float, tuple[int, int]]:
@@ -235,7 +228,7 @@ def decode_ms(video: Path, lowres: bool = False) -> tuple[float, tuple[int, int]
         return 1000 * (time.process_time() - c0) / max(n, 1), size
 
 
-FLOORS = {"floor_yuv420p": floor_yuv420p, "floor_gray": floor_gray}  # timed, no pixels to compare
+FLOORS = {"floor_yuv420p": floor("yuv420p"), "floor_gray": floor("gray")}  # timed, no pixels to compare
 CONVERSIONS = {"today": today, "full_area": full("AREA"), "full_fast_bilinear": full("FAST_BILINEAR"),
                "window_bilinear": window("BILINEAR"), "window_fast_bilinear": window("FAST_BILINEAR"),
                "graph_bilinear": graph, "openvino_graph": openvino_graph,
