@@ -28,6 +28,7 @@ from damvad.choices import CLOSE_AFTER, ROW_FORMATS, UNCALIBRATED_THRESHOLD
 from damvad.clips import clip_scores_to_frames
 from damvad.contract import FeatureContract, contract_backend
 from damvad.frametimes import FrameClock, LivePace, known_rate, timed_frames
+from damvad.progress import StatusLine
 from damvad.scoring import ClipResult, StreamScorer
 from damvad.snippets import check_stride
 from damvad.stages import DetectConfig, LiveConfig
@@ -407,9 +408,10 @@ class _SourceRun:
         self.bounds: dict[int, float] = {}  # snippet boundary (frame) -> time (s), for clips still to come
         self.last_row: DetectionRow | None = None  # kept even when rows are not (constant memory)
         self.arrived = 0.0
-        self.start = self.last_print = time.perf_counter()
+        self.start = time.perf_counter()
         self.pace = LivePace() if live else None
         self.setup = f"crops {det.crops}, {det.backend.name or 'custom'} {det.backend.precision} on {det.device}"
+        self.status = StatusLine(self.start)
 
     def snippet(self, snip: Snippet, maps: np.ndarray) -> None:
         """Score one snippet's maps; a row when that completes a clip."""
@@ -428,13 +430,11 @@ class _SourceRun:
                         "(%s); keep up with --crops center, OpenVINO int8 (the CPU default), fewer cameras per "
                         "machine, or a GPU", self.label, behind, 60.0 * (1.0 / behind - 1.0), self.setup)
         r = self.last_row
-        if self.progress and now - self.last_print > 1.0 and r is not None:
-            self.last_print = now
+        if self.progress and r is not None and self.status.due(now):
             rate = self.result.frames / (now - self.start)
-            sys.stderr.write(f"\r{self.label}: {self.result.frames} frames, {rate:.1f} frames/s "
+            self.status.show(f"{self.label}: {self.result.frames} frames, {rate:.1f} frames/s "
                              f"({end / (now - self.start):.1f}x real time), latency {r.latency_ms:.0f} ms, "
-                             f"score {r.score:.3f}{' ALERT' if r.alert else ''}   ")
-            sys.stderr.flush()
+                             f"score {r.score:.3f}{' ALERT' if r.alert else ''}", now)
 
     def emit(self, clip: ClipResult | None) -> None:
         if clip is None:
@@ -466,8 +466,7 @@ class _SourceRun:
             self.event(event)
         self.result.timing, self.result.variable_frame_rate = self.clock.timing, self.clock.variable
         self.result.seconds = time.perf_counter() - self.start
-        if self.progress:
-            sys.stderr.write("\n")
+        self.status.end()
 
 
 def detect(cfg: DetectConfig, *, progress: bool = True, log_to: TextIO | None = None) -> int:

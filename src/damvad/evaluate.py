@@ -77,10 +77,9 @@ def score_split(model, store: FeatureStore, names: list[str], protocol: str, num
 def evaluate(cfg: EvalConfig, progress: bool = True, device: Any = None) -> dict[str, Any]:
     """Evaluate every model of ``cfg.runs`` on ``device`` (default ``cfg.device``; ``None`` / ``auto``: a CUDA
     device when torch sees one); writes metrics.json, roc.png and timelines; returns the report."""
-    from tqdm import tqdm
-
     from damvad.device import device_info, resolve_device
     from damvad.plots import roc_plot, timeline_plot
+    from damvad.progress import progress_bar
 
     if cfg.score not in SCORES:
         raise ValueError(f"score must be {' or '.join(SCORES)}, got {cfg.score!r}")
@@ -127,7 +126,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True, device: Any = None) -> dict
     }
     curves: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
     jobs = [(m, p) for m in models for p in cfg.protocols]
-    bar = tqdm(total=len(jobs) * len(names), desc="evaluate", unit="video", disable=not progress)
+    bar = progress_bar(total=len(jobs) * len(names), desc="evaluate", unit="video", disable=not progress)
     timeline_data: dict[str, Any] = {}
     for path in models:
         model, card = load_model(path, dev)

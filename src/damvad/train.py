@@ -352,7 +352,7 @@ class Trainer:
         return held_out_auc(self.model, self.data, self.val_idx)
 
     def run(self, progress: bool = True) -> dict[str, Any]:
-        from tqdm import tqdm
+        from damvad.progress import progress_bar
 
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -360,7 +360,7 @@ class Trainer:
         if not resumed:
             atomic_write_text(self.run_dir / "config.yaml", dump_config(cfg))
             atomic_write_json(self.run_dir / "provenance.json", self.provenance())
-        bar = tqdm(total=cfg.iterations, initial=self.iteration, desc=f"train seed {self.seed}",
+        bar = progress_bar(total=cfg.iterations, initial=self.iteration, desc=f"train seed {self.seed}",
                    disable=not progress, unit="it", dynamic_ncols=True)
         running: list[float] = []
         start = time.perf_counter()

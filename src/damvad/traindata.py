@@ -32,7 +32,7 @@ class TrainData:
 
 
 def load_train_data(dataset: Dataset, store: FeatureStore, num_clips: int, progress: bool = True) -> TrainData:
-    from tqdm import tqdm
+    from damvad.progress import progress_bar
 
     items = dataset.videos("train")
     if not items:
@@ -42,7 +42,7 @@ def load_train_data(dataset: Dataset, store: FeatureStore, num_clips: int, progr
     if labels.min() == labels.max():
         raise ValueError(f"{dataset.name}: training needs both normal and anomalous videos")
     pooled = []
-    for it in tqdm(items, desc="pool clips", disable=not progress, unit="video"):
+    for it in progress_bar(items, desc="pool clips", disable=not progress, unit="video"):
         maps = store.load(it.name).maps  # finite, float32
         pooled.append(torch.from_numpy(np.asarray(pool_clips(maps, num_clips))))
     clips = torch.stack(pooled)

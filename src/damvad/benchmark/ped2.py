@@ -217,8 +217,7 @@ def run_ped2(cfg: Ped2Config, progress: bool = True, feature_fn: Any = None,
              weights_sha256: str | None = None) -> dict[str, Any]:
     """Extract (cached), train and score every row x split x seed not done yet, summarise; see the module
     docstring. ``feature_fn`` / ``weights_sha256``: a stand-in for I3D (tests)."""
-    from tqdm import tqdm
-
+    from damvad.progress import progress_bar
     from damvad.store import FeatureStore
     from damvad.utils import atomic_write_json, atomic_write_text, provenance
 
@@ -231,7 +230,7 @@ def run_ped2(cfg: Ped2Config, progress: bool = True, feature_fn: Any = None,
     store = FeatureStore(features)
     made = _features_run(store)
     runs: dict[str, dict[int, dict[int, Any]]] = {}
-    bar = tqdm(total=len(cfg.splits) * len(cfg.variants) * len(cfg.seeds), desc="ped2 runs", unit="run",
+    bar = progress_bar(total=len(cfg.splits) * len(cfg.variants) * len(cfg.seeds), desc="ped2 runs", unit="run",
                disable=not progress)
     for k in cfg.splits:
         for row, by_seed in _run_split(cfg, out, store, weak_split(dataset, k), k, bar).items():

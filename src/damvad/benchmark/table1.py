@@ -340,10 +340,9 @@ def eval_target(cfg: Table1Config, prepared, dataset, store, progress: bool) -> 
 
 def run_table1(cfg: Table1Config, progress: bool = True) -> dict[str, Any]:
     """Prepare the benchmark (cached), train every row x seed that is not done yet, evaluate, summarise."""
-    from tqdm import tqdm
-
     from damvad.benchmark.changedet import ChangeDetector
     from damvad.modelfile import load_model
+    from damvad.progress import progress_bar
     from damvad.train import train_seed
     from damvad.utils import atomic_write_json, atomic_write_text, provenance
 
@@ -355,7 +354,7 @@ def run_table1(cfg: Table1Config, progress: bool = True) -> dict[str, Any]:
     frames_at: dict[str, dict[int, tuple[Path, str]]] = {}  # row -> seed -> (frames file, score)
     rows_info: dict[str, Any] = {}
     jobs = [(label, seed) for label in specs for seed in cfg.seeds]
-    bar = tqdm(total=len(jobs), desc="table 1 runs", unit="run", disable=not progress)
+    bar = progress_bar(total=len(jobs), desc="table 1 runs", unit="run", disable=not progress)
     calib_normals: list[str] = []
     for label, seed in jobs:
         spec = specs[label]

@@ -52,9 +52,8 @@ def extract_locally(cfg: ExtractConfig, *, videos: Mapping[str, str | Path] | No
                     i3d: I3DBackend | None = None, progress: bool = True) -> ExtractReport:
     """The local engine (see :func:`extract`): ``cfg.batch_size`` clips per I3D call (``None``: 1 on the CPU,
     from the free memory on a GPU); above 1, or on a GPU, the batched path with ``cfg.decoders`` threads."""
-    from tqdm import tqdm
-
     from damvad.device import resolve_device
+    from damvad.progress import progress_bar
 
     if cfg.batch_size is not None and cfg.batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {cfg.batch_size}")
@@ -81,7 +80,7 @@ def extract_locally(cfg: ExtractConfig, *, videos: Mapping[str, str | Path] | No
     infos = probe_all(todo, fps=spec.fps)  # probed once: for the progress total and the manifest rows
     total = sum(info.declared_frames for info in infos.values())
     start = time.perf_counter()
-    bar = tqdm(total=total or None, unit="frame", disable=not progress, dynamic_ncols=True, desc="extract")
+    bar = progress_bar(total=total or None, unit="frame", disable=not progress, dynamic_ncols=True, desc="extract")
     try:
         if todo and backend is not None:
             batch = int(cfg.batch_size or backend.batch_size)

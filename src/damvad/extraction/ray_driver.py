@@ -406,11 +406,12 @@ class _Scheduler:
             self.bar.refresh()
 
     def run(self, todo: list[tuple[str, Path]], progress: bool) -> None:
-        from tqdm import tqdm
+        from damvad.progress import progress_bar
 
         pending = deque(todo)
         total = sum(info.declared_frames for info in self.infos.values())
-        self.bar = tqdm(total=total or None, unit="frame", disable=not progress, dynamic_ncols=True, desc="extract")
+        self.bar = progress_bar(total=total or None, unit="frame", disable=not progress, dynamic_ncols=True,
+                                desc="extract")
         next_scan = next_progress = 0.0
         idle_since = time.monotonic()
         try:

@@ -306,12 +306,12 @@ def _manifest(specs: list[tuple[str, str, VideoSpec]], record: dict[str, Any]) -
 
 def _render_videos(chosen: list[tuple[Path, VideoSpec]], workers: int | None, progress: bool) -> None:
     """Render and write the videos of ``chosen`` not already on disk whole, in this process or in ``workers``."""
-    from tqdm import tqdm
+    from damvad.progress import progress_bar
 
     total = sum(s.num_frames for _, s in chosen)
     todo = [(path, spec) for path, spec in chosen if not (path.exists() and _frame_count(path) == spec.num_frames)]
     n_workers = min(workers or usable_cores(), max(len(todo), 1))
-    with tqdm(total=total, unit="frame", desc="synthetic videos", disable=not progress) as bar:
+    with progress_bar(total=total, unit="frame", desc="synthetic videos", disable=not progress) as bar:
         bar.update(total - sum(s.num_frames for _, s in todo))
         if n_workers == 1:
             for path, spec in todo:
