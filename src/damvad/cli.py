@@ -529,6 +529,16 @@ def _user_error(exc: BaseException) -> str | None:
     return None
 
 
+INTERRUPTED = {  # what an interrupted command leaves, and how to go on
+    "extract": "finished videos are kept; the same command resumes the rest",
+    "train": "the last checkpoint is kept; the same command with --resume continues it",
+    "detect": "the rows scored so far are written and an open alert closed (the last source's line says where it "
+              "stopped)",
+    "benchmark": "finished runs are kept; the same command resumes the rest",
+    "demo": "finished steps are kept; the same command resumes",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -540,11 +550,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
+    from damvad.utils import Terminated, sigterm_as_interrupt
+
     try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted; finished videos/checkpoints are kept, rerun to resume", file=sys.stderr)
-        return 130
+        with sigterm_as_interrupt():  # docker stop / systemctl stop: the same clean-up as Ctrl-C
+            return int(args.func(args) or 0)
+    except KeyboardInterrupt as exc:
+        kept = INTERRUPTED.get(args.command)
+        terminated = isinstance(exc, Terminated) or isinstance(exc.__cause__, Terminated)
+        print(f"damvad {args.command}: {'terminated' if terminated else 'interrupted'}{'; ' + kept if kept else ''}",
+              file=sys.stderr)
+        return 143 if terminated else 130
     except Exception as exc:
         message = _user_error(exc)
         if message is None or args.verbose:

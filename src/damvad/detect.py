@@ -39,7 +39,7 @@ from damvad.video import (
     Snippet,
     VideoError,
     VideoInfo,
-    find_videos,
+    expand_sources,
     is_live_source,
     iter_frames,
     normalize_crops,
@@ -117,6 +117,15 @@ class DetectionRow:
     latency_ms: float
 
 
+class DetectionInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM, from the CLI) while a source was scored; ``result``: that source's rows and events up
+    to the stop, its open alert closed (already written to the run's writer); ``__cause__``: the interrupt."""
+
+    def __init__(self, result: DetectionResult):
+        super().__init__(f"{result.source}: interrupted after {result.frames} frames")
+        self.result = result
+
+
 @dataclass
 class DetectionResult:
     source: str
@@ -132,6 +141,7 @@ class DetectionResult:
     timing: str = "pts"  # where times come from: "pts", or "declared rate" (frames without timestamps)
     variable_frame_rate: bool = False
     behind_real_time: float | None = None  # a live source scored slower than it arrives: its pace (x real time)
+    interrupted: bool = False  # stopped by Ctrl-C / SIGTERM: scored up to ``frames``, its open alert closed
 
     def times(self) -> np.ndarray:
         """Each frame's time in seconds (from the rows' frames at ``fps`` when the times were not kept)."""
@@ -372,12 +382,16 @@ class Detector:
         except VideoError as exc:
             run.result.error = str(exc)
             log.error("%s", exc)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM from the CLI: the source's result so far goes with it
+            run.result.interrupted, stop = True, exc
         else:
             run.result.warning = info.frame_count_warning(run.result.frames) if info is not None else None
             if run.result.warning:
                 log.warning("%s: %s", label, run.result.warning)
         finally:
             run.finish()
+        if run.result.interrupted:
+            raise DetectionInterrupted(run.result) from stop
         return run.result
 
     def _open(self, source: str | Path | Iterable[np.ndarray], fps: float | None,
@@ -481,7 +495,7 @@ def detect(cfg: DetectConfig, *, progress: bool = True, log_to: TextIO | None = 
     say = log_to or sys.stderr
     if not cfg.model_file:
         raise ValueError("detect needs --model (or `model_file` in the config)")
-    sources = detect_sources(cfg.sources)
+    sources = expand_sources(cfg.sources)
     if not sources:
         raise ValueError(f"no videos found in {cfg.sources}")
     det = Detector.from_config(cfg)
@@ -495,22 +509,32 @@ def detect(cfg: DetectConfig, *, progress: bool = True, log_to: TextIO | None = 
         writer = RowWriter(stream, fmt)
         for src in sources:
             is_file = Path(src).exists()  # a file or a folder of frames (whose frame rate is ours to give)
-            result = det.run(src, fps=cfg.fps if Path(src).is_dir() else None, writer=writer, progress=progress,
-                             keep_rows=bool(cfg.report) or is_file)
+            try:
+                result = det.run(src, fps=cfg.fps if Path(src).is_dir() else None, writer=writer,
+                                 progress=progress, keep_rows=bool(cfg.report) or is_file)
+            except DetectionInterrupted as stop:  # this source's summary and report, then stop
+                _summarise(stop.result, src, is_file, cfg.report, det.threshold, say)
+                raise
             failed += result.error is not None
-            spans = ", ".join(f"{e.start_time:.1f}-{e.end_time:.1f}s (peak {e.peak_score:.2f})"
-                              for e in result.events)
-            print(f"{src}: {result.frames} frames in {result.seconds:.1f} s, {len(result.events)} alert event(s)"
-                  f"{': ' + spans if spans else ''}{'; WARNING ' + result.warning if result.warning else ''}"
-                  f"{'; ERROR ' + result.error if result.error else ''}", file=say)
-            if cfg.report:
-                paths = write_report(result, cfg.report, det.threshold, src if is_file else None)
-                print(f"  report: {', '.join(paths.values())}", file=say)
+            _summarise(result, src, is_file, cfg.report, det.threshold, say)
         if to_file and not stream.written:
             print(f"nothing scored: {output} left as it was", file=say)
     if failed:
         print(f"{failed} of {len(sources)} source(s) failed", file=say)
     return failed
+
+
+def _summarise(result: DetectionResult, src: str, is_file: bool, report: str | None, threshold: float,
+               say: TextIO) -> None:
+    """A source's line (frames, events, warning or error) and its report, when one was asked for."""
+    spans = ", ".join(f"{e.start_time:.1f}-{e.end_time:.1f}s (peak {e.peak_score:.2f})" for e in result.events)
+    print(f"{src}: {result.frames} frames in {result.seconds:.1f} s, {len(result.events)} alert event(s)"
+          f"{': ' + spans if spans else ''}{'; WARNING ' + result.warning if result.warning else ''}"
+          f"{'; ERROR ' + result.error if result.error else ''}{'; INTERRUPTED' if result.interrupted else ''}",
+          file=say)
+    if report:
+        paths = write_report(result, report, threshold, src if is_file else None)
+        print(f"  report: {', '.join(paths.values())}", file=say)
 
 
 def write_report(result: DetectionResult, out_dir: str | Path, threshold: float,
@@ -532,7 +556,7 @@ def write_report(result: DetectionResult, out_dir: str | Path, threshold: float,
         "source": result.source, "threshold": threshold, "frames": result.frames, "fps": result.fps,
         "timing": result.timing, "variable_frame_rate": result.variable_frame_rate,
         "events": [asdict(e) for e in result.events], "error": result.error, "device": result.device,
-        "behind_real_time": result.behind_real_time})
+        "behind_real_time": result.behind_real_time, "interrupted": result.interrupted})
     paths["events"] = str(out / f"{stem}_events.json")
     if video_path is not None and Path(video_path).exists() and result.frames:
         paths["video"] = str(annotate_video(video_path, result, out / f"{stem}_annotated.mp4", threshold))
@@ -569,14 +593,3 @@ def annotate_video(video_path: str | Path, result: DetectionResult, out_path: st
 
     write_video(out_path, annotated(), known_rate(result.fps), times=result.times())  # the source's timing
     return Path(out_path)
-
-
-def detect_sources(sources: list[str]) -> list[str]:
-    """Expand folders into their videos (files and folders of frames); URLs and webcam indices pass through."""
-    out: list[str] = []
-    for s in sources:
-        if is_live_source(s):
-            out.append(s)
-        else:
-            out.extend(str(p) for p in find_videos([s]))
-    return out

@@ -9,8 +9,10 @@ import json
 import os
 import platform
 import re
+import signal
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -273,6 +275,29 @@ def provenance() -> dict[str, str]:
         "numpy_version": np.__version__,
         "python": platform.python_version(),
     }
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``docker stop``, ``systemctl stop``, ``kill``), raised where Ctrl-C would be, so that the same
+    clean-up runs: rows published, open alerts closed, finished work kept."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` in the main thread (elsewhere: nothing changes,
+    Python delivers signals to the main thread only); the previous handler is restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class LoadError(ValueError):

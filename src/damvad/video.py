@@ -413,6 +413,18 @@ def preprocessed_snippets(
     return iter(BackgroundIterator(inputs, maxsize=prefetch))
 
 
+def expand_sources(sources: list[str]) -> list[str]:
+    """Sources to score (``detect``, ``serve``): folders expanded into their videos (files and folders of frames),
+    URLs and webcam indices passed through."""
+    out: list[str] = []
+    for s in sources:
+        if is_live_source(s):
+            out.append(s)
+        else:
+            out.extend(str(p) for p in find_videos([s]))
+    return out
+
+
 def find_videos(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     """Expand files, folders (recursively) and ``.txt`` lists (one path per line) into video paths.
 

@@ -103,10 +103,10 @@ class ServeConfig(LiveConfig):
 
     def _expanded_sources(self) -> list[str]:
         """Positional sources with folders expanded into their videos (one camera each), as ``detect`` does."""
-        from damvad.detect import detect_sources
+        from damvad.video import expand_sources
 
         return [s for source in self.sources
-                for s in ([source] if source.startswith("synth:") else detect_sources([source]))]
+                for s in ([source] if source.startswith("synth:") else expand_sources([source]))]
 
     def mqtt_settings(self) -> dict[str, Any] | None:
         """The MQTT broker settings with defaults, or None when no broker is configured."""

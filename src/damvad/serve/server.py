@@ -5,7 +5,6 @@ open events close and are announced."""
 from __future__ import annotations
 
 import logging
-import signal
 import socket
 import threading
 from typing import Any
@@ -29,10 +28,6 @@ def bind(host: str, port: int) -> socket.socket:
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 class Server:
@@ -62,16 +57,15 @@ class Server:
         """Serve until interrupted (Ctrl-C / SIGTERM), then stop everything (the cameras' open events close
         and are announced). uvicorn shuts down on either signal and raises it again once done: SIGTERM is
         turned into KeyboardInterrupt here, so that the monitor still stops rather than the process dying."""
-        main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
-        self.monitor.start()
-        try:
-            self.uvicorn.run(sockets=[self.sock])
-        finally:
-            self.monitor.stop()
-            self.sock.close()
-            if main:
-                signal.signal(signal.SIGTERM, previous)
+        from damvad.utils import sigterm_as_interrupt
+
+        with sigterm_as_interrupt():
+            self.monitor.start()
+            try:
+                self.uvicorn.run(sockets=[self.sock])
+            finally:
+                self.monitor.stop()
+                self.sock.close()
 
     def start(self) -> Server:
         self._thread = threading.Thread(target=self.run, name="damvad-server", daemon=True)
