@@ -43,10 +43,14 @@ def test_status_line_on_a_terminal_redraws_in_place_and_ends_its_line_once():
     assert tty.getvalue() == "\ra   \rb   \n"
 
 
-def test_progress_bar_redraws_at_the_log_pace_off_a_terminal():
+def test_progress_bar_redraws_at_the_log_pace_off_a_terminal_in_whole_lines():
     log = io.StringIO()
-    with progress_bar(total=3, file=log) as bar:
+    with progress_bar(total=3, file=log, desc="extract") as bar:
         assert bar.mininterval == LOG_INTERVAL
+        bar.update(3)
+    lines = log.getvalue().split("\n")
+    assert "\r" not in log.getvalue() and lines[-1] == "" and all(line.startswith("extract") for line in lines[:-1])
+    assert "3/3" in lines[-2]  # the last redraw, at close, is the finished bar
     with progress_bar(total=3, file=log, mininterval=0.5) as bar:
         assert bar.mininterval == 0.5  # an explicit pace is kept
     with progress_bar(range(2), file=Terminal()) as bar:

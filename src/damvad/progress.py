@@ -2,9 +2,8 @@
 
 A bar or status line redrawn with carriage returns is right on a terminal and wrong in a log file, journald or
 ``docker logs``: there every redraw lands on one line that only ends with the job, and a camera scored for days
-never ends it. Off a terminal, :func:`progress_bar` redraws at most every ``LOG_INTERVAL`` seconds (tqdm still
-ends each redraw with a carriage return, so a finished job's log holds a few hundred redraws, not millions) and
-:class:`StatusLine` writes a whole line every ``LOG_INTERVAL`` seconds.
+never ends it. Off a terminal, :func:`progress_bar` redraws at most every ``LOG_INTERVAL`` seconds, each redraw a
+line of its own (:class:`LogLines`), and :class:`StatusLine` writes a whole line every ``LOG_INTERVAL`` seconds.
 """
 
 from __future__ import annotations
@@ -25,13 +24,34 @@ def on_terminal(stream: TextIO | None = None) -> bool:
         return False
 
 
+class LogLines:
+    """A text stream for tqdm off a terminal: each redraw (tqdm starts it with a carriage return) becomes a
+    whole line, trailing padding stripped; empty redraws are dropped."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        for line in text.replace("\n", "\r").split("\r"):
+            if line.strip():
+                self.stream.write(line.rstrip() + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
 def progress_bar(iterable: Any = None, **kwargs: Any) -> Any:
-    """A tqdm bar (same arguments) that redraws at tqdm's pace on a terminal and every ``LOG_INTERVAL``
-    seconds elsewhere, unless ``mininterval`` is given."""
+    """A tqdm bar (same arguments) that redraws at tqdm's pace on a terminal; elsewhere every ``LOG_INTERVAL``
+    seconds (unless ``mininterval`` is given), each redraw a whole line."""
     from tqdm import tqdm
 
     if not on_terminal(kwargs.get("file")):
         kwargs.setdefault("mininterval", LOG_INTERVAL)
+        kwargs["file"] = LogLines(kwargs.get("file") or sys.stderr)
     return tqdm(iterable, **kwargs)
 
 
