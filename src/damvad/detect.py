@@ -363,7 +363,8 @@ class Detector:
         come from the frames' timestamps (:mod:`damvad.frametimes`); ``fps`` (default: the declared rate, else
         25) is the fallback for frames without them (an iterator of frames, a folder of frames: always).
         ``live``: frames that arrive in real time, whose pace is watched (None: a camera URL or webcam index,
-        not a recording served over HTTP)."""
+        not a recording served over HTTP). Ctrl-C (or the CLI's SIGTERM) while scoring raises
+        :class:`DetectionInterrupted`, a KeyboardInterrupt that carries the result so far (open alert closed)."""
         try:
             label, frames, planar, info, clock = self._open(source, fps, name)
         except VideoError as exc:  # reported as this source's error; the caller goes on with the others
@@ -373,6 +374,7 @@ class Detector:
             src = str(source)
             live = isinstance(source, (str, Path)) and is_live_source(src) and not is_recording(src, info)
         run = _SourceRun(self, label, clock, writer, keep_rows, progress, live)
+        stop: KeyboardInterrupt | None = None
         try:
             # extraction's own path from frames to I3D inputs, two snippets ahead in a background thread
             for snip, x in preprocessed_snippets(label, self.crops, SNIPPET_LEN, prefetch=2, dtype=self.input_dtype,
@@ -383,14 +385,15 @@ class Detector:
             run.result.error = str(exc)
             log.error("%s", exc)
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM from the CLI: the source's result so far goes with it
-            run.result.interrupted, stop = True, exc
+            stop = exc
         else:
             run.result.warning = info.frame_count_warning(run.result.frames) if info is not None else None
             if run.result.warning:
                 log.warning("%s: %s", label, run.result.warning)
         finally:
             run.finish()
-        if run.result.interrupted:
+        if stop is not None:
+            run.result.interrupted = True
             raise DetectionInterrupted(run.result) from stop
         return run.result
 
