@@ -16,7 +16,8 @@ import torch
 from damvad import detect as detect_mod
 from damvad.calibrate import calibrate_model
 from damvad.contract import ContractError, FeatureContract
-from damvad.detect import AlertTracker, Detector, ReconnectPolicy, RowWriter, reconnecting_frames, write_report
+from damvad.detect import Detector, ReconnectPolicy, reconnecting_frames
+from damvad.detections import AlertTracker, RowWriter, write_report
 from damvad.extract import extract
 from damvad.model import build_model
 from damvad.modelfile import ModelCard, load_model, save_model_file

@@ -12,7 +12,8 @@ import torch
 
 from damvad.backends import FunctionBackend
 from damvad.cli import main
-from damvad.detect import DetectionInterrupted, Detector, RowWriter
+from damvad.detect import Detector
+from damvad.detections import DetectionInterrupted, RowWriter
 from damvad.extraction import backend as backend_mod
 from damvad.model import build_model
 from damvad.modelfile import save_model_file

@@ -252,7 +252,8 @@ def _evaluate_and_detect(plan: DemoPlan, model_path: Path, data: Path, out: Path
                          timings: dict[str, float]) -> tuple[dict[str, Any], dict[str, Any], _Live]:
     """Step 5: both variants and the change detector on the test split, then live detection on one test video:
     (evaluate's result, the change detector's metrics, the live run)."""
-    from damvad.detect import Detector, RowWriter, write_report
+    from damvad.detect import Detector
+    from damvad.detections import RowWriter, write_report
     from damvad.evaluate import EvalConfig, evaluate, format_table
 
     t = _step("5/6 evaluating on the test split (frame labels used only here), then live detection")

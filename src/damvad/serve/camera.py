@@ -19,7 +19,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from damvad.detect import AlertEvent, DetectionRow, Detector
+from damvad.detect import Detector
+from damvad.detections import AlertEvent, DetectionRow
 from damvad.serve.config import CameraSpec
 from damvad.serve.media import FrameRing, Recording
 from damvad.serve.sources import SYNTH, VideoError, open_source, paced, until

@@ -14,7 +14,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from damvad.detect import AlertEvent, DetectionRow, Detector
+from damvad.detect import Detector
+from damvad.detections import AlertEvent, DetectionRow
 from damvad.serve.alerts import Backoff, MqttSender, Sender, Targets, WebhookSender
 from damvad.serve.backend import SharedBackend
 from damvad.serve.camera import Camera
