@@ -138,7 +138,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     positional, overrides = _split_overrides(args.sources)
     cfg = load_config(DetectConfig, config_path(args.config), overrides, sources=positional or None,
                       model_file=args.model, threshold=args.threshold, close_after=args.close_after,
-                      output=args.output, format=args.format, report=args.report, backend=args.backend,
+                      output=args.output, format=args.format, append=_flag(args.append, False),
+                      report=args.report, backend=args.backend,
                       precision=args.precision, calibration=args.calibration, crops=args.crops,
                       snippets_per_clip=args.snippets_per_clip, compile=_flag(not args.no_compile, True),
                       device=args.device, stride=args.stride, fps=args.fps)
@@ -433,6 +434,9 @@ def _live_parsers(sub: argparse._SubParsersAction) -> None:
     _live_options(p)
     p.add_argument("--output", "-o", default=None, help="CSV or JSONL file for per-clip rows (default stdout)")
     p.add_argument("--format", choices=ROW_FORMATS, default=None)
+    p.add_argument("--append", action="store_true",
+                   help="append rows to --output as they come (a log that can be followed, kept across runs; "
+                        "a CSV header only in a new or empty file) instead of replacing it when the run ends")
     p.add_argument("--report", default=None, help="folder for a timeline plot, events and an annotated video")
     _snippet_options(p, "the model's training features'")
     p.add_argument("--quiet", action="store_true")

@@ -353,12 +353,13 @@ class _SourceRun:
 
 def detect(cfg: DetectConfig, *, progress: bool = True, log_to: TextIO | None = None) -> int:
     """Score every source of ``cfg`` (files, folders' videos, URLs, webcams) with one detector; rows to
-    ``cfg.output`` (default stdout; a file is replaced atomically, and only once there are rows), a report per
-    source in ``cfg.report``. One source's error is reported and the others are still scored. A line per
-    source goes to ``log_to`` (default stderr). Returns the number of sources that failed."""
+    ``cfg.output`` (default stdout; a file is replaced atomically, and only once there are rows; with
+    ``cfg.append``, rows are appended to it as they come), a report per source in ``cfg.report``. One source's
+    error is reported and the others are still scored. A line per source goes to ``log_to`` (default stderr).
+    Returns the number of sources that failed."""
     from contextlib import nullcontext
 
-    from damvad.utils import AtomicTextOutput
+    from damvad.utils import AppendTextOutput, AtomicTextOutput
 
     say = log_to or sys.stderr
     if not cfg.model_file:
@@ -373,8 +374,11 @@ def detect(cfg: DetectConfig, *, progress: bool = True, log_to: TextIO | None = 
     fmt = cfg.format or ("jsonl" if output and output.endswith((".jsonl", ".json")) else "csv")
     failed = 0
     to_file = bool(output and output != "-")
-    with (AtomicTextOutput(output) if to_file else nullcontext(sys.stdout)) as stream:
-        writer = RowWriter(stream, fmt)
+    if cfg.append and not to_file:
+        raise ValueError("append needs an output file (--output FILE)")
+    opened = (AppendTextOutput(output) if cfg.append else AtomicTextOutput(output)) if to_file else None
+    with opened or nullcontext(sys.stdout) as stream:
+        writer = RowWriter(stream, fmt, header=not isinstance(opened, AppendTextOutput) or opened.fresh)
         for src in sources:
             is_file = Path(src).exists()  # a file or a folder of frames (whose frame rate is ours to give)
             try:

@@ -133,12 +133,13 @@ class DetectionResult:
 
 
 class RowWriter:
-    """Streams rows as CSV or JSON lines to a file or stdout, flushed per row (it is live output)."""
+    """Streams rows as CSV or JSON lines to a file or stdout, flushed per row (it is live output). ``header``:
+    whether CSV output starts with its header (not when appending to a file that already has one)."""
 
-    def __init__(self, stream: TextIO | None, fmt: str = "csv"):
+    def __init__(self, stream: TextIO | None, fmt: str = "csv", header: bool = True):
         if fmt not in ROW_FORMATS:
             raise ValueError(f"format must be csv or jsonl, got {fmt!r}")
-        self.stream, self.fmt = stream, fmt
+        self.stream, self.fmt, self.header = stream, fmt, header
         self._csv = None
 
     def write(self, row: DetectionRow) -> None:
@@ -150,7 +151,8 @@ class RowWriter:
         else:
             if self._csv is None:
                 self._csv = csv.DictWriter(self.stream, fieldnames=list(data), lineterminator="\n")
-                self._csv.writeheader()
+                if self.header:
+                    self._csv.writeheader()
             self._csv.writerow(data)
         self.stream.flush()
 

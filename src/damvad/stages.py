@@ -115,6 +115,7 @@ class DetectConfig(LiveConfig):
     sources: list[str] = field(default_factory=list)
     output: str | None = None
     format: str | None = None
+    append: bool = False  # rows appended to ``output`` as they come (a log), not the file replaced at the end
     report: str | None = None
 
     limits: ClassVar[dict[str, str | tuple]] = {**LiveConfig.limits, "format": ROW_FORMATS}

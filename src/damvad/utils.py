@@ -235,6 +235,43 @@ class AtomicTextOutput:
         self.close()
 
 
+class AppendTextOutput:
+    """A text file that rows are appended to as they come (a log: followed while it grows, kept across runs),
+    opened (and created) only once something is written; ``fresh``: it was absent or empty before."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.fresh = not (self.path.exists() and self.path.stat().st_size > 0)
+        self._fh: Any = None
+
+    def write(self, text: str) -> int:
+        try:
+            if self._fh is None:
+                self._fh = open(self.path, "a", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
+            return self._fh.write(text)
+        except OSError as exc:
+            raise _named(exc, self.path) from exc
+
+    def flush(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+
+    @property
+    def written(self) -> bool:
+        return self._fh is not None
+
+    def close(self) -> None:
+        if self._fh is not None:
+            fh, self._fh = self._fh, None
+            fh.close()
+
+    def __enter__(self) -> AppendTextOutput:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     with atomic_open(path, "wb") as fh:
         fh.write(data)

@@ -1,0 +1,57 @@
+"""Where detect's rows go: a file replaced once there are rows (default), or a log appended to (--append)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+
+from damvad.backends import FunctionBackend
+from damvad.cli import main
+from damvad.extraction import backend as backend_mod
+from damvad.model import build_model
+from damvad.modelfile import save_model_file
+from videotools import fake_features, write_video
+
+
+@pytest.fixture()
+def setup(tmp_path, monkeypatch):
+    monkeypatch.setattr(backend_mod, "open_backend", lambda **s: FunctionBackend(
+        fake_features, name="fake", weights_sha256="fake-i3d", precision=s.get("precision") or "fp32"))
+    torch.manual_seed(0)
+    model = save_model_file(tmp_path / "model.pt", build_model("dist", hidden=16, mlp_hidden=8))
+    video = write_video(tmp_path / "cam.mp4", 64 * 3, seed=2)
+    return ["detect", str(video), "--model", str(model), "--no-compile", "--quiet"]
+
+
+def test_append_keeps_earlier_rows_and_writes_one_csv_header(tmp_path, setup):
+    out = tmp_path / "alerts.csv"
+    for _ in range(2):
+        assert main([*setup, "-o", str(out), "--append"]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 2 * 3 and [r["clip"] for r in rows] == ["0", "1", "2"] * 2  # one header, both runs
+    assert main([*setup, "-o", str(out)]) == 0  # without --append the file is replaced
+    assert len(list(csv.DictReader(out.open()))) == 3
+
+
+def test_append_to_jsonl_threshold_zero_writes_rows_and_events(tmp_path, setup):
+    out = tmp_path / "alerts.jsonl"
+    out.write_text('{"type": "clip", "from": "yesterday"}\n')
+    assert main([*setup, "-o", str(out), "--append", "--threshold", "0"]) == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert lines[0] == {"type": "clip", "from": "yesterday"}
+    assert [x["type"] for x in lines[1:]] == ["clip"] * 3 + ["event"]
+
+
+def test_append_needs_a_file(setup, capsys):
+    assert main([*setup, "--append"]) == 2
+    assert "append needs an output file" in capsys.readouterr().err
+
+
+def test_append_with_nothing_scored_creates_no_file(tmp_path, setup, capsys):
+    out = tmp_path / "alerts.csv"
+    argv = [a if not a.endswith("cam.mp4") else str(tmp_path / "missing.mp4") for a in setup]
+    assert main([*argv, "-o", str(out), "--append"]) == 1  # the source failed
+    assert not out.exists() and "nothing scored" in capsys.readouterr().err
