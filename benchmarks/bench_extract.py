@@ -4,6 +4,8 @@ Per file (vtest.avi, 768x576 MS-MPEG4; the same clip as 720p and 1080p h264, mad
 :func:`damvad.devtools.bench.camera_clip`, no download), in this thread, round-robin over ``--reps``, medians:
 
 * bare: PyAV decodes every frame and nothing else (the decoder's threads as damvad sets them);
+* luma floor: + swscale of the luma plane alone to 256 short side (grayscale out): the least any swscale
+  conversion can cost, so ``luma_floor_vs_bare`` is the lowest ``path_vs_bare`` a conversion could reach;
 * scaled, planes: + swscale to 256 short side (planar RGB), + the centre window's planes copied out;
 * path: what extraction does before the model -- decode, swscale to 256 short side, RGB planes, the centre
   crop's window, 64-frame snippets, the uint8 model input (:func:`damvad.video.iter_frames` ...);
@@ -70,6 +72,21 @@ def scaled(video: Path) -> int:
     return n
 
 
+def luma_floor(video: Path) -> int:
+    """Decode + swscale of the luma plane alone (grayscale out, today's geometry): the least any swscale resize
+    costs, colour ignored -- the floor under every conversion (issue 24)."""
+    from av.video.reformatter import VideoReformatter
+
+    container, stream = _open(video)
+    reformatter, n = VideoReformatter(), 0
+    with container:
+        for frame in container.decode(stream):
+            w, h = resized_size(frame.width, frame.height)
+            reformatter.reformat(frame, width=w, height=h, format="gray", interpolation="BILINEAR", threads=1)
+            n += 1
+    return n
+
+
 def planes(video: Path) -> int:
     """Decode + swscale + the centre window's RGB planes (iter_frames), no snippets."""
     return sum(1 for _ in iter_frames(video, planar=True, crops="center"))
@@ -114,7 +131,7 @@ def cpu_ms(fn: Callable[[Path], int], video: Path) -> float:
 def decoding(videos: dict[str, Path], reps: int) -> dict[str, dict[str, float]]:
     """Median CPU ms per frame of each step per file, round-robin: bare, + swscale, + the RGB window's copy,
     + snippets and the model input (the path), and the path before."""
-    steps = {"bare": bare, "scaled": scaled, "planes": planes, "path": path, "before": before}
+    steps = {"bare": bare, "luma": luma_floor, "scaled": scaled, "planes": planes, "path": path, "before": before}
     times: dict[str, dict[str, list[float]]] = {k: {s: [] for s in steps} for k in videos}
     for _ in range(reps):
         for key, video in videos.items():
@@ -197,11 +214,14 @@ def main() -> None:
         print(f"{name}: bare decode {ms['bare']:.3f} CPU ms/frame; decode+preprocess {ms['path']:.3f} "
               f"({ms['path'] / ms['bare']:.2f}x bare; before {ms['before']:.3f} = {ms['before'] / ms['bare']:.2f}x)",
               flush=True)
+        print(f"  floor: decode + the luma plane alone scaled {ms['luma']:.3f} = {ms['luma'] / ms['bare']:.2f}x bare "
+              f"(no conversion can cost less)", flush=True)
         print(f"  where it goes: swscale {ms['scaled'] - ms['bare']:.3f}, "
               f"RGB window {ms['planes'] - ms['scaled']:.3f}, "
               f"snippets + model input {ms['path'] - ms['planes']:.3f} CPU ms/frame", flush=True)
         results.update({f"{key}bare_decode_cpu_ms": ms["bare"], f"{key}decode_cpu_ms": ms["path"],
-                        f"{key}path_vs_bare": ms["path"] / ms["bare"], f"{key}before_cpu_ms": ms["before"]})
+                        f"{key}path_vs_bare": ms["path"] / ms["bare"], f"{key}before_cpu_ms": ms["before"],
+                        f"{key}luma_floor_vs_bare": ms["luma"] / ms["bare"]})
     results["other_load_cores_decoding"] = load.cores()
 
     if args.variants:
