@@ -36,13 +36,13 @@ def test_append_keeps_earlier_rows_and_writes_one_csv_header(tmp_path, setup):
     assert len(list(csv.DictReader(out.open()))) == 3
 
 
-def test_append_to_jsonl_threshold_zero_writes_rows_and_events(tmp_path, setup):
+def test_append_to_jsonl_starts_after_a_cut_last_line_and_writes_events(tmp_path, setup):
     out = tmp_path / "alerts.jsonl"
-    out.write_text('{"type": "clip", "from": "yesterday"}\n')
+    out.write_text('{"type": "clip", "from": "yesterday"}\n{"type": "cl')  # a run killed mid-line
     assert main([*setup, "-o", str(out), "--append", "--threshold", "0"]) == 0
-    lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert lines[0] == {"type": "clip", "from": "yesterday"}
-    assert [x["type"] for x in lines[1:]] == ["clip"] * 3 + ["event"]
+    lines = out.read_text().splitlines()
+    assert json.loads(lines[0]) == {"type": "clip", "from": "yesterday"} and lines[1] == '{"type": "cl'
+    assert [json.loads(x)["type"] for x in lines[2:]] == ["clip"] * 3 + ["event"]  # on lines of their own
 
 
 def test_append_needs_a_file(setup, capsys):

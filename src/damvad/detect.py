@@ -367,6 +367,8 @@ def detect(cfg: DetectConfig, *, progress: bool = True, log_to: TextIO | None = 
     sources = expand_sources(cfg.sources)
     if not sources:
         raise ValueError(f"no videos found in {cfg.sources}")
+    if cfg.append and not (cfg.output and cfg.output != "-"):
+        raise ValueError("append needs an output file (--output FILE)")
     det = Detector.from_config(cfg)
     print(f"threshold {det.threshold:.4f} ({det.threshold_source}); {len(sources)} source(s); on {det.device}",
           file=say)
@@ -374,8 +376,6 @@ def detect(cfg: DetectConfig, *, progress: bool = True, log_to: TextIO | None = 
     fmt = cfg.format or ("jsonl" if output and output.endswith((".jsonl", ".json")) else "csv")
     failed = 0
     to_file = bool(output and output != "-")
-    if cfg.append and not to_file:
-        raise ValueError("append needs an output file (--output FILE)")
     opened = (AppendTextOutput(output) if cfg.append else AtomicTextOutput(output)) if to_file else None
     with opened or nullcontext(sys.stdout) as stream:
         writer = RowWriter(stream, fmt, header=not isinstance(opened, AppendTextOutput) or opened.fresh)

@@ -237,17 +237,29 @@ class AtomicTextOutput:
 
 class AppendTextOutput:
     """A text file that rows are appended to as they come (a log: followed while it grows, kept across runs),
-    opened (and created) only once something is written; ``fresh``: it was absent or empty before."""
+    opened (and created) only once something is written; ``fresh``: it was absent or empty before. A last line
+    cut short (a run killed mid-write, a power cut) is ended first, so the new rows start on lines of their own."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.fresh = not (self.path.exists() and self.path.stat().st_size > 0)
         self._fh: Any = None
 
+    def _open(self) -> Any:
+        cut = False
+        if not self.fresh:
+            with open(self.path, "rb") as fh:
+                fh.seek(-1, os.SEEK_END)
+                cut = fh.read(1) != b"\n"
+        fh = open(self.path, "a", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
+        if cut:
+            fh.write("\n")
+        return fh
+
     def write(self, text: str) -> int:
         try:
             if self._fh is None:
-                self._fh = open(self.path, "a", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
+                self._fh = self._open()
             return self._fh.write(text)
         except OSError as exc:
             raise _named(exc, self.path) from exc
