@@ -58,8 +58,9 @@ def bare(video: Path) -> int:
         return sum(1 for _ in container.decode(stream))
 
 
-def scaled(video: Path) -> int:
-    """Decode + swscale only (FrameConverter's context and settings), nothing copied out."""
+def _scaled(video: Path, pix_fmt: str) -> int:
+    """Decode + swscale to ``pix_fmt`` at 256 short side (FrameConverter's context and settings), nothing
+    copied out."""
     from av.video.reformatter import VideoReformatter
 
     container, stream = _open(video)
@@ -67,24 +68,20 @@ def scaled(video: Path) -> int:
     with container:
         for frame in container.decode(stream):
             w, h = resized_size(frame.width, frame.height)
-            reformatter.reformat(frame, width=w, height=h, format="gbrp", interpolation="BILINEAR", threads=1)
+            reformatter.reformat(frame, width=w, height=h, format=pix_fmt, interpolation="BILINEAR", threads=1)
             n += 1
     return n
+
+
+def scaled(video: Path) -> int:
+    """Decode + swscale only, to planar RGB as FrameConverter does."""
+    return _scaled(video, "gbrp")
 
 
 def luma_floor(video: Path) -> int:
     """Decode + swscale of the luma plane alone (grayscale out, today's geometry): the least any swscale resize
     costs, colour ignored -- the floor under every conversion (issue 24)."""
-    from av.video.reformatter import VideoReformatter
-
-    container, stream = _open(video)
-    reformatter, n = VideoReformatter(), 0
-    with container:
-        for frame in container.decode(stream):
-            w, h = resized_size(frame.width, frame.height)
-            reformatter.reformat(frame, width=w, height=h, format="gray", interpolation="BILINEAR", threads=1)
-            n += 1
-    return n
+    return _scaled(video, "gray")
 
 
 def planes(video: Path) -> int:

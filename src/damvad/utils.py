@@ -180,25 +180,21 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-class AtomicTextOutput:
-    """A text file that replaces ``path`` only once something has been written to it.
-
-    Rows go to a temporary file as they come (flushed, so it can be followed while a stream runs);
-    :meth:`close` renames it into place, or, when nothing was written, removes it and leaves any older
-    file at ``path`` untouched. Rows already written are results: they are published even when the run
-    stops on an error or Ctrl-C (a kill -9 leaves the old file and a temporary file).
-    """
+class _TextOutput:
+    """A text file opened only once something is written to it; rows go to it as they come (the caller
+    flushes). Subclasses say how it opens (:meth:`_open`) and what closing it means."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self._fh: Any = None
-        self._tmp = ""
+
+    def _open(self) -> Any:
+        raise NotImplementedError
 
     def write(self, text: str) -> int:
-        if self._fh is None:
-            fd, self._tmp = _temp_file(self.path)
-            self._fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
         try:
+            if self._fh is None:
+                self._fh = self._open()
             return self._fh.write(text)
         except OSError as exc:
             raise _named(exc, self.path) from exc
@@ -210,6 +206,33 @@ class AtomicTextOutput:
     @property
     def written(self) -> bool:
         return self._fh is not None
+
+    def close(self) -> bool:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class AtomicTextOutput(_TextOutput):
+    """A text file that replaces ``path`` only once something has been written to it.
+
+    Rows go to a temporary file as they come (flushed, so it can be followed while a stream runs);
+    :meth:`close` renames it into place, or, when nothing was written, removes it and leaves any older
+    file at ``path`` untouched. Rows already written are results: they are published even when the run
+    stops on an error, Ctrl-C or SIGTERM (a kill -9 leaves the old file and a temporary file).
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        super().__init__(path)
+        self._tmp = ""
+
+    def _open(self) -> Any:
+        fd, self._tmp = _temp_file(self.path)
+        return os.fdopen(fd, "w", encoding="utf-8", newline="")
 
     def close(self) -> bool:
         """Publish what was written; False (and the old file kept) when nothing was."""
@@ -228,22 +251,15 @@ class AtomicTextOutput:
             raise _named(exc, self.path) from exc
         return True
 
-    def __enter__(self) -> AtomicTextOutput:
-        return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-
-class AppendTextOutput:
+class AppendTextOutput(_TextOutput):
     """A text file that rows are appended to as they come (a log: followed while it grows, kept across runs),
-    opened (and created) only once something is written; ``fresh``: it was absent or empty before. A last line
-    cut short (a run killed mid-write, a power cut) is ended first, so the new rows start on lines of their own."""
+    created only once something is written; ``fresh``: it was absent or empty before. A last line cut short (a
+    run killed mid-write, a power cut) is ended first, so the new rows start on lines of their own."""
 
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
+        super().__init__(path)
         self.fresh = not (self.path.exists() and self.path.stat().st_size > 0)
-        self._fh: Any = None
 
     def _open(self) -> Any:
         cut = False
@@ -256,32 +272,13 @@ class AppendTextOutput:
             fh.write("\n")
         return fh
 
-    def write(self, text: str) -> int:
-        try:
-            if self._fh is None:
-                self._fh = self._open()
-            return self._fh.write(text)
-        except OSError as exc:
-            raise _named(exc, self.path) from exc
-
-    def flush(self) -> None:
-        if self._fh is not None:
-            self._fh.flush()
-
-    @property
-    def written(self) -> bool:
-        return self._fh is not None
-
-    def close(self) -> None:
-        if self._fh is not None:
-            fh, self._fh = self._fh, None
-            fh.close()
-
-    def __enter__(self) -> AppendTextOutput:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def close(self) -> bool:
+        """Close the file; False when nothing was written (and no file made)."""
+        if self._fh is None:
+            return False
+        fh, self._fh = self._fh, None
+        fh.close()
+        return True
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
