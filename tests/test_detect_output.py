@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
+import sys
 
 import pytest
 import torch
@@ -55,3 +58,17 @@ def test_append_with_nothing_scored_creates_no_file(tmp_path, setup, capsys):
     argv = [a if not a.endswith("cam.mp4") else str(tmp_path / "missing.mp4") for a in setup]
     assert main([*argv, "-o", str(out), "--append"]) == 1  # the source failed
     assert not out.exists() and "nothing scored" in capsys.readouterr().err
+
+
+def test_a_reader_that_goes_away_stops_detect_quietly(setup, monkeypatch, capsys):
+    """`damvad detect cam | head -2`: once the reader closes the pipe, detect stops with 141, no error."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    stdout = os.fdopen(write_end, "w")
+    monkeypatch.setattr(sys, "stdout", stdout)
+    try:
+        assert main(setup) == 141
+    finally:
+        with contextlib.suppress(OSError):
+            stdout.close()
+    assert "error" not in capsys.readouterr().err

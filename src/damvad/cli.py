@@ -565,12 +565,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"damvad {args.command}: {'terminated' if terminated else 'interrupted'}{'; ' + kept if kept else ''}",
               file=sys.stderr)
         return 143 if terminated else 130
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise
+        return 141  # the reader of our output went away (`damvad detect cam | head`): stop quietly, as Unix tools do
     except Exception as exc:
         message = _user_error(exc)
         if message is None or args.verbose:
             raise
         print(f"damvad {args.command}: error: {message}", file=sys.stderr)
         return 2
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout's reader has gone (a pipe or socket whose other end closed: poll() reports an error or a
+    hang-up on it); if so stdout is pointed at /dev/null, so that Python's own flush at exit stays quiet."""
+    import os
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        gone = any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+        if gone:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+        return gone
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (tests, embedding): cannot tell
+        return False
 
 
 if __name__ == "__main__":  # pragma: no cover
