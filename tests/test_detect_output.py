@@ -72,3 +72,15 @@ def test_a_reader_that_goes_away_stops_detect_quietly(setup, monkeypatch, capsys
         with contextlib.suppress(OSError):
             stdout.close()
     assert "error" not in capsys.readouterr().err
+
+
+def test_a_broken_pipe_elsewhere_is_still_an_error(setup, monkeypatch, capsys):
+    """A broken pipe that is not stdout's (a socket, a child process) is reported like any other error."""
+    from damvad import detect as detect_mod
+
+    def broken(*args, **kwargs):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(detect_mod, "detect", broken)
+    assert main(setup) == 2
+    assert "damvad detect: error: [Errno 32] Broken pipe" in capsys.readouterr().err

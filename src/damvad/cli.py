@@ -565,11 +565,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"damvad {args.command}: {'terminated' if terminated else 'interrupted'}{'; ' + kept if kept else ''}",
               file=sys.stderr)
         return 143 if terminated else 130
-    except BrokenPipeError:
-        if not _stdout_closed():
-            raise
-        return 141  # the reader of our output went away (`damvad detect cam | head`): stop quietly, as Unix tools do
     except Exception as exc:
+        if isinstance(exc, BrokenPipeError) and _stdout_closed():
+            return 141  # the reader of our output went away (`damvad detect cam | head`): stop quietly, as Unix does
         message = _user_error(exc)
         if message is None or args.verbose:
             raise
