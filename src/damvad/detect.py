@@ -367,18 +367,18 @@ def detect(cfg: DetectConfig, *, progress: bool = True, log_to: TextIO | None = 
     sources = expand_sources(cfg.sources)
     if not sources:
         raise ValueError(f"no videos found in {cfg.sources}")
-    if cfg.append and not (cfg.output and cfg.output != "-"):
+    output = cfg.output
+    to_file = bool(output and output != "-")
+    if cfg.append and not to_file:
         raise ValueError("append needs an output file (--output FILE)")
     det = Detector.from_config(cfg)
     print(f"threshold {det.threshold:.4f} ({det.threshold_source}); {len(sources)} source(s); on {det.device}",
           file=say)
-    output = cfg.output
     fmt = cfg.format or ("jsonl" if output and output.endswith((".jsonl", ".json")) else "csv")
     failed = 0
-    to_file = bool(output and output != "-")
     opened = (AppendTextOutput(output) if cfg.append else AtomicTextOutput(output)) if to_file else None
     with opened or nullcontext(sys.stdout) as stream:
-        writer = RowWriter(stream, fmt, header=not isinstance(opened, AppendTextOutput) or opened.fresh)
+        writer = RowWriter(stream, fmt, header=opened is None or opened.fresh)
         for src in sources:
             is_file = Path(src).exists()  # a file or a folder of frames (whose frame rate is ours to give)
             try:

@@ -182,7 +182,10 @@ def _process_alive(pid: int) -> bool:
 
 class _TextOutput:
     """A text file opened only once something is written to it; rows go to it as they come (the caller
-    flushes). Subclasses say how it opens (:meth:`_open`) and what closing it means."""
+    flushes). Subclasses say how it opens (:meth:`_open`) and what closing it means. ``fresh``: what is written
+    starts a new file (so a CSV header is due)."""
+
+    fresh = True
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
